@@ -1,0 +1,7 @@
+"""``python -m textstats``: the command-line interface."""
+
+from __future__ import annotations
+
+from textstats.cli import run
+
+run()

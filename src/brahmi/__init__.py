@@ -1,0 +1,6 @@
+"""Brahmi: a durable orchestrator for skill-driven agent work."""
+
+from __future__ import annotations
+
+__version__ = "0.1.0"
+__all__ = ["__version__"]

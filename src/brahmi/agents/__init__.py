@@ -1,0 +1,1 @@
+"""Agent runtimes: the request/result contract, prompt rendering, output parsing, plug-ins."""

@@ -1,0 +1,168 @@
+"""The agent contract (DESIGN §6): what a runtime receives and what it returns.
+
+A runtime is a class registered under the ``brahmi.executors`` entry-point group whose
+``run`` takes an :class:`AgentRequest` and returns an :class:`AgentResult`. The engine
+enforces time limits by cancelling ``run``; a runtime must then stop its process (group)
+before letting the cancellation propagate.
+"""
+
+from __future__ import annotations
+
+import time
+from abc import ABC, abstractmethod
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, ClassVar, TextIO
+
+from brahmi.domain.models import TaskRecord
+from brahmi.skills.skill import Skill
+
+
+class RuntimeUnavailable(Exception):
+    """The runtime cannot run here (program missing, not configured). Not retried."""
+
+
+class RuntimeCrashed(Exception):
+    """The runtime broke down for reasons outside the agent's work. Retried with backoff."""
+
+
+@dataclass(frozen=True, slots=True)
+class Usage:
+    """What a run consumed."""
+
+    input_tokens: int = 0
+    output_tokens: int = 0
+    cost_usd: float = 0.0
+
+    def to_dict(self) -> dict[str, Any]:
+        """As stored on the attempt."""
+        return {
+            "input_tokens": self.input_tokens,
+            "output_tokens": self.output_tokens,
+            "cost_usd": self.cost_usd,
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class Resume:
+    """A request to continue (or question) an earlier agent session (DESIGN §6)."""
+
+    message: str
+    #: ``continue`` or ``qa``.
+    mode: str
+    session_ref: str | None = None
+
+
+class Transcript:
+    """The transcript file of one attempt; writing to it also counts as activity.
+
+    The file is created on the first write that is not just a header, so a run that says
+    nothing (the ``noop`` runtime) leaves no file behind. The engine's idle limit watches
+    :attr:`last_activity` (``time.monotonic`` seconds).
+    """
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self._file: TextIO | None = None
+        self._pending: list[str] = []
+        self.last_activity = time.monotonic()
+
+    @property
+    def exists(self) -> bool:
+        """True once something was written to the file."""
+        return self._file is not None
+
+    def header(self, text: str) -> None:
+        """Keep ``text`` to open the file with, if anything else is ever written."""
+        self._pending.append(text)
+
+    def write(self, text: str) -> None:
+        """Append ``text`` and flush, so a crash keeps what was said."""
+        if self._file is None:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            self._file = self.path.open("a", encoding="utf-8")
+            self._file.write("".join(self._pending))
+            self._pending.clear()
+        self._file.write(text)
+        self._file.flush()
+        self.touch()
+
+    def touch(self) -> None:
+        """Record activity without writing (e.g. a heartbeat from the agent)."""
+        self.last_activity = time.monotonic()
+
+    def close(self) -> None:
+        """Close the file, if one was written."""
+        if self._file is not None:
+            self._file.close()
+
+
+@dataclass(slots=True)
+class AgentRequest:
+    """Everything a runtime needs for one attempt (DESIGN §6).
+
+    Attributes:
+        task: The task as stored when it was claimed.
+        parent: The parent task, for a sub-task.
+        skill: The task's skill.
+        system_prompt: The skill's body.
+        prompt: The rendered task (see :mod:`brahmi.agents.prompt`).
+        workdir: The project workspace, the run's working directory.
+        env: Extra environment variables (the project's, ``BRAHMI_*``); secrets included,
+            so never log it.
+        timeout_s: The run's wall-clock limit, enforced by the engine.
+        attempt_id: This attempt's id.
+        attempt: This attempt's number, from 1.
+    """
+
+    task: TaskRecord
+    skill: Skill
+    system_prompt: str
+    prompt: str
+    workdir: Path
+    transcript: Transcript
+    attempt_id: str
+    attempt: int
+    timeout_s: float
+    env: dict[str, str] = field(default_factory=dict)
+    parent: TaskRecord | None = None
+    resume: Resume | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class AgentResult:
+    """What a run produced.
+
+    ``ok`` with ``outputs`` when the run succeeded; otherwise ``error`` says why and
+    ``outputs`` holds whatever the agent gave.
+    """
+
+    ok: bool
+    outputs: dict[str, Any] = field(default_factory=dict)
+    error: str | None = None
+    #: Stable code for a failed run, e.g. ``agent_output_invalid``, ``agent_exit``.
+    error_code: str | None = None
+    session_ref: str | None = None
+    usage: Usage = field(default_factory=Usage)
+    duration_s: float = 0.0
+
+
+class AgentRuntime(ABC):
+    """A way of running agents: a plug-in in the ``brahmi.executors`` group."""
+
+    #: The name tasks and skills use to pick this runtime.
+    name: ClassVar[str]
+
+    @abstractmethod
+    async def run(self, request: AgentRequest) -> AgentResult:
+        """Run one attempt.
+
+        Raises:
+            RuntimeUnavailable: The runtime cannot run here; the task fails with the reason.
+            RuntimeCrashed: An infrastructure failure; the task is retried with backoff.
+            asyncio.CancelledError: After stopping the agent, when the engine cancels.
+        """
+
+    def check(self) -> str | None:
+        """None when the runtime can run here, else what is missing and how to fix it."""
+        return None

@@ -1,0 +1,1 @@
+"""The ``brahmi`` command line: a thin adapter over :mod:`brahmi.service`."""

@@ -1,0 +1,114 @@
+"""The ``brahmi`` command (Typer + Rich).
+
+Every command maps Brahmi's errors the same way (see :func:`handle_errors`): invalid input
+exits 2, anything else Brahmi refuses exits 1, each with a readable message on stderr.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import logging
+import sys
+from collections.abc import Callable
+from typing import Any, ParamSpec, TypeVar
+
+import typer
+from rich.console import Console
+
+from brahmi import __version__, errors
+
+P = ParamSpec("P")
+R = TypeVar("R")
+
+#: Exit code for input Brahmi rejects (an invalid plan or batch).
+EXIT_INVALID = 2
+#: Exit code for work that did not complete, or an operation refused.
+EXIT_FAILED = 1
+_INVALID_INPUT = (errors.InvalidBatch, errors.InvalidPlan, errors.InvalidSkill)
+
+stdout = Console(soft_wrap=False)
+stderr = Console(stderr=True)
+
+app = typer.Typer(
+    name="brahmi",
+    help="Brahmi: run skill-driven agent task graphs durably, with QA correctness loops.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+
+
+def handle_errors(func: Callable[P, R]) -> Callable[P, R]:
+    """Turn :class:`~brahmi.errors.BrahmiError` into a message and an exit code.
+
+    With ``--json`` in effect (a ``json_output`` keyword set to True), the error is printed
+    to stdout as ``error.to_dict()`` so scripts can read it.
+    """
+
+    @functools.wraps(func)
+    def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
+        try:
+            return func(*args, **kwargs)
+        except errors.BrahmiError as exc:
+            code = EXIT_INVALID if isinstance(exc, _INVALID_INPUT) else EXIT_FAILED
+            if kwargs.get("json_output"):
+                print(json.dumps(error_json(exc), indent=2))
+            else:
+                stderr.print(
+                    f"[bold red]error[/] [dim]({exc.code})[/]: {exc.message}", highlight=False
+                )
+            raise typer.Exit(code) from None
+
+    return wrapper
+
+
+def error_json(exc: errors.BrahmiError) -> dict[str, Any]:
+    """The JSON printed for an error under ``--json``."""
+    if isinstance(exc, errors.InvalidBatch):
+        return {
+            "valid": False,
+            "problems": [p.to_dict() for p in exc.problems],
+            "warnings": [w.to_dict() for w in exc.warnings],
+        }
+    return exc.to_dict()
+
+
+def version_callback(value: bool) -> None:
+    """``--version``: print the version and exit."""
+    if value:
+        print(f"brahmi {__version__}")
+        raise typer.Exit
+
+
+@app.callback()
+def _root(
+    version: bool = typer.Option(
+        False, "--version", callback=version_callback, is_eager=True, help="Print the version."
+    ),
+    verbose: bool = typer.Option(False, "--verbose", "-v", help="Log what the engine does."),
+) -> None:
+    """Brahmi keeps its state in BRAHMI_HOME (default: the user data folder) or in the
+    database named by BRAHMI_DATABASE_URL."""
+    logging.basicConfig(
+        level=logging.INFO if verbose else logging.WARNING,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+        stream=sys.stderr,
+    )
+
+
+def _register() -> None:
+    from brahmi.cli import db, run, tasks
+
+    app.command("validate")(run.validate)
+    app.command("run")(run.run)
+    app.add_typer(tasks.app, name="tasks")
+    app.add_typer(db.app, name="db")
+
+
+_register()
+
+
+def main() -> None:
+    """Console-script entry point."""
+    app()

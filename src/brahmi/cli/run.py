@@ -1,0 +1,256 @@
+"""``brahmi validate`` and ``brahmi run``: check a plan, or run it to the end in process."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import typer
+from rich.console import Group
+from rich.live import Live
+from rich.text import Text
+
+from brahmi import errors
+from brahmi.cli.app import EXIT_FAILED, EXIT_INVALID, handle_errors, stderr, stdout
+from brahmi.cli.render import task_summary, tasks_table
+from brahmi.config import Settings, load_settings
+from brahmi.domain.models import TaskRecord, TaskStatus
+from brahmi.service import Brahmi, load_plan
+
+#: Seconds between refreshes of the live view.
+REFRESH_S = 0.2
+
+SKILLS_HELP = (
+    "A folder of skill folders (or one skill folder) to add to the built-in skills; "
+    "DIR=owner/repo files them under that owner/repo (default local/<DIR name>). Repeatable."
+)
+
+
+def _settings(
+    skills: list[str], executor: str | None = None, concurrency: int | None = None
+) -> Settings:
+    settings = load_settings().with_(skill_dirs=tuple(skills), forced_executor=executor)
+    if concurrency is not None:
+        settings = settings.with_(concurrency=concurrency)
+    return settings
+
+
+@handle_errors
+def validate(
+    plan: Path = typer.Argument(
+        ..., help='The plan: a JSON list of task specs or {"tasks": [...]}.'
+    ),
+    skills: list[str] = typer.Option([], "--skills", help=SKILLS_HELP),
+    json_output: bool = typer.Option(False, "--json", help="Print {valid, problems, warnings}."),
+) -> None:
+    """Check a plan without storing anything: exit 0 when valid, 2 when not.
+
+    Every problem is reported at once, each with its path (tasks[2].logical_dependencies[0]),
+    a stable code and a message.
+    """
+    brahmi = Brahmi(_settings(skills))
+    try:
+        batch = brahmi.validate_batch(load_plan(plan))
+    finally:
+        brahmi.close()
+    if json_output:
+        print(
+            json.dumps(
+                {"valid": True, "problems": [], "warnings": [w.to_dict() for w in batch.warnings]},
+                indent=2,
+            )
+        )
+        return
+    for warning in batch.warnings:
+        stderr.print(f"[yellow]warning[/] {warning.path}: {warning.message}", highlight=False)
+    stdout.print(
+        f"[green]valid[/]: {len(batch.tasks)} task(s) in the {batch.dialect.value} dialect",
+        highlight=False,
+    )
+
+
+@handle_errors
+def run(
+    plan: Path | None = typer.Argument(None, help="The plan to run. Optional with --resume."),
+    project: Path = typer.Option(
+        Path(), "--project", help="The project workspace: agents run in this folder."
+    ),
+    skills: list[str] = typer.Option([], "--skills", help=SKILLS_HELP),
+    executor: str | None = typer.Option(
+        None, "--executor", help="Run every task with this runtime (e.g. noop for a dry run)."
+    ),
+    concurrency: int | None = typer.Option(
+        None, "--concurrency", min=1, help="Agent runs at once (default BRAHMI_CONCURRENCY or 4)."
+    ),
+    resume: bool = typer.Option(
+        False,
+        "--resume",
+        help="Finish unfinished work instead of submitting again: with PLAN, reuse the batch "
+        "an earlier run of the same plan created; without, finish the project's open tasks.",
+    ),
+    json_output: bool = typer.Option(False, "--json", help="Print the final state as JSON."),
+) -> None:
+    """Submit a plan and run it to the end in this process, showing every task live.
+
+    Exit 0 when every task completed, 1 when any failed, was cancelled or is blocked, 2 for
+    an invalid plan (nothing is stored then). Completed tasks are never run again: if this
+    command is killed, `brahmi run --resume` (or any later run on the same BRAHMI_HOME)
+    finishes what was left.
+    """
+    if plan is None and not resume:
+        raise errors.InvalidPlan("give a PLAN to run, or --resume to finish unfinished work")
+    brahmi = Brahmi(_settings(skills, executor, concurrency))
+    try:
+        if executor:
+            brahmi.runtimes.get(executor)
+        proj = brahmi.project_for(project)
+        scope = _Scope(project_id=proj.id)
+        if plan is not None:
+            created = brahmi.create_tasks_batch(
+                proj.id, load_plan(plan), source=f"plan:{plan}", reuse_identical=resume
+            )
+            scope.batch_id = created.batch_id
+            for warning in created.warnings:
+                stderr.print(
+                    f"[yellow]warning[/] {warning.path}: {warning.message}", highlight=False
+                )
+            if created.reused and not json_output:
+                stderr.print(
+                    "resuming the batch an earlier run of this plan created", highlight=False
+                )
+        else:
+            scope.task_ids = {
+                t.id for t in brahmi.list_tasks(project_id=proj.id) if not t.status.is_settled
+            }
+        final = asyncio.run(_drive(brahmi, scope, json_output))
+    finally:
+        brahmi.close()
+    if json_output:
+        print(
+            json.dumps(
+                {"batch_id": scope.batch_id, "tasks": [task_summary(t) for t in final]},
+                indent=2,
+                default=str,
+            )
+        )
+    else:
+        _print_outcome(final)
+    if any(t.status is not TaskStatus.COMPLETED for t in final):
+        raise typer.Exit(EXIT_FAILED)
+
+
+@dataclass
+class _Scope:
+    """Which tasks a run waits for: one batch, or a set of task ids."""
+
+    project_id: str
+    batch_id: str | None = None
+    task_ids: set[str] | None = None
+
+    def tasks(self, brahmi: Brahmi) -> list[TaskRecord]:
+        if self.batch_id is not None:
+            return brahmi.list_tasks(batch_id=self.batch_id)
+        wanted = self.task_ids or set()
+        return [t for t in brahmi.list_tasks(project_id=self.project_id) if t.id in wanted]
+
+
+async def _drive(brahmi: Brahmi, scope: _Scope, quiet: bool) -> list[TaskRecord]:
+    """Run a worker until every task in scope is settled; show progress meanwhile."""
+    worker = brahmi.worker()
+    stop = asyncio.Event()
+    running = asyncio.create_task(worker.run(stop), name="brahmi-worker")
+    live = sys.stdout.isatty() and not quiet
+    printer = _EventPrinter(brahmi, scope) if not live and not quiet else None
+    tasks = scope.tasks(brahmi)
+    try:
+        with (
+            Live(_view(tasks), console=stdout, refresh_per_second=8, transient=False)
+            if live
+            else _nothing() as view
+        ):
+            while True:
+                tasks = scope.tasks(brahmi)
+                if view is not None:
+                    view.update(_view(tasks))
+                if printer is not None:
+                    printer.flush()
+                if all(t.status.is_settled for t in tasks) or running.done():
+                    break
+                await asyncio.sleep(REFRESH_S)
+    finally:
+        stop.set()
+        await running
+    if printer is not None:
+        printer.flush()
+    return scope.tasks(brahmi)
+
+
+class _nothing:
+    def __enter__(self) -> None:
+        return None
+
+    def __exit__(self, *exc: object) -> None:
+        return None
+
+
+def _view(tasks: list[TaskRecord]) -> Group:
+    counts: dict[TaskStatus, int] = {}
+    for task in tasks:
+        counts[task.status] = counts.get(task.status, 0) + 1
+    summary = "  ".join(f"{status.value}: {n}" for status, n in counts.items())
+    return Group(tasks_table(tasks, now=time.time()), Text(summary, style="dim"))
+
+
+class _EventPrinter:
+    """Line-per-change progress for logs and pipes, read from the event log."""
+
+    def __init__(self, brahmi: Brahmi, scope: _Scope) -> None:
+        self.brahmi = brahmi
+        self.scope = scope
+        self.after = brahmi.store.last_event_id()
+        self.names = {t.id: t for t in scope.tasks(brahmi)}
+
+    def flush(self) -> None:
+        for event in self.brahmi.store.events(
+            after_id=self.after, project_id=self.scope.project_id
+        ):
+            self.after = event.id
+            if event.kind != "status_changed" or event.task_id is None:
+                continue
+            task = self.names.get(event.task_id)
+            if task is None:
+                continue
+            label = task.batch_key or task.id[:8]
+            stamp = time.strftime("%H:%M:%S", time.localtime(event.created_at))
+            extra = event.data.get("error") or ""
+            attempt = event.data.get("attempt")
+            note = f" (attempt {attempt})" if attempt else ""
+            line = f"{stamp} [{label}] {task.task_name}: {event.data.get('to')}{note}"
+            stdout.print(
+                f"{line}  {extra}".rstrip() if extra else line, highlight=False, markup=False
+            )
+
+
+def _print_outcome(tasks: list[TaskRecord]) -> None:
+    if not sys.stdout.isatty():
+        stdout.print(tasks_table(tasks, now=time.time()))
+    done = sum(t.status is TaskStatus.COMPLETED for t in tasks)
+    if done == len(tasks):
+        stdout.print(f"[green]all {done} task(s) completed[/]", highlight=False)
+    else:
+        stdout.print(f"[red]{done} of {len(tasks)} task(s) completed[/]", highlight=False)
+        for task in tasks:
+            if task.status is not TaskStatus.COMPLETED:
+                stdout.print(
+                    f"  [{task.batch_key or task.id[:8]}] {task.task_name}: {task.status.value}"
+                    f" — {task.error or ''}  (brahmi tasks show {task.id})",
+                    highlight=False,
+                    markup=False,
+                )
+
+
+__all__ = ["EXIT_INVALID", "run", "validate"]

@@ -1,0 +1,125 @@
+"""``brahmi tasks``: list, show and cancel tasks."""
+
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+
+import typer
+from rich.panel import Panel
+from rich.syntax import Syntax
+from rich.table import Table
+
+from brahmi.cli.app import handle_errors, stdout
+from brahmi.cli.render import status_text, task_detail, task_summary, tasks_table
+from brahmi.config import load_settings
+from brahmi.domain.models import TaskStatus
+from brahmi.service import Brahmi
+
+app = typer.Typer(help="Inspect and control tasks.", no_args_is_help=True)
+
+#: Lines of the newest transcript ``tasks show`` prints.
+TRANSCRIPT_TAIL_LINES = 20
+
+
+@app.command("list")
+@handle_errors
+def list_(
+    status: TaskStatus | None = typer.Option(None, "--status", help="Only tasks in this status."),
+    project: Path | None = typer.Option(None, "--project", help="Only this project's tasks."),
+    json_output: bool = typer.Option(False, "--json", help='Print {"tasks": [...]} as JSON.'),
+) -> None:
+    """List tasks in (task_order, creation) order."""
+    brahmi = Brahmi(load_settings())
+    try:
+        project_id = brahmi.project_for(project).id if project else None
+        tasks = brahmi.list_tasks(project_id=project_id, status=status)
+    finally:
+        brahmi.close()
+    if json_output:
+        print(json.dumps({"tasks": [task_summary(t) for t in tasks]}, indent=2, default=str))
+        return
+    if not tasks:
+        stdout.print("no tasks")
+        return
+    stdout.print(tasks_table(tasks, now=time.time()))
+
+
+@app.command("show")
+@handle_errors
+def show(
+    task_id: str = typer.Argument(..., help="The task's id (or a unique prefix of it)."),
+    json_output: bool = typer.Option(False, "--json", help="Print the task as JSON."),
+) -> None:
+    """Show one task: inputs, outputs, error, attempts with their transcripts."""
+    brahmi = Brahmi(load_settings())
+    try:
+        task = brahmi.get_task(brahmi.store.resolve_task_id(task_id))
+        attempts = brahmi.store.attempts_for(task.id)
+    finally:
+        brahmi.close()
+    detail = task_detail(task, attempts)
+    if json_output:
+        print(json.dumps(detail, indent=2, default=str))
+        return
+    head = Table.grid(padding=(0, 2))
+    head.add_column(style="bold")
+    head.add_column()
+    head.add_row("task", f"{task.task_name}  [dim]{task.id}[/]")
+    head.add_row("status", status_text(task.status))
+    head.add_row("skill", f"{task.skill_id} {task.skill_version or ''}")
+    head.add_row("batch id", f"{task.batch_key or '-'} (order {task.task_order})")
+    head.add_row("attempts", f"{task.attempts} of {task.max_attempts}; rebuilds {task.rebuilds}")
+    head.add_row("depends on", ", ".join(task.dependencies) or "-")
+    if task.error:
+        head.add_row("error", f"[red]{task.error}[/] [dim]({task.error_code})[/]")
+    stdout.print(head)
+    if task.description:
+        stdout.print(Panel(task.description, title="description", title_align="left"))
+    stdout.print(_json_panel("inputs", task.inputs))
+    if task.outputs is not None:
+        stdout.print(_json_panel("outputs", task.outputs))
+    if attempts:
+        table = Table(title="attempts", title_justify="left")
+        for column in ("#", "status", "executor", "time", "error", "transcript"):
+            table.add_column(column, overflow="fold")
+        for a in attempts:
+            took = f"{a.finished_at - a.started_at:.1f}s" if a.finished_at else ""
+            table.add_row(
+                str(a.number),
+                a.status,
+                a.executor or "",
+                took,
+                a.error or "",
+                a.transcript_path or "",
+            )
+        stdout.print(table)
+        newest = attempts[-1].transcript_path
+        if newest and Path(newest).is_file():
+            lines = Path(newest).read_text(encoding="utf-8", errors="replace").splitlines()
+            tail = "\n".join(lines[-TRANSCRIPT_TAIL_LINES:])
+            stdout.print(
+                Panel(
+                    tail,
+                    title=f"transcript (last {TRANSCRIPT_TAIL_LINES} lines)",
+                    title_align="left",
+                )
+            )
+
+
+@app.command("cancel")
+@handle_errors
+def cancel(task_id: str = typer.Argument(..., help="The task's id (or a unique prefix).")) -> None:
+    """Cancel a task that has not finished; a running attempt is stopped, dependents blocked."""
+    brahmi = Brahmi(load_settings())
+    try:
+        task = brahmi.cancel_task(brahmi.store.resolve_task_id(task_id))
+    finally:
+        brahmi.close()
+    stdout.print(f"{task.id} {task.task_name}: ", status_text(task.status))
+
+
+def _json_panel(title: str, value: object) -> Panel:
+    text = json.dumps(value, indent=2, ensure_ascii=False, default=str)
+    return Panel(Syntax(text, "json", word_wrap=True), title=title, title_align="left")

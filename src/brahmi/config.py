@@ -1,0 +1,95 @@
+"""Settings, read from the environment with sensible defaults.
+
+| variable | meaning | default |
+| --- | --- | --- |
+| ``BRAHMI_HOME`` | where the database, transcripts and skills live | the user data dir |
+| ``BRAHMI_DATABASE_URL`` | a PostgreSQL URL instead of the embedded SQLite | unset |
+| ``BRAHMI_CONCURRENCY`` | agent runs at once per worker | 4 |
+| ``BRAHMI_EXECUTOR`` | runtime for skills that name none | ``claude-code`` |
+| ``BRAHMI_IDLE_TIMEOUT`` | seconds without agent output before a run is ended | 900 |
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import TypeVar
+
+from platformdirs import user_data_dir
+
+from brahmi import errors
+
+
+@dataclass(frozen=True, slots=True)
+class Settings:
+    """How this Brahmi process runs. Durations are seconds."""
+
+    #: Folder for the SQLite database, transcripts and cloned skills.
+    home: Path
+    #: SQLAlchemy URL; None means SQLite at ``home/brahmi.db``.
+    database_url: str | None = None
+    #: Agent runs at once in one worker.
+    concurrency: int = 4
+    #: Runtime for tasks whose skill and project name none (DESIGN §6).
+    default_executor: str = "claude-code"
+    #: Runtime forced for every task (``brahmi run --executor``).
+    forced_executor: str | None = None
+    #: A run with no output for this long is ended (DESIGN §3).
+    idle_timeout_s: float = 900.0
+    #: How long a claim holds a task without a heartbeat.
+    lease_s: float = 30.0
+    #: How often a worker extends its leases and checks for cancellations.
+    heartbeat_interval_s: float = 2.0
+    #: How often an idle worker looks for work without being woken.
+    poll_interval_s: float = 0.5
+    #: Local skill folders (``DIR`` or ``DIR=owner/repo``).
+    skill_dirs: tuple[str, ...] = field(default_factory=tuple)
+
+    @property
+    def url(self) -> str:
+        """The database URL in effect."""
+        return self.database_url or f"sqlite:///{self.home / 'brahmi.db'}"
+
+    @property
+    def transcripts_dir(self) -> Path:
+        """Where attempt transcripts are written."""
+        return self.home / "transcripts"
+
+    def with_(self, **changes: object) -> Settings:
+        """A copy with some fields changed."""
+        return replace(self, **changes)  # type: ignore[arg-type]
+
+
+def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
+    """Settings from ``environ`` (default: the process environment).
+
+    Raises:
+        BrahmiError: ``invalid_setting`` when a number does not parse.
+    """
+    env = os.environ if environ is None else environ
+    home = Path(env.get("BRAHMI_HOME") or user_data_dir("brahmi", appauthor=False)).expanduser()
+    return Settings(
+        home=home,
+        database_url=env.get("BRAHMI_DATABASE_URL") or None,
+        concurrency=_number(env, "BRAHMI_CONCURRENCY", 4, int),
+        default_executor=env.get("BRAHMI_EXECUTOR") or "claude-code",
+        idle_timeout_s=_number(env, "BRAHMI_IDLE_TIMEOUT", 900.0, float),
+    )
+
+
+N = TypeVar("N", int, float)
+
+
+def _number(env: Mapping[str, str], key: str, default: N, kind: type[N]) -> N:
+    raw = env.get(key)
+    if not raw:
+        return default
+    try:
+        value = kind(raw)
+    except ValueError:
+        raise errors.BrahmiError(f"{key}={raw!r} is not a number") from None
+    if value <= 0:
+        raise errors.BrahmiError(f"{key} must be positive, not {raw}")
+    return value

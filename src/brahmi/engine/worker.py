@@ -1,0 +1,405 @@
+"""The worker: claims ready tasks, runs each as one agent attempt, records the result.
+
+One asyncio loop per worker. Agent runs proceed concurrently up to ``concurrency``; every
+state change goes through :class:`~brahmi.store.tasks.TaskStore` in its own transaction.
+A background heartbeat extends the leases of running attempts, notices cancelled ones
+(and stops them), and takes back expired leases of any worker (DESIGN §3, §9).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import functools
+import logging
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+from brahmi import errors
+from brahmi.agents.base import (
+    AgentRequest,
+    AgentResult,
+    AgentRuntime,
+    RuntimeCrashed,
+    RuntimeUnavailable,
+    Transcript,
+)
+from brahmi.agents.prompt import render_prompt
+from brahmi.agents.registry import RuntimeRegistry
+from brahmi.config import Settings
+from brahmi.domain import lifecycle
+from brahmi.domain.lifecycle import FailureKind, Outcome
+from brahmi.domain.models import Claim, TaskRecord
+from brahmi.engine.clock import SYSTEM_CLOCK, Clock
+from brahmi.engine.identity import dead_local_owners, new_worker_id
+from brahmi.skills.catalog import SkillCatalog
+from brahmi.skills.skill import Skill
+from brahmi.store.projects import ProjectRecord
+from brahmi.store.tasks import AttemptResult, TaskStore
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True, slots=True)
+class _Finished:
+    outcome: Outcome
+    result: AgentResult | None = None
+    executor: str | None = None
+
+
+class Worker:
+    """Runs ready tasks from one store until told to stop.
+
+    Args:
+        store: Where tasks are claimed and results recorded.
+        catalog: The skills tasks name.
+        runtimes: The agent runtimes this worker may use.
+        settings: Concurrency, limits, default and forced executors.
+        clock: Time source (tests inject their own).
+    """
+
+    def __init__(
+        self,
+        store: TaskStore,
+        catalog: SkillCatalog,
+        runtimes: RuntimeRegistry,
+        settings: Settings,
+        *,
+        clock: Clock = SYSTEM_CLOCK,
+        worker_id: str | None = None,
+    ) -> None:
+        self.store = store
+        self.catalog = catalog
+        self.runtimes = runtimes
+        self.settings = settings
+        self.clock = clock
+        self.id = worker_id or new_worker_id()
+        self._running: dict[str, asyncio.Task[None]] = {}
+        self._pending: list[AttemptResult] = []
+        self._flush_scheduled = False
+        self._stopping = False
+        self._wake: asyncio.Event | None = None
+        self._projects: dict[str, ProjectRecord] = {}
+
+    # -- the loop --------------------------------------------------------------------------
+
+    def wake(self) -> None:
+        """Look for work now (e.g. after a batch was stored by this process)."""
+        if self._wake is not None:
+            self._wake.set()
+
+    async def run(self, stop: asyncio.Event) -> None:
+        """Claim and run tasks until ``stop`` is set, then hand back what still runs."""
+        self._wake = asyncio.Event()
+        self._stopping = False
+        self.recover()
+        heartbeat = asyncio.create_task(self._heartbeat_loop(stop), name="brahmi-heartbeat")
+        try:
+            while not stop.is_set():
+                free = self.settings.concurrency - len(self._running)
+                claims = self._claim(free) if free > 0 else []
+                for claim in claims:
+                    self._start(claim)
+                if claims and len(claims) == free:
+                    await asyncio.sleep(0)  # let finished runs record before claiming again
+                    continue
+                await self._idle(stop)
+        finally:
+            self._stopping = True
+            self._flush()
+            heartbeat.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await heartbeat
+            await self._hand_back()
+
+    def recover(self) -> int:
+        """Take back tasks held by dead workers of this host and by expired leases.
+
+        Returns:
+            How many tasks were taken back.
+        """
+        owners = self.store.running_lease_owners()
+        dead = dead_local_owners(owners)
+        taken = self.store.expire_leases(now=self.clock.now(), owners=dead)
+        if taken:
+            log.info("took back %d task(s) from stopped workers", taken)
+        return taken
+
+    def _claim(self, limit: int) -> list[Claim]:
+        return self.store.claim(self.id, limit, now=self.clock.now(), lease_s=self.settings.lease_s)
+
+    def _start(self, claim: Claim) -> None:
+        task = asyncio.create_task(self._execute(claim), name=f"brahmi-task-{claim.task.id}")
+        self._running[claim.attempt_id] = task
+        task.add_done_callback(functools.partial(self._done, claim.attempt_id))
+
+    def _done(self, attempt_id: str, task: asyncio.Task[None]) -> None:
+        # A recorded result already claimed this worker's next tasks in its transaction
+        # (_flush runs first and removes it); only a run that ended otherwise, cancelled
+        # or lost, frees a slot here.
+        if self._running.pop(attempt_id, None) is not None:
+            self.wake()
+
+    async def _idle(self, stop: asyncio.Event) -> None:
+        assert self._wake is not None
+        timeout = self.settings.poll_interval_s
+        upcoming = self.store.next_run_after()
+        if upcoming is not None:
+            timeout = max(0.0, min(timeout, upcoming - self.clock.now()))
+        self._wake.clear()
+        waiters = [asyncio.create_task(self._wake.wait()), asyncio.create_task(stop.wait())]
+        try:
+            await asyncio.wait(waiters, timeout=timeout, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            for waiter in waiters:
+                waiter.cancel()
+
+    async def _heartbeat_loop(self, stop: asyncio.Event) -> None:
+        while not stop.is_set():
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stop.wait(), self.settings.heartbeat_interval_s)
+            try:
+                self.heartbeat()
+            except errors.BrahmiError:
+                log.exception("heartbeat failed; retrying")
+
+    def heartbeat(self) -> None:
+        """Extend leases, stop attempts that lost their task, take back expired leases."""
+        lost = self.store.heartbeat(
+            self.id, list(self._running), now=self.clock.now(), lease_s=self.settings.lease_s
+        )
+        for attempt_id in lost:
+            task = self._running.get(attempt_id)
+            if task is not None:
+                log.info("attempt %s no longer holds its task; stopping it", attempt_id)
+                task.cancel()
+        if self.store.expire_leases(now=self.clock.now()):
+            self.wake()
+
+    async def _hand_back(self) -> None:
+        """Stop runs still going and hand their tasks back as ready."""
+        if not self._running:
+            return
+        for task in self._running.values():
+            task.cancel()
+        await asyncio.gather(*self._running.values(), return_exceptions=True)
+        self.store.release(self.id, now=self.clock.now())
+
+    # -- one attempt -----------------------------------------------------------------------
+
+    async def _execute(self, claim: Claim) -> None:
+        task = claim.task
+        path = self._transcript_path(claim)
+        transcript = Transcript(path)
+        skill: Skill | None = None
+        try:
+            finished = await self._attempt(claim, transcript)
+            skill = self.catalog.skills.get(task.skill_id)
+        except asyncio.CancelledError:
+            transcript.write(
+                "\n[brahmi] attempt stopped (cancelled, timed out elsewhere or lost its lease)\n"
+            )
+            transcript.close()
+            raise
+        except Exception as exc:  # a bug or broken plug-in must not take the engine down
+            log.exception("attempt %s of task %s crashed", claim.attempt_id, task.id)
+            finished = _Finished(
+                lifecycle.after_failure(
+                    FailureKind.INFRASTRUCTURE,
+                    f"the runtime raised {type(exc).__name__}: {exc}",
+                    attempts=claim.attempt_number,
+                    max_attempts=task.max_attempts,
+                )
+            )
+        if finished.outcome.error:
+            transcript.write(
+                f"\n[brahmi] {finished.outcome.status.value}: {finished.outcome.error}\n"
+            )
+        transcript.close()
+        result = finished.result
+        self._pending.append(
+            AttemptResult(
+                task=task,
+                attempt_id=claim.attempt_id,
+                outcome=finished.outcome,
+                transcript_path=str(path) if transcript.exists else None,
+                usage=result.usage.to_dict() if result else None,
+                skill_version=skill.version if skill else None,
+                session_ref=result.session_ref if result else None,
+                executor=finished.executor,
+            )
+        )
+        if not self._flush_scheduled:
+            self._flush_scheduled = True
+            asyncio.get_running_loop().call_soon(self._flush)
+
+    def _flush(self) -> None:
+        """Record every finished attempt waiting, in one transaction, and claim more.
+
+        Results that finish in the same turn of the event loop share a transaction (group
+        commit); the slots they free are filled by claims in that same transaction.
+        """
+        self._flush_scheduled = False
+        results, self._pending = self._pending, []
+        if not results:
+            return
+        free = self.settings.concurrency - len(self._running) + len(results)
+        claims: list[Claim] = []
+        try:
+            _, claims = self.store.finish_attempts(
+                results,
+                now=self.clock.now(),
+                claim_next=0 if self._stopping else free,
+                worker_id=self.id,
+                lease_s=self.settings.lease_s,
+            )
+        except Exception:
+            log.exception("could not record %d result(s) together; one at a time", len(results))
+            for one in results:
+                try:
+                    self.store.finish_attempt(one, now=self.clock.now())
+                except Exception:
+                    # The store is unreachable: the lease runs out, another attempt follows.
+                    log.exception("could not record attempt %s", one.attempt_id)
+            self.wake()
+        for one in results:
+            self._running.pop(one.attempt_id, None)
+        for next_claim in claims:
+            self._start(next_claim)
+
+    async def _attempt(self, claim: Claim, transcript: Transcript) -> _Finished:
+        task = claim.task
+
+        def failed(kind: FailureKind, error: str, code: str | None = None) -> _Finished:
+            return _Finished(
+                lifecycle.after_failure(
+                    kind,
+                    error,
+                    attempts=claim.attempt_number,
+                    max_attempts=task.max_attempts,
+                    code=code,
+                )
+            )
+
+        try:
+            skill = self.catalog.get(task.skill_id)
+        except errors.SkillNotFound as exc:
+            return failed(FailureKind.UNAVAILABLE, exc.message, "skill_not_found")
+        project = self._project(task.project_id)
+        executor = self._executor_name(skill, project)
+        try:
+            runtime = self.runtimes.get(executor)
+        except errors.ExecutorNotFound as exc:
+            return failed(FailureKind.UNAVAILABLE, exc.message, "runtime_unavailable")
+        parent = self.store.get_task(task.parent_id) if task.parent_id else None
+        request = AgentRequest(
+            task=task,
+            skill=skill,
+            system_prompt=skill.body,
+            prompt=render_prompt(task, parent),
+            workdir=Path(project.workspace),
+            transcript=transcript,
+            attempt_id=claim.attempt_id,
+            attempt=claim.attempt_number,
+            timeout_s=float(task.timeout_seconds),
+            env=self._environment(task, project),
+            parent=parent,
+        )
+        transcript.header(
+            f"[brahmi] task {task.id} ({task.task_name}) attempt {claim.attempt_number} "
+            f"with runtime {executor}, skill {skill.full_id} {skill.version}\n"
+        )
+        try:
+            result = await self._supervise(runtime, request)
+        except RuntimeUnavailable as exc:
+            finished = failed(FailureKind.UNAVAILABLE, f"runtime {executor}: {exc}")
+        except RuntimeCrashed as exc:
+            finished = failed(FailureKind.INFRASTRUCTURE, f"runtime {executor} crashed: {exc}")
+        except _RunTimedOut as exc:
+            finished = failed(FailureKind.TIMEOUT, str(exc), exc.code)
+        else:
+            if result.ok:
+                outcome = lifecycle.after_success(result.outputs, is_qa=task.is_qa)
+            else:
+                outcome = lifecycle.after_failure(
+                    FailureKind.AGENT,
+                    result.error or "the run failed",
+                    attempts=claim.attempt_number,
+                    max_attempts=task.max_attempts,
+                    code=result.error_code,
+                    outputs=result.outputs or None,
+                )
+            return _Finished(outcome, result, executor)
+        return _Finished(finished.outcome, None, executor)
+
+    async def _supervise(self, runtime: AgentRuntime, request: AgentRequest) -> AgentResult:
+        """Run ``runtime`` under the task's timeout and the idle limit (DESIGN §3).
+
+        A timer, not a second task, watches the limits: when one is reached it cancels
+        this task, the runtime stops its process group, and the run ends as timed out.
+        """
+        loop = asyncio.get_running_loop()
+        current = asyncio.current_task()
+        assert current is not None
+        idle_s = self.settings.idle_timeout_s
+        deadline = time.monotonic() + request.timeout_s
+        expired: _RunTimedOut | None = None
+        handle: asyncio.TimerHandle | None = None
+
+        def check() -> None:
+            nonlocal expired, handle
+            now = time.monotonic()
+            idle_deadline = request.transcript.last_activity + idle_s
+            if now >= deadline:
+                expired = _RunTimedOut(f"timeout after {request.timeout_s:g} s", "timeout")
+            elif now >= idle_deadline:
+                expired = _RunTimedOut(f"idle for {idle_s:g} s without output", "idle_timeout")
+            else:
+                handle = loop.call_later(min(deadline, idle_deadline) - now, check)
+                return
+            current.cancel()
+
+        handle = loop.call_later(min(request.timeout_s, idle_s), check)
+        try:
+            return await runtime.run(request)
+        except asyncio.CancelledError:
+            if expired is None:
+                raise
+            current.uncancel()
+            raise expired from None
+        finally:
+            if handle is not None:
+                handle.cancel()
+
+    # -- helpers ---------------------------------------------------------------------------
+
+    def _project(self, project_id: str) -> ProjectRecord:
+        if project_id not in self._projects:
+            self._projects[project_id] = self.store.get_project(project_id)
+        return self._projects[project_id]
+
+    def _executor_name(self, skill: Skill, project: ProjectRecord) -> str:
+        """Forced executor, else the skill's, else the project's, else the default (§6)."""
+        return (
+            self.settings.forced_executor
+            or skill.runtime
+            or project.settings.get("executor")
+            or self.settings.default_executor
+        )
+
+    def _environment(self, task: TaskRecord, project: ProjectRecord) -> dict[str, str]:
+        env = {str(k): str(v) for k, v in (project.settings.get("env") or {}).items()}
+        env["BRAHMI_TASK_ID"] = task.id
+        env["BRAHMI_PROJECT_ID"] = task.project_id
+        return env
+
+    def _transcript_path(self, claim: Claim) -> Path:
+        name = f"attempt-{claim.attempt_number:03d}-{claim.attempt_id[:8]}.log"
+        return self.settings.transcripts_dir / claim.task.id / name
+
+
+class _RunTimedOut(Exception):
+    def __init__(self, message: str, code: str) -> None:
+        super().__init__(message)
+        self.code = code

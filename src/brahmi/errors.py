@@ -1,0 +1,98 @@
+"""Brahmi's errors: one root, a small tree, a stable ``code`` on each.
+
+Every surface maps these in one place (the CLI's exit codes, later HTTP statuses and MCP
+tool errors). Callers test ``error.code``, never the message text.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from brahmi.domain.problems import Problem
+
+
+class BrahmiError(Exception):
+    """Something Brahmi could not do."""
+
+    #: Stable machine-readable identifier, e.g. ``task_not_found``.
+    code: str = "brahmi_error"
+
+    def __init__(self, message: str | None = None, **fields: Any) -> None:
+        self.message = message or (self.__doc__ or self.code).strip().splitlines()[0]
+        self.fields = fields
+        super().__init__(self.message)
+
+    def to_dict(self) -> dict[str, Any]:
+        """The error as JSON-ready data: ``{"error": code, "message": ..., **fields}``."""
+        return {"error": self.code, "message": self.message, **self.fields}
+
+
+class InvalidBatch(BrahmiError):
+    """The batch was rejected; nothing was stored."""
+
+    code = "invalid_batch"
+
+    def __init__(self, problems: Sequence[Problem], warnings: Sequence[Problem] = ()) -> None:
+        self.problems = list(problems)
+        self.warnings = list(warnings)
+        lines = [f"{p.path}: {p.message} [{p.code}]" for p in self.problems]
+        super().__init__(
+            f"the batch was rejected with {len(self.problems)} problem(s); nothing was stored:\n"
+            + "\n".join(f"  - {line}" for line in lines)
+        )
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "error": self.code,
+            "problems": [p.to_dict() for p in self.problems],
+            "warnings": [w.to_dict() for w in self.warnings],
+        }
+
+
+class InvalidPlan(BrahmiError):
+    """The plan file could not be read as a batch of task specs."""
+
+    code = "invalid_plan"
+
+
+class TaskNotFound(BrahmiError):
+    """No task has that id."""
+
+    code = "task_not_found"
+
+
+class ProjectNotFound(BrahmiError):
+    """No project has that id."""
+
+    code = "project_not_found"
+
+
+class InvalidTransition(BrahmiError):
+    """The task is not in a state that allows this operation."""
+
+    code = "invalid_transition"
+
+
+class SkillNotFound(BrahmiError):
+    """No skill has that id."""
+
+    code = "skill_not_found"
+
+
+class InvalidSkill(BrahmiError):
+    """A SKILL.md could not be read or breaks the skill rules."""
+
+    code = "invalid_skill"
+
+
+class ExecutorNotFound(BrahmiError):
+    """No agent runtime is registered under that name."""
+
+    code = "executor_not_found"
+
+
+class StoreUnavailable(BrahmiError):
+    """The database could not be reached or is not migrated."""
+
+    code = "store_unavailable"

@@ -1,0 +1,228 @@
+"""The service layer: the operations every interface (CLI, REST, MCP) calls.
+
+Interfaces parse their input, call one of these, and translate the result; the rules live
+in :mod:`brahmi.domain`, the transactions in :mod:`brahmi.store`.
+"""
+
+from __future__ import annotations
+
+import getpass
+import hashlib
+import json
+import uuid
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from brahmi import errors
+from brahmi.agents.registry import RuntimeRegistry
+from brahmi.config import Settings
+from brahmi.domain.batch import bind_ids, normalise_batch, referenced_task_ids
+from brahmi.domain.models import NormalisedBatch, TaskRecord, TaskStatus
+from brahmi.domain.problems import Problem
+from brahmi.engine.clock import SYSTEM_CLOCK, Clock
+from brahmi.engine.worker import Worker
+from brahmi.skills.catalog import SkillCatalog, SkillSource
+from brahmi.store.database import create_db_engine, ensure_schema
+from brahmi.store.projects import ProjectRecord
+from brahmi.store.tasks import BoundTask, TaskStore
+
+
+@dataclass(frozen=True, slots=True)
+class BatchCreated:
+    """The reply to ``create_tasks_batch``: each batch id mapped to its new task id."""
+
+    batch_id: str
+    task_ids: dict[str, str]
+    warnings: list[Problem] = field(default_factory=list)
+    #: True when an identical batch already existed and was returned instead.
+    reused: bool = False
+
+    def to_dict(self) -> dict[str, Any]:
+        """As returned over the wire."""
+        return {
+            "batch_id": self.batch_id,
+            "task_ids": self.task_ids,
+            "warnings": [w.to_dict() for w in self.warnings],
+        }
+
+
+class Brahmi:
+    """One Brahmi instance: settings, the store, the skills and the runtimes.
+
+    Args:
+        settings: From :func:`brahmi.config.load_settings`.
+        catalog: The skills; default: built-ins plus ``settings.skill_dirs``.
+        runtimes: The runtimes; default: every installed ``brahmi.executors`` plug-in.
+        clock: Time source.
+
+    Raises:
+        StoreUnavailable: When the database cannot be opened or migrated.
+        InvalidSkill: When a ``--skills`` value is malformed.
+    """
+
+    def __init__(
+        self,
+        settings: Settings,
+        *,
+        catalog: SkillCatalog | None = None,
+        runtimes: RuntimeRegistry | None = None,
+        clock: Clock = SYSTEM_CLOCK,
+    ) -> None:
+        self.settings = settings
+        if settings.database_url is None:
+            settings.home.mkdir(parents=True, exist_ok=True)
+        self.engine = create_db_engine(settings.url)
+        ensure_schema(self.engine)
+        self.store = TaskStore(self.engine)
+        self.catalog = catalog or SkillCatalog.with_builtins(
+            SkillSource.parse(spec) for spec in settings.skill_dirs
+        )
+        self.runtimes = runtimes or RuntimeRegistry()
+        self.clock = clock
+
+    def close(self) -> None:
+        """Release the database connections."""
+        self.engine.dispose()
+
+    # -- projects --------------------------------------------------------------------------
+
+    def project_for(self, workspace: Path) -> ProjectRecord:
+        """The project whose workspace is ``workspace``, created on first use.
+
+        Raises:
+            BrahmiError: When ``workspace`` is not a folder.
+        """
+        folder = workspace.expanduser().resolve()
+        if not folder.is_dir():
+            raise errors.BrahmiError(f"project folder {workspace} does not exist")
+        return self.store.ensure_project(str(folder), folder.name, self.clock.now())
+
+    # -- batches ---------------------------------------------------------------------------
+
+    def validate_batch(self, tasks: Any) -> NormalisedBatch:
+        """Check a batch without storing it (DESIGN §2).
+
+        Raises:
+            InvalidBatch: With every problem found.
+        """
+        existing = self.store.existing_tasks(referenced_task_ids(tasks))
+        return normalise_batch(tasks, skills=self.catalog.full_ids(), existing=existing)
+
+    def create_tasks_batch(
+        self,
+        project_id: str,
+        tasks: Any,
+        *,
+        user_id: str | None = None,
+        source: str | None = None,
+        reuse_identical: bool = False,
+    ) -> BatchCreated:
+        """Validate and store a batch atomically: all tasks or none (DESIGN §2).
+
+        Args:
+            project_id: The project the tasks belong to.
+            tasks: The list of task specs, in any one dialect.
+            user_id: Who creates them (default: the local user).
+            source: Where the batch came from, for people (``plan:PATH``, ``mcp``…).
+            reuse_identical: Return the newest earlier batch of this project with the same
+                content instead of creating a second one (``brahmi run --resume``).
+
+        Raises:
+            InvalidBatch: With every problem found; nothing was stored.
+        """
+        batch = self.validate_batch(tasks)
+        content_hash = hashlib.sha256(
+            json.dumps(tasks, sort_keys=True, separators=(",", ":"), default=str).encode()
+        ).hexdigest()
+        if reuse_identical:
+            earlier = self.store.find_batch(project_id, content_hash)
+            if earlier is not None:
+                stored = self.store.list_tasks(batch_id=earlier)
+                ids = {t.batch_key or t.id: t.id for t in stored}
+                return BatchCreated(earlier, ids, batch.warnings, reused=True)
+        ids = {task.key: str(uuid.uuid4()) for task in batch.tasks}
+        bound = [
+            BoundTask(ids[spec.key], spec, deps, critiques)
+            for spec, deps, critiques in bind_ids(batch, ids)
+        ]
+        batch_id = str(uuid.uuid4())
+        self.store.insert_batch(
+            project_id=project_id,
+            user_id=user_id or _local_user(),
+            batch_id=batch_id,
+            source=source,
+            content_hash=content_hash,
+            tasks=bound,
+            now=self.clock.now(),
+        )
+        return BatchCreated(batch_id, ids, batch.warnings)
+
+    # -- tasks -----------------------------------------------------------------------------
+
+    def get_task(self, task_id: str) -> TaskRecord:
+        """The task with this id. Raises :class:`~brahmi.errors.TaskNotFound`."""
+        return self.store.get_task(task_id)
+
+    def list_tasks(
+        self,
+        *,
+        project_id: str | None = None,
+        batch_id: str | None = None,
+        status: TaskStatus | None = None,
+    ) -> list[TaskRecord]:
+        """Tasks in (``task_order``, creation) order, filtered as asked."""
+        return self.store.list_tasks(project_id=project_id, batch_id=batch_id, status=status)
+
+    def cancel_task(self, task_id: str) -> TaskRecord:
+        """Cancel a task that has not finished (DESIGN §3); its dependents become blocked.
+
+        Raises:
+            TaskNotFound: No such task.
+            InvalidTransition: The task already finished.
+        """
+        return self.store.cancel(task_id, now=self.clock.now())
+
+    # -- running ---------------------------------------------------------------------------
+
+    def worker(self) -> Worker:
+        """A worker over this instance's store, skills and runtimes."""
+        return Worker(self.store, self.catalog, self.runtimes, self.settings, clock=self.clock)
+
+
+def _local_user() -> str:
+    try:
+        return getpass.getuser()
+    except (KeyError, OSError):
+        return "local"
+
+
+def load_plan(path: Path) -> list[Any]:
+    """Read a plan file: a JSON list of task specs, or an object with ``tasks``.
+
+    The oldest planner's plan object (seed 001) carries ``status``, ``category`` and
+    ``architecture`` beside ``tasks``; only ``tasks`` is read.
+
+    Raises:
+        InvalidPlan: When the file cannot be read, is not JSON (with line and column), or
+            holds no list of tasks.
+    """
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise errors.InvalidPlan(f"{path}: cannot read: {exc.strerror}") from exc
+    except UnicodeDecodeError as exc:
+        raise errors.InvalidPlan(f"{path}: not UTF-8 text") from exc
+    try:
+        data = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise errors.InvalidPlan(
+            f"{path}:{exc.lineno}:{exc.colno}: not valid JSON: {exc.msg}"
+        ) from exc
+    if isinstance(data, dict):
+        if "tasks" not in data:
+            raise errors.InvalidPlan(f'{path}: a plan object needs a "tasks" list')
+        data = data["tasks"]
+    if not isinstance(data, list):
+        raise errors.InvalidPlan(f'{path}: "tasks" must be a JSON list of task specs')
+    return data

@@ -1,0 +1,62 @@
+"""Projects: a workspace folder and its settings (DESIGN §1)."""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import Engine, insert, select
+
+from brahmi import errors
+from brahmi.store import tables as t
+from brahmi.store.events import EventWriter
+
+
+@dataclass(frozen=True, slots=True)
+class ProjectRecord:
+    """A stored project. ``settings`` may hold ``env`` (a dict) and ``executor``."""
+
+    id: str
+    name: str
+    workspace: str
+    settings: dict[str, Any]
+    created_at: float
+
+
+def ensure_project(engine: Engine, workspace: str, name: str, now: float) -> ProjectRecord:
+    """The project whose workspace is ``workspace`` (an absolute path), created if new."""
+    with engine.begin() as conn:
+        row = conn.execute(select(t.projects).where(t.projects.c.workspace == workspace)).first()
+        if row is not None:
+            return ProjectRecord(**row._mapping)
+        project = ProjectRecord(str(uuid.uuid4()), name, workspace, {}, now)
+        conn.execute(insert(t.projects), vars_of(project))
+        events = EventWriter(now)
+        events.add("project_created", project.id, None, workspace=workspace)
+        events.flush(conn)
+        return project
+
+
+def get_project(engine: Engine, project_id: str) -> ProjectRecord:
+    """The project with this id.
+
+    Raises:
+        ProjectNotFound: When there is none.
+    """
+    with engine.connect() as conn:
+        row = conn.execute(select(t.projects).where(t.projects.c.id == project_id)).first()
+    if row is None:
+        raise errors.ProjectNotFound(f"no project has the id {project_id!r}", project_id=project_id)
+    return ProjectRecord(**row._mapping)
+
+
+def vars_of(project: ProjectRecord) -> dict[str, Any]:
+    """The project as a ``projects`` row."""
+    return {
+        "id": project.id,
+        "name": project.name,
+        "workspace": project.workspace,
+        "settings": project.settings,
+        "created_at": project.created_at,
+    }

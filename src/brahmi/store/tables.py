@@ -1,0 +1,153 @@
+"""The database schema (DESIGN §1, §9), as SQLAlchemy Core tables.
+
+Timestamps are Unix seconds (UTC) in ``*_at`` float columns: one representation on SQLite
+and PostgreSQL, cheap to compare in claim queries. JSON columns become JSONB on PostgreSQL.
+Transcripts are files referenced from ``attempts.transcript_path``, never stored here.
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import (
+    JSON,
+    Boolean,
+    Column,
+    Float,
+    ForeignKey,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    Text,
+)
+from sqlalchemy.dialects.postgresql import JSONB
+
+metadata = MetaData(
+    naming_convention={
+        "ix": "ix_%(table_name)s_%(column_0_N_name)s",
+        "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+        "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+        "pk": "pk_%(table_name)s",
+    }
+)
+
+Json = JSON().with_variant(JSONB(), "postgresql")
+Id = String(36)
+
+projects = Table(
+    "projects",
+    metadata,
+    Column("id", Id, primary_key=True),
+    Column("name", String(255), nullable=False),
+    Column("workspace", Text, nullable=False, unique=True),
+    Column("settings", Json, nullable=False, default=dict),
+    Column("created_at", Float, nullable=False),
+)
+
+batches = Table(
+    "batches",
+    metadata,
+    Column("id", Id, primary_key=True),
+    Column("project_id", Id, ForeignKey("projects.id"), nullable=False),
+    #: Where the batch came from: ``plan:<path>``, ``mcp``, ``api``…
+    Column("source", Text, nullable=True),
+    #: sha256 of the canonical JSON of the submitted specs (finds a resubmitted plan).
+    Column("content_hash", String(64), nullable=False),
+    Column("created_at", Float, nullable=False),
+    Index("ix_batches_project_hash", "project_id", "content_hash"),
+)
+
+tasks = Table(
+    "tasks",
+    metadata,
+    Column("id", Id, primary_key=True),
+    Column("project_id", Id, ForeignKey("projects.id"), nullable=False),
+    Column("user_id", String(255), nullable=False),
+    Column("parent_id", Id, ForeignKey("tasks.id"), nullable=True),
+    Column("position", Integer, nullable=True),
+    #: The batch the task was created in, and its id there (``unique_id`` or ``task_order``).
+    Column("batch_id", Id, nullable=True),
+    Column("batch_key", String(64), nullable=True),
+    Column("skill_id", String(255), nullable=False),
+    Column("skill_version", String(128), nullable=True),
+    Column("task_name", String(255), nullable=False),
+    Column("description", Text, nullable=False),
+    Column("task_order", Integer, nullable=False),
+    Column("inputs", Json, nullable=False),
+    Column("validation_criteria", Json, nullable=False),
+    Column("timeout_seconds", Integer, nullable=False),
+    Column("max_attempts", Integer, nullable=False),
+    Column("max_rebuilds", Integer, nullable=False),
+    Column("is_qa", Boolean, nullable=False, default=False),
+    Column("status", String(16), nullable=False),
+    Column("outputs", Json, nullable=True),
+    Column("error", Text, nullable=True),
+    Column("error_code", String(64), nullable=True),
+    Column("attempts", Integer, nullable=False, default=0),
+    Column("rebuilds", Integer, nullable=False, default=0),
+    Column("session_ref", String(255), nullable=True),
+    Column("subtasks_completed", Boolean, nullable=False, default=False),
+    #: The attempt that holds the lease; only it may record a result (fencing).
+    Column("current_attempt_id", Id, nullable=True),
+    Column("lease_owner", String(255), nullable=True),
+    Column("lease_expires_at", Float, nullable=True),
+    #: Earliest time a ``ready`` task may be claimed (retry backoff).
+    Column("run_after", Float, nullable=False, default=0.0),
+    Column("created_at", Float, nullable=False),
+    Column("updated_at", Float, nullable=False),
+    Column("started_at", Float, nullable=True),
+    Column("finished_at", Float, nullable=True),
+    Index("ix_tasks_claim", "status", "run_after", "task_order", "created_at"),
+    Index("ix_tasks_project_status", "project_id", "status"),
+    Index("ix_tasks_parent", "parent_id", "position"),
+    Index("ix_tasks_lease", "status", "lease_expires_at"),
+)
+
+task_dependencies = Table(
+    "task_dependencies",
+    metadata,
+    Column("task_id", Id, ForeignKey("tasks.id"), primary_key=True),
+    Column("depends_on_id", Id, ForeignKey("tasks.id"), primary_key=True),
+    Index("ix_task_dependencies_depends_on", "depends_on_id"),
+)
+
+task_critiques = Table(
+    "task_critiques",
+    metadata,
+    Column("qa_task_id", Id, ForeignKey("tasks.id"), primary_key=True),
+    Column("target_id", Id, ForeignKey("tasks.id"), primary_key=True),
+    Index("ix_task_critiques_target", "target_id"),
+)
+
+attempts = Table(
+    "attempts",
+    metadata,
+    Column("id", Id, primary_key=True),
+    Column("task_id", Id, ForeignKey("tasks.id"), nullable=False),
+    Column("number", Integer, nullable=False),
+    Column("worker_id", String(255), nullable=False),
+    Column("executor", String(64), nullable=True),
+    #: ``running``, ``succeeded``, ``failed``, ``discarded`` (fenced out) or ``expired``.
+    Column("status", String(16), nullable=False),
+    Column("skill_version", String(128), nullable=True),
+    Column("error", Text, nullable=True),
+    Column("transcript_path", Text, nullable=True),
+    Column("usage", Json, nullable=True),
+    Column("started_at", Float, nullable=False),
+    Column("finished_at", Float, nullable=True),
+    Index("ix_attempts_task", "task_id", "number"),
+)
+
+events = Table(
+    "events",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("project_id", Id, nullable=True),
+    Column("task_id", Id, nullable=True),
+    #: ``task_created``, ``status_changed``, ``outputs``, ``verdict``, ``result_discarded``…
+    Column("kind", String(64), nullable=False),
+    Column("data", Json, nullable=False),
+    Column("created_at", Float, nullable=False),
+    Index("ix_events_task", "task_id", "id"),
+    Index("ix_events_project", "project_id", "id"),
+)
