@@ -1,0 +1,47 @@
+"""Shared fixtures: a Brahmi instance on a real SQLite file in a temp folder."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from brahmi.config import Settings
+from brahmi.service import Brahmi
+from brahmi.testing import ScriptedRuntime, registry_with
+
+
+@pytest.fixture
+def settings(tmp_path: Path) -> Settings:
+    """Settings for an isolated BRAHMI_HOME, with fast polling and the scripted runtime."""
+    return Settings(
+        home=tmp_path / "home",
+        forced_executor="scripted",
+        concurrency=4,
+        poll_interval_s=0.02,
+        heartbeat_interval_s=0.1,
+        lease_s=5.0,
+    )
+
+
+@pytest.fixture
+def runtime() -> ScriptedRuntime:
+    """The scripted runtime the engine uses in these tests."""
+    return ScriptedRuntime()
+
+
+@pytest.fixture
+def brahmi(settings: Settings, runtime: ScriptedRuntime) -> Iterator[Brahmi]:
+    """A Brahmi on a real SQLite file whose tasks run on ``runtime``."""
+    instance = Brahmi(settings, runtimes=registry_with(runtime))
+    yield instance
+    instance.close()
+
+
+@pytest.fixture
+def workspace(tmp_path: Path) -> Path:
+    """An empty project workspace."""
+    folder = tmp_path / "workspace"
+    folder.mkdir()
+    return folder
