@@ -141,3 +141,33 @@ def registry_with(*runtimes: AgentRuntime) -> RuntimeRegistry:
     for runtime in runtimes:
         registry.register(runtime)
     return registry
+
+
+async def run_until_settled(
+    brahmi: Any, batch_id: str, *, timeout_s: float = 30.0, poll_s: float = 0.01
+) -> list[Any]:
+    """Run a worker of ``brahmi`` until every task of the batch is settled.
+
+    Args:
+        brahmi: A :class:`brahmi.service.Brahmi`.
+        batch_id: The batch to wait for.
+        timeout_s: Give up (``TimeoutError``) after this many seconds.
+        poll_s: How often to look at the batch's state.
+
+    Returns:
+        The batch's tasks, as stored when they had all settled.
+    """
+    worker = brahmi.worker()
+    stop = asyncio.Event()
+    running = asyncio.create_task(worker.run(stop))
+    try:
+        async with asyncio.timeout(timeout_s):
+            while True:
+                tasks = brahmi.list_tasks(batch_id=batch_id)
+                if all(t.status.is_settled for t in tasks) or running.done():
+                    break
+                await asyncio.sleep(poll_s)
+    finally:
+        stop.set()
+        await running
+    return list(brahmi.list_tasks(batch_id=batch_id))
