@@ -27,7 +27,9 @@ EXIT_INVALID = 2
 EXIT_FAILED = 1
 _INVALID_INPUT = (errors.InvalidBatch, errors.InvalidPlan, errors.InvalidSkill)
 
-stdout = Console(soft_wrap=False)
+#: Wide enough for the task table when output goes to a file or a pipe.
+PIPE_WIDTH = 160
+stdout = Console(soft_wrap=False, width=None if sys.stdout.isatty() else PIPE_WIDTH)
 stderr = Console(stderr=True)
 
 app = typer.Typer(

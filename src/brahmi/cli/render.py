@@ -92,7 +92,7 @@ def tasks_table(tasks: list[TaskRecord], *, now: float, title: str | None = None
     table.add_column("status", no_wrap=True)
     table.add_column("att", justify="right")
     table.add_column("time", justify="right", no_wrap=True)
-    table.add_column("note", overflow="fold", max_width=60)
+    table.add_column("note", no_wrap=True, overflow="ellipsis", max_width=60)
     for task in tasks:
         table.add_row(
             _batch_key(task) or task.id[:8],
@@ -123,7 +123,7 @@ def _note(task: TaskRecord) -> str:
     if task.outputs:
         if "verdict" in task.outputs:
             return f"verdict: {task.outputs['verdict']}"
-        return _clip(json.dumps(task.outputs, default=str), 120)
+        return _clip(json.dumps(task.outputs, default=str), 60)
     return ""
 
 
