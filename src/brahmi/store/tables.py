@@ -33,6 +33,8 @@ metadata = MetaData(
 
 Json = JSON().with_variant(JSONB(), "postgresql")
 Id = String(36)
+#: Attempt ids are ``<task id>:<number>``.
+AttemptId = String(64)
 
 projects = Table(
     "projects",
@@ -88,7 +90,7 @@ tasks = Table(
     Column("session_ref", String(255), nullable=True),
     Column("subtasks_completed", Boolean, nullable=False, default=False),
     #: The attempt that holds the lease; only it may record a result (fencing).
-    Column("current_attempt_id", Id, nullable=True),
+    Column("current_attempt_id", AttemptId, nullable=True),
     Column("lease_owner", String(255), nullable=True),
     Column("lease_expires_at", Float, nullable=True),
     #: Earliest time a ``ready`` task may be claimed (retry backoff).
@@ -122,7 +124,7 @@ task_critiques = Table(
 attempts = Table(
     "attempts",
     metadata,
-    Column("id", Id, primary_key=True),
+    Column("id", AttemptId, primary_key=True),
     Column("task_id", Id, ForeignKey("tasks.id"), nullable=False),
     Column("number", Integer, nullable=False),
     Column("worker_id", String(255), nullable=False),

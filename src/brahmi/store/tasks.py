@@ -8,13 +8,12 @@ from :mod:`brahmi.domain.lifecycle` through :mod:`brahmi.store.transitions`.
 from __future__ import annotations
 
 import logging
-import uuid
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, replace
 from typing import Any
 
-from sqlalchemy import Engine, bindparam, func, insert, select, update
+from sqlalchemy import Engine, String, bindparam, cast, func, insert, select, update
 from sqlalchemy.engine import Connection
 
 from brahmi import errors
@@ -40,28 +39,42 @@ log = logging.getLogger(__name__)
 S = TaskStatus
 _tasks = t.tasks.c
 
-_CLAIM_ONE = (
-    update(t.tasks)
-    .where((_tasks.id == bindparam("p_id")) & (_tasks.status == S.READY.value))
-    .values(
-        status=S.RUNNING.value,
-        attempts=_tasks.attempts + 1,
-        current_attempt_id=bindparam("p_attempt"),
-        lease_owner=bindparam("p_owner"),
-        lease_expires_at=bindparam("p_expires"),
-        started_at=func.coalesce(_tasks.started_at, bindparam("p_now")),
-        updated_at=bindparam("p_now"),
-    )
-    .returning(*t.tasks.c)
-)
 _INSERT_ATTEMPTS = insert(t.attempts)
-_CANDIDATES = (
-    select(_tasks.id)
-    .where((_tasks.status == S.READY.value) & (_tasks.run_after <= bindparam("p_now")))
-    .order_by(_tasks.task_order, _tasks.created_at, _tasks.id)
-    .limit(bindparam("p_limit"))
-)
-_CANDIDATES_LOCKED = _CANDIDATES.with_for_update(skip_locked=True)
+
+
+def _claim_statement(*, skip_locked: bool) -> Any:
+    """One statement that leases up to ``p_limit`` ready tasks, best first.
+
+    The attempt id is ``<task id>:<attempt number>``, computed in the statement itself, so
+    several tasks are claimed without a query per task; it is unique because a task's
+    attempt number only ever grows.
+    """
+    candidates = (
+        select(_tasks.id)
+        .where((_tasks.status == S.READY.value) & (_tasks.run_after <= bindparam("p_now")))
+        .order_by(_tasks.task_order, _tasks.created_at, _tasks.id)
+        .limit(bindparam("p_limit"))
+    )
+    if skip_locked:
+        candidates = candidates.with_for_update(skip_locked=True)
+    return (
+        update(t.tasks)
+        .where(_tasks.id.in_(candidates) & (_tasks.status == S.READY.value))
+        .values(
+            status=S.RUNNING.value,
+            attempts=_tasks.attempts + 1,
+            current_attempt_id=_tasks.id + ":" + cast(_tasks.attempts + 1, String),
+            lease_owner=bindparam("p_owner"),
+            lease_expires_at=bindparam("p_expires"),
+            started_at=func.coalesce(_tasks.started_at, bindparam("p_now")),
+            updated_at=bindparam("p_now"),
+        )
+        .returning(*t.tasks.c)
+    )
+
+
+_CLAIM = _claim_statement(skip_locked=False)
+_CLAIM_LOCKED = _claim_statement(skip_locked=True)
 _EXTEND_LEASES = (
     update(t.tasks)
     .where(
@@ -382,20 +395,11 @@ class TaskStore:
         now: float,
         lease_s: float,
     ) -> list[Claim]:
-        candidates = _CANDIDATES_LOCKED if self._skip_locked else _CANDIDATES
-        claimed: list[tuple[dict[str, Any], str]] = []
-        for task_id in list(conn.execute(candidates, {"p_now": now, "p_limit": limit}).scalars()):
-            attempt_id = str(uuid.uuid4())
-            params = {
-                "p_id": task_id,
-                "p_attempt": attempt_id,
-                "p_owner": worker_id,
-                "p_expires": now + lease_s,
-                "p_now": now,
-            }
-            found = conn.execute(_CLAIM_ONE, params).first()
-            if found is not None:
-                claimed.append((dict(found._mapping), attempt_id))
+        statement = _CLAIM_LOCKED if self._skip_locked else _CLAIM
+        params = {"p_now": now, "p_limit": limit, "p_owner": worker_id, "p_expires": now + lease_s}
+        rows = [dict(r._mapping) for r in conn.execute(statement, params)]
+        rows.sort(key=lambda r: (r["task_order"], r["created_at"], r["id"]))
+        claimed = [(row, str(row["current_attempt_id"])) for row in rows]
         if not claimed:
             return []
         attempts = []

@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises:
-Create Date: 2026-11-21 19:22:02.796788
+Create Date: 2026-11-21 19:32:54.121874
 """
 
 from __future__ import annotations
@@ -108,7 +108,7 @@ def upgrade() -> None:
         sa.Column("rebuilds", sa.Integer(), nullable=False),
         sa.Column("session_ref", sa.String(length=255), nullable=True),
         sa.Column("subtasks_completed", sa.Boolean(), nullable=False),
-        sa.Column("current_attempt_id", sa.String(length=36), nullable=True),
+        sa.Column("current_attempt_id", sa.String(length=64), nullable=True),
         sa.Column("lease_owner", sa.String(length=255), nullable=True),
         sa.Column("lease_expires_at", sa.Float(), nullable=True),
         sa.Column("run_after", sa.Float(), nullable=False),
@@ -132,7 +132,7 @@ def upgrade() -> None:
 
     op.create_table(
         "attempts",
-        sa.Column("id", sa.String(length=36), nullable=False),
+        sa.Column("id", sa.String(length=64), nullable=False),
         sa.Column("task_id", sa.String(length=36), nullable=False),
         sa.Column("number", sa.Integer(), nullable=False),
         sa.Column("worker_id", sa.String(length=255), nullable=False),
