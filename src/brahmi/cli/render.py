@@ -88,11 +88,11 @@ def tasks_table(tasks: list[TaskRecord], *, now: float, title: str | None = None
     table = Table(title=title, expand=False, show_lines=False, title_justify="left")
     table.add_column("id", style="bold", no_wrap=True)
     table.add_column("task")
-    table.add_column("skill", style="dim", overflow="fold")
+    table.add_column("skill", style="dim", no_wrap=True, overflow="ellipsis", max_width=36)
     table.add_column("status", no_wrap=True)
     table.add_column("att", justify="right")
     table.add_column("time", justify="right", no_wrap=True)
-    table.add_column("note", no_wrap=True, overflow="ellipsis", max_width=60)
+    table.add_column("note", no_wrap=True, overflow="ellipsis", max_width=50)
     for task in tasks:
         table.add_row(
             _batch_key(task) or task.id[:8],

@@ -23,6 +23,10 @@ from brahmi.service import Brahmi, load_plan
 
 #: Seconds between refreshes of the live view.
 REFRESH_S = 0.2
+#: Runs with more tasks than this show only their running and failed tasks live.
+FULL_VIEW_MAX_TASKS = 60
+#: Rows per status in the view of a large run.
+LARGE_VIEW_ROWS = 20
 
 SKILLS_HELP = (
     "A folder of skill folders (or one skill folder) to add to the built-in skills; "
@@ -151,11 +155,23 @@ class _Scope:
     batch_id: str | None = None
     task_ids: set[str] | None = None
 
-    def tasks(self, brahmi: Brahmi) -> list[TaskRecord]:
+    def tasks(self, brahmi: Brahmi, status: TaskStatus | None = None) -> list[TaskRecord]:
         if self.batch_id is not None:
-            return brahmi.list_tasks(batch_id=self.batch_id)
+            return brahmi.list_tasks(batch_id=self.batch_id, status=status)
         wanted = self.task_ids or set()
-        return [t for t in brahmi.list_tasks(project_id=self.project_id) if t.id in wanted]
+        found = brahmi.list_tasks(project_id=self.project_id, status=status)
+        return [t for t in found if t.id in wanted]
+
+    def counts(self, brahmi: Brahmi) -> dict[TaskStatus, int]:
+        if self.batch_id is not None:
+            return brahmi.store.status_counts(batch_id=self.batch_id)
+        counts: dict[TaskStatus, int] = {}
+        for task in self.tasks(brahmi):
+            counts[task.status] = counts.get(task.status, 0) + 1
+        return counts
+
+    def settled(self, brahmi: Brahmi) -> bool:
+        return all(status.is_settled for status in self.counts(brahmi))
 
 
 async def _drive(brahmi: Brahmi, scope: _Scope, quiet: bool) -> list[TaskRecord]:
@@ -165,22 +181,20 @@ async def _drive(brahmi: Brahmi, scope: _Scope, quiet: bool) -> list[TaskRecord]
     running = asyncio.create_task(worker.run(stop), name="brahmi-worker")
     live = sys.stdout.isatty() and not quiet
     printer = _EventPrinter(brahmi, scope) if not live and not quiet else None
-    tasks = scope.tasks(brahmi)
     try:
         with (
-            Live(_view(tasks), console=stdout, refresh_per_second=8, transient=False)
+            Live(_view(brahmi, scope), console=stdout, refresh_per_second=8)
             if live
             else _nothing() as view
         ):
-            while True:
-                tasks = scope.tasks(brahmi)
+            while not scope.settled(brahmi) and not running.done():
                 if view is not None:
-                    view.update(_view(tasks))
+                    view.update(_view(brahmi, scope))
                 if printer is not None:
                     printer.flush()
-                if all(t.status.is_settled for t in tasks) or running.done():
-                    break
                 await asyncio.sleep(REFRESH_S)
+            if view is not None:
+                view.update(_view(brahmi, scope))
     finally:
         stop.set()
         await running
@@ -197,12 +211,21 @@ class _nothing:
         return None
 
 
-def _view(tasks: list[TaskRecord]) -> Group:
-    counts: dict[TaskStatus, int] = {}
-    for task in tasks:
-        counts[task.status] = counts.get(task.status, 0) + 1
-    summary = "  ".join(f"{status.value}: {n}" for status, n in counts.items())
-    return Group(tasks_table(tasks, now=time.time()), Text(summary, style="dim"))
+def _view(brahmi: Brahmi, scope: _Scope) -> Group:
+    """The live view: every task of a small run; for a large one, what runs or failed."""
+    counts = scope.counts(brahmi)
+    total = sum(counts.values())
+    summary = "  ".join(f"{status.value}: {n}" for status, n in sorted(counts.items()))
+    if total <= FULL_VIEW_MAX_TASKS:
+        shown = scope.tasks(brahmi)
+    else:
+        shown = [
+            task
+            for status in (TaskStatus.RUNNING, TaskStatus.FAILED)
+            for task in scope.tasks(brahmi, status)[:LARGE_VIEW_ROWS]
+        ]
+        summary = f"{total} tasks  {summary}  (showing running and failed tasks)"
+    return Group(tasks_table(shown, now=time.time()), Text(summary, style="dim"))
 
 
 class _EventPrinter:
