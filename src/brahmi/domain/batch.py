@@ -210,7 +210,15 @@ class _Checker:
         self._read_text(draft, spec, path)
         self._read_order(draft, spec, path, required=dialect is Dialect.TASK_ORDER)
         if dialect is Dialect.TASK_ORDER:
-            draft.key = str(draft.task_order) if "task_order" in spec else None
+            valid = _is_int(spec.get("task_order")) and spec["task_order"] >= 1
+            draft.key = str(draft.task_order) if valid else None
+        elif id_key not in spec and _looks_task_order(spec):
+            self.add(
+                path,
+                "mixed_dialects",
+                f"this task is written in the task_order dialect (integers in dependencies, "
+                f"no {id_key}) but the batch is {dialect.value}; use one dialect",
+            )
         else:
             draft.key = self._read_id(spec, path, id_key)
 
@@ -619,6 +627,12 @@ def _task_id(ref: Ref, ids: Mapping[str, str]) -> str:
 def keys_in_order(batch: NormalisedBatch) -> Iterable[str]:
     """The batch keys in the order the tasks were given."""
     return (t.key for t in batch.tasks)
+
+
+def _looks_task_order(spec: dict[str, Any]) -> bool:
+    """True for a spec in the oldest dialect: integer ``dependencies``, no batch id."""
+    deps = spec.get("dependencies")
+    return isinstance(deps, list) and any(_is_int(d) for d in deps)
 
 
 def _is_int(value: Any) -> bool:
