@@ -27,14 +27,20 @@ def last_json_object(text: str) -> dict[str, Any] | None:
     whole = _decode(text.strip())
     if isinstance(whole, dict):
         return whole
-    for start in reversed([m.start() for m in re.finditer(r"\{", text)]):
+    # Scan forwards and skip past each object found, so an object nested inside the last
+    # one is never mistaken for it.
+    last: dict[str, Any] | None = None
+    start = text.find("{")
+    while start != -1:
         try:
-            value, _ = _DECODER.raw_decode(text, start)
+            value, end = _DECODER.raw_decode(text, start)
         except json.JSONDecodeError:
+            start = text.find("{", start + 1)
             continue
         if isinstance(value, dict):
-            return value
-    return None
+            last = value
+        start = text.find("{", end)
+    return last
 
 
 def _decode(text: str) -> Any:

@@ -30,7 +30,7 @@ _INVALID_INPUT = (errors.InvalidBatch, errors.InvalidPlan, errors.InvalidSkill)
 #: Wide enough for the task table when output goes to a file or a pipe.
 PIPE_WIDTH = 160
 stdout = Console(soft_wrap=False, width=None if sys.stdout.isatty() else PIPE_WIDTH)
-stderr = Console(stderr=True)
+stderr = Console(stderr=True, soft_wrap=True)  # never break a path or id across lines
 
 app = typer.Typer(
     name="brahmi",

@@ -38,6 +38,8 @@ log = logging.getLogger(__name__)
 
 S = TaskStatus
 _tasks = t.tasks.c
+#: Seconds between the creation times of consecutive tasks of one batch.
+CREATION_STEP_S = 1e-6
 
 _INSERT_ATTEMPTS = insert(t.attempts)
 
@@ -223,9 +225,12 @@ class TaskStore:
                 },
             )
             rows = []
-            for b in tasks:
+            for index, b in enumerate(tasks):
                 status = lifecycle.readiness(statuses.get(d, S.PLANNED) for d in b.dependencies)
-                rows.append(_new_row(b, project_id, user_id, batch_id, status, now))
+                # Creation times step by a microsecond in batch order, so tasks of equal
+                # task_order start in the order the planner listed them.
+                created_at = now + index * CREATION_STEP_S
+                rows.append(_new_row(b, project_id, user_id, batch_id, status, created_at))
                 events.add(
                     "task_created",
                     project_id,
@@ -619,9 +624,11 @@ class TaskStore:
         row = conn.execute(_TASK_BY_ID, {"p_id": task.id}).first()
         if row is None:
             raise errors.TaskNotFound(f"no task has the id {task.id!r}", task_id=task.id)
+        # An attempt whose lease ran out was closed as ``expired``; that it still reported
+        # means its result was thrown away. A cancelled or released attempt keeps its status.
         conn.execute(
             update(t.attempts)
-            .where(t.attempts.c.id == attempt_id, t.attempts.c.status == "running")
+            .where(t.attempts.c.id == attempt_id, t.attempts.c.status.in_(("running", "expired")))
             .values(status="discarded", finished_at=now)
         )
         events.add(

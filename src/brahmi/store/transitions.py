@@ -54,7 +54,13 @@ _FINISH_ATTEMPT = (
     update(t.attempts)
     .where(t.attempts.c.id == bindparam("p_attempt"))
     .values(
-        status=bindparam("p_status"), finished_at=bindparam("p_now"), error=bindparam("p_error")
+        status=bindparam("p_status"),
+        finished_at=bindparam("p_now"),
+        error=bindparam("p_error"),
+        transcript_path=bindparam("p_transcript"),
+        usage=bindparam("p_usage"),
+        skill_version=bindparam("p_skill_version"),
+        executor=bindparam("p_executor"),
     )
 )
 _WAITING_DEPENDENTS = (
