@@ -1,10 +1,17 @@
-"""The DAG shapes Brahmi's benchmarks use (the same as ../shared/notes/peer-benchmarks.md)."""
+"""The DAG shapes Brahmi's benchmarks use (the same as the peer benchmarks').
+
+Every task names the built-in ``run-command`` skill, so batches validate against the real
+skill catalog; the benchmarks force the ``noop`` runtime, so no command ever runs.
+"""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 SKILL = "brahmi/builtin/run-command"
+#: Tasks per layer of :func:`layered`, as in the peer benchmarks.
+LAYER_WIDTH = 25
 
 
 def spec(uid: int, deps: list[int], order: int = 1) -> dict[str, Any]:
@@ -32,7 +39,7 @@ def fanout(width: int = 500) -> list[dict[str, Any]]:
     return tasks
 
 
-def layered(layers: int = 20, width: int = 25) -> list[dict[str, Any]]:
+def layered(layers: int = 20, width: int = LAYER_WIDTH) -> list[dict[str, Any]]:
     """``layers`` x ``width``; task j of a layer depends on tasks j and (j+1) % width before."""
     tasks = []
     for layer in range(layers):
@@ -49,9 +56,16 @@ def layered(layers: int = 20, width: int = 25) -> list[dict[str, Any]]:
     return tasks
 
 
-def independent(n: int) -> list[dict[str, Any]]:
-    """``n`` tasks without dependencies, for batch-size benchmarks (with a few edges)."""
-    return [spec(i, [i - 1] if i % 10 else []) for i in range(1, n + 1)]
+def layered_tasks(total: int, width: int = LAYER_WIDTH) -> list[dict[str, Any]]:
+    """A :func:`layered` graph of exactly ``total`` tasks (a multiple of ``width``)."""
+    if total % width:
+        raise ValueError(f"{total} tasks do not fill layers of {width}")
+    return layered(total // width, width)
 
 
-SHAPES = {"chain": chain, "fanout": fanout, "layered": layered}
+#: The engine benchmark's workloads: chain (100), fanout (501), layered (500).
+SHAPES: dict[str, Callable[[], list[dict[str, Any]]]] = {
+    "chain": chain,
+    "fanout": fanout,
+    "layered": layered,
+}
