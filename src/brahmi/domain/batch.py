@@ -49,6 +49,7 @@ _DIALECT_KEYS: dict[Dialect, tuple[str, str]] = {
     Dialect.CAMEL_CASE: ("uniqueId", "logicalDependencies"),
 }
 ALL_KEYS = COMMON_KEYS | {key for pair in _DIALECT_KEYS.values() for key in pair}
+_ALLOWED_KEYS = {d: COMMON_KEYS | set(_DIALECT_KEYS.get(d, ())) for d in Dialect}
 CRITERIA_KEYS = ("critical", "expected", "nice_to_have")
 TASK_NAME_MIN, TASK_NAME_MAX = 3, 255
 MAX_ATTEMPTS_LIMIT = 10
@@ -201,7 +202,7 @@ class _Checker:
             self.add(path, "invalid_type", f"a task spec is a JSON object, not {_kind(spec)}")
             return None
         draft = _Draft(index=i, task_order=i + 1)
-        allowed = COMMON_KEYS | set(_DIALECT_KEYS.get(dialect, ()))
+        allowed = _ALLOWED_KEYS[dialect]
         for key in spec:
             if key not in allowed:
                 self._unknown_key(path, key, allowed, dialect)
@@ -485,8 +486,8 @@ class _Checker:
             return None
         return Ref(batch_key=key)
 
-    def check_graph(self, drafts: list[_Draft]) -> dict[str, set[Ref]]:
-        """Report cycles; return each batch task's transitive dependencies."""
+    def check_graph(self, drafts: list[_Draft]) -> _Ancestry | None:
+        """Report cycles; return what each batch task depends on, transitively."""
         graph: dict[str, list[str]] = {
             d.key: [r.batch_key for r in d.dependencies if r.batch_key is not None]
             for d in drafts
@@ -503,26 +504,17 @@ class _Checker:
                 "dependency_cycle",
                 f"dependency cycle: {' → '.join(cycle)} (each task depends on the next)",
             )
-            return {}
-        by_key = {d.key: d for d in drafts if d.key is not None}
-        closure: dict[str, set[Ref]] = {}
-        for key in order:
-            deps: set[Ref] = set()
-            for ref in by_key[key].dependencies:
-                deps.add(ref)
-                if ref.batch_key is not None:
-                    deps |= closure.get(ref.batch_key, set())
-                elif ref.task_id is not None:
-                    deps |= {Ref(task_id=t) for t in self.existing[ref.task_id].ancestors}
-            closure[key] = deps
-        return closure
+            return None
+        return _Ancestry(order, {d.key: d for d in drafts if d.key is not None}, self.existing)
 
-    def check_critiques(self, drafts: list[_Draft], closure: Mapping[str, set[Ref]]) -> None:
+    def check_critiques(self, drafts: list[_Draft], ancestry: _Ancestry | None) -> None:
+        if ancestry is None:
+            return
         for draft in drafts:
-            if draft.key is None or draft.key not in closure:
+            if draft.key is None:
                 continue
             for where, ref in draft.critique_paths:
-                if ref not in closure[draft.key]:
+                if not ancestry.depends_on(draft.key, ref):
                     target = ref.batch_key or ref.task_id
                     self.add(
                         where,
@@ -530,6 +522,51 @@ class _Checker:
                         f"task {draft.key} critiques {target} but does not depend on it; "
                         "a QA task must run after the work it judges",
                     )
+
+
+class _Ancestry:
+    """Transitive dependencies of a batch's tasks, for the critique check (DESIGN §2).
+
+    Batch ancestors are bitsets (Python ints, one bit per task), so a 10,000-task batch
+    costs milliseconds; ancestors among existing tasks are only gathered when a critique
+    names an existing task.
+    """
+
+    def __init__(
+        self,
+        order: list[str],
+        by_key: Mapping[str, _Draft],
+        existing: Mapping[str, ExistingTask],
+    ) -> None:
+        self._by_key = by_key
+        self._existing = existing
+        self._bit = {key: 1 << i for i, key in enumerate(order)}
+        self._ancestors: dict[str, int] = {}
+        for key in order:
+            bits = 0
+            for ref in by_key[key].dependencies:
+                if ref.batch_key is not None:
+                    bits |= self._bit[ref.batch_key] | self._ancestors[ref.batch_key]
+            self._ancestors[key] = bits
+        self._existing_memo: dict[str, frozenset[str]] = {}
+
+    def depends_on(self, key: str, ref: Ref) -> bool:
+        """Whether batch task ``key`` depends, directly or not, on ``ref``."""
+        if ref.batch_key is not None:
+            return bool(self._ancestors[key] & self._bit[ref.batch_key])
+        return ref.task_id in self._existing_ancestors(key)
+
+    def _existing_ancestors(self, key: str) -> frozenset[str]:
+        if key not in self._existing_memo:
+            found: set[str] = set()
+            for ref in self._by_key[key].dependencies:
+                if ref.batch_key is not None:
+                    found |= self._existing_ancestors(ref.batch_key)
+                elif ref.task_id is not None:
+                    found.add(ref.task_id)
+                    found |= self._existing[ref.task_id].ancestors
+            self._existing_memo[key] = frozenset(found)
+        return self._existing_memo[key]
 
 
 def normalise_batch(
@@ -563,8 +600,8 @@ def normalise_batch(
     dialect = checker.dialect_of(tasks)
     drafts = [d for i, spec in enumerate(tasks) if (d := checker.read(i, spec, dialect))]
     checker.resolve(drafts, dialect)
-    closure = checker.check_graph(drafts)
-    checker.check_critiques(drafts, closure)
+    ancestry = checker.check_graph(drafts)
+    checker.check_critiques(drafts, ancestry)
     if checker.problems:
         raise InvalidBatch(checker.problems, checker.warnings)
     return NormalisedBatch(

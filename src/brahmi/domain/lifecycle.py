@@ -54,15 +54,16 @@ def readiness(dependency_statuses: Iterable[TaskStatus]) -> TaskStatus:
         ``ready`` when every dependency completed (or there are none), ``blocked`` when any
         failed, was cancelled or is itself blocked, else ``planned``.
     """
-    statuses = list(dependency_statuses)
-    if any(s in _BLOCKING for s in statuses):
+    statuses = set(dependency_statuses)
+    if statuses & _BLOCKING:
         return TaskStatus.BLOCKED
-    if all(s is TaskStatus.COMPLETED for s in statuses):
+    if statuses <= _DONE:
         return TaskStatus.READY
     return TaskStatus.PLANNED
 
 
 _BLOCKING = frozenset({TaskStatus.FAILED, TaskStatus.CANCELLED, TaskStatus.BLOCKED})
+_DONE = frozenset({TaskStatus.COMPLETED})
 
 
 def backoff_s(attempt: int) -> float:

@@ -31,7 +31,8 @@ metadata = MetaData(
     }
 )
 
-Json = JSON().with_variant(JSONB(), "postgresql")
+#: JSON (JSONB on PostgreSQL); Python None is stored as SQL NULL, not as JSON null.
+Json = JSON(none_as_null=True).with_variant(JSONB(none_as_null=True), "postgresql")
 Id = String(36)
 #: Attempt ids are ``<task id>:<number>``.
 AttemptId = String(64)
@@ -102,7 +103,7 @@ tasks = Table(
     Index("ix_tasks_claim", "status", "run_after", "task_order", "created_at"),
     Index("ix_tasks_project_status", "project_id", "status"),
     Index("ix_tasks_parent", "parent_id", "position"),
-    Index("ix_tasks_lease", "status", "lease_expires_at"),
+    Index("ix_tasks_batch", "batch_id"),
 )
 
 task_dependencies = Table(
@@ -134,6 +135,8 @@ attempts = Table(
     Column("skill_version", String(128), nullable=True),
     Column("error", Text, nullable=True),
     Column("transcript_path", Text, nullable=True),
+    #: The agent's process (and process group) id, to stop it if its worker dies.
+    Column("process_id", Integer, nullable=True),
     Column("usage", Json, nullable=True),
     Column("started_at", Float, nullable=False),
     Column("finished_at", Float, nullable=True),

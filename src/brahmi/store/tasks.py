@@ -29,6 +29,7 @@ from brahmi.domain.models import (
 )
 from brahmi.store import projects
 from brahmi.store import tables as t
+from brahmi.store.bulk import bulk_insert
 from brahmi.store.events import EventWriter
 from brahmi.store.projects import ProjectRecord
 from brahmi.store.rows import chunks, dependencies_of, task_record, upstream_of
@@ -226,33 +227,25 @@ class TaskStore:
             )
             rows = []
             for index, b in enumerate(tasks):
-                status = lifecycle.readiness(statuses.get(d, S.PLANNED) for d in b.dependencies)
+                status = lifecycle.readiness([statuses.get(d, S.PLANNED) for d in b.dependencies])
                 # Creation times step by a microsecond in batch order, so tasks of equal
                 # task_order start in the order the planner listed them.
                 created_at = now + index * CREATION_STEP_S
                 rows.append(_new_row(b, project_id, user_id, batch_id, status, created_at))
-                events.add(
-                    "task_created",
-                    project_id,
-                    b.id,
-                    batch_id=batch_id,
-                    batch_key=b.spec.key,
-                    task_name=b.spec.task_name,
-                    status=status.value,
-                )
-            conn.execute(insert(t.tasks), rows)
-            dep_rows = [
-                {"task_id": b.id, "depends_on_id": d} for b in tasks for d in b.dependencies
-            ]
-            if dep_rows:
-                conn.execute(insert(t.task_dependencies), dep_rows)
-            critique_rows = [
-                {"qa_task_id": b.id, "target_id": c} for b in tasks for c in b.critiques
-            ]
-            if critique_rows:
-                conn.execute(insert(t.task_critiques), critique_rows)
+                events.add("task_created", project_id, b.id, batch_id=batch_id, status=status.value)
+            bulk_insert(conn, t.tasks, rows)
+            bulk_insert(
+                conn,
+                t.task_dependencies,
+                [{"task_id": b.id, "depends_on_id": d} for b in tasks for d in b.dependencies],
+            )
+            bulk_insert(
+                conn,
+                t.task_critiques,
+                [{"qa_task_id": b.id, "target_id": c} for b in tasks for c in b.critiques],
+            )
             events.add("batch_created", project_id, None, batch_id=batch_id, tasks=len(rows))
-            events.flush(conn)
+            bulk_insert(conn, t.events, events.rows)
 
     # -- reading ---------------------------------------------------------------------------
 
@@ -696,17 +689,15 @@ class TaskStore:
 def _new_row(
     b: BoundTask, project_id: str, user_id: str, batch_id: str, status: TaskStatus, now: float
 ) -> dict[str, Any]:
+    """A ``tasks`` row for a new batch task; columns left out start NULL."""
     spec = b.spec
     return {
         "id": b.id,
         "project_id": project_id,
         "user_id": user_id,
-        "parent_id": None,
-        "position": None,
         "batch_id": batch_id,
         "batch_key": spec.key,
         "skill_id": spec.skill_id,
-        "skill_version": None,
         "task_name": spec.task_name,
         "description": spec.description,
         "task_order": spec.task_order,
@@ -717,21 +708,12 @@ def _new_row(
         "max_rebuilds": spec.max_rebuilds,
         "is_qa": bool(b.critiques),
         "status": status.value,
-        "outputs": None,
-        "error": None,
-        "error_code": None,
         "attempts": 0,
         "rebuilds": 0,
-        "session_ref": None,
         "subtasks_completed": False,
-        "current_attempt_id": None,
-        "lease_owner": None,
-        "lease_expires_at": None,
         "run_after": 0.0,
         "created_at": now,
         "updated_at": now,
-        "started_at": None,
-        "finished_at": None,
     }
 
 

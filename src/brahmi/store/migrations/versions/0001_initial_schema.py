@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises:
-Create Date: 2026-11-21 19:32:54.121874
+Create Date: 2026-11-21 19:49:22.525636
 """
 
 from __future__ import annotations
@@ -27,7 +27,9 @@ def upgrade() -> None:
         sa.Column("kind", sa.String(length=64), nullable=False),
         sa.Column(
             "data",
-            sa.JSON().with_variant(postgresql.JSONB(astext_type=sa.Text()), "postgresql"),
+            sa.JSON(none_as_null=True).with_variant(
+                postgresql.JSONB(none_as_null=True, astext_type=sa.Text()), "postgresql"
+            ),
             nullable=False,
         ),
         sa.Column("created_at", sa.Float(), nullable=False),
@@ -44,7 +46,9 @@ def upgrade() -> None:
         sa.Column("workspace", sa.Text(), nullable=False),
         sa.Column(
             "settings",
-            sa.JSON().with_variant(postgresql.JSONB(astext_type=sa.Text()), "postgresql"),
+            sa.JSON(none_as_null=True).with_variant(
+                postgresql.JSONB(none_as_null=True, astext_type=sa.Text()), "postgresql"
+            ),
             nullable=False,
         ),
         sa.Column("created_at", sa.Float(), nullable=False),
@@ -84,12 +88,16 @@ def upgrade() -> None:
         sa.Column("task_order", sa.Integer(), nullable=False),
         sa.Column(
             "inputs",
-            sa.JSON().with_variant(postgresql.JSONB(astext_type=sa.Text()), "postgresql"),
+            sa.JSON(none_as_null=True).with_variant(
+                postgresql.JSONB(none_as_null=True, astext_type=sa.Text()), "postgresql"
+            ),
             nullable=False,
         ),
         sa.Column(
             "validation_criteria",
-            sa.JSON().with_variant(postgresql.JSONB(astext_type=sa.Text()), "postgresql"),
+            sa.JSON(none_as_null=True).with_variant(
+                postgresql.JSONB(none_as_null=True, astext_type=sa.Text()), "postgresql"
+            ),
             nullable=False,
         ),
         sa.Column("timeout_seconds", sa.Integer(), nullable=False),
@@ -99,7 +107,9 @@ def upgrade() -> None:
         sa.Column("status", sa.String(length=16), nullable=False),
         sa.Column(
             "outputs",
-            sa.JSON().with_variant(postgresql.JSONB(astext_type=sa.Text()), "postgresql"),
+            sa.JSON(none_as_null=True).with_variant(
+                postgresql.JSONB(none_as_null=True, astext_type=sa.Text()), "postgresql"
+            ),
             nullable=True,
         ),
         sa.Column("error", sa.Text(), nullable=True),
@@ -123,10 +133,10 @@ def upgrade() -> None:
         sa.PrimaryKeyConstraint("id", name=op.f("pk_tasks")),
     )
     with op.batch_alter_table("tasks", schema=None) as batch_op:
+        batch_op.create_index("ix_tasks_batch", ["batch_id"], unique=False)
         batch_op.create_index(
             "ix_tasks_claim", ["status", "run_after", "task_order", "created_at"], unique=False
         )
-        batch_op.create_index("ix_tasks_lease", ["status", "lease_expires_at"], unique=False)
         batch_op.create_index("ix_tasks_parent", ["parent_id", "position"], unique=False)
         batch_op.create_index("ix_tasks_project_status", ["project_id", "status"], unique=False)
 
@@ -141,9 +151,12 @@ def upgrade() -> None:
         sa.Column("skill_version", sa.String(length=128), nullable=True),
         sa.Column("error", sa.Text(), nullable=True),
         sa.Column("transcript_path", sa.Text(), nullable=True),
+        sa.Column("process_id", sa.Integer(), nullable=True),
         sa.Column(
             "usage",
-            sa.JSON().with_variant(postgresql.JSONB(astext_type=sa.Text()), "postgresql"),
+            sa.JSON(none_as_null=True).with_variant(
+                postgresql.JSONB(none_as_null=True, astext_type=sa.Text()), "postgresql"
+            ),
             nullable=True,
         ),
         sa.Column("started_at", sa.Float(), nullable=False),
@@ -202,8 +215,8 @@ def downgrade() -> None:
     with op.batch_alter_table("tasks", schema=None) as batch_op:
         batch_op.drop_index("ix_tasks_project_status")
         batch_op.drop_index("ix_tasks_parent")
-        batch_op.drop_index("ix_tasks_lease")
         batch_op.drop_index("ix_tasks_claim")
+        batch_op.drop_index("ix_tasks_batch")
 
     op.drop_table("tasks")
     with op.batch_alter_table("batches", schema=None) as batch_op:
