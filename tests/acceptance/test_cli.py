@@ -123,6 +123,7 @@ def run_command_task(uid: int, command: list[str], deps: list[int]) -> dict[str,
 
 def by_key(tasks: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
     """Tasks by their batch id, as a string."""
+    assert all(isinstance(task["unique_id"], int) for task in tasks)  # as the plan wrote it
     return {str(task["unique_id"]): task for task in tasks}
 
 

@@ -186,8 +186,8 @@ def killed_during_step_2(setup: Setup) -> Iterator[int]:
 
     Yields the pid of step 2's first agent process. It runs in its own session, so killing
     ``brahmi`` does not end it: it survives as an orphan, still waiting for the flag. The
-    flag is created once ``brahmi`` is dead; the orphan then finishes its work, but nobody
-    reads its stdout, so its result is never recorded.
+    run that resumes must stop it before it starts step 2 again; the tests create the flag
+    only once the orphan is gone.
     """
     with (setup.cwd / "first-run.out").open("w", encoding="utf-8") as out:
         proc = subprocess.Popen(
@@ -219,8 +219,6 @@ def killed_during_step_2(setup: Setup) -> Iterator[int]:
         assert setup.count("done", 1) == 1
         assert setup.count("start", 3) == 0
         assert is_running(orphan), "the agent of step 2 ended with brahmi"
-
-        (setup.workspace / FLAG).touch()
         yield orphan
     finally:
         if proc.poll() is None:
@@ -231,30 +229,62 @@ def killed_during_step_2(setup: Setup) -> Iterator[int]:
                 os.killpg(orphan, signal.SIGKILL)
 
 
+def resume(setup: Setup, orphan: int, *args: str | Path) -> Any:
+    """Run ``brahmi ARGS --json``; once it has stopped the orphan, let step 2 finish."""
+    with (setup.cwd / "resume.out").open("w", encoding="utf-8") as out:
+        proc = subprocess.Popen(
+            [str(setup.exe), *map(str, args), "--json"],
+            env=setup.env,
+            cwd=setup.cwd,
+            stdin=subprocess.DEVNULL,
+            stdout=out,
+            stderr=subprocess.PIPE,
+            encoding="utf-8",
+        )
+    try:
+        wait_until(lambda: not is_running(orphan), "the resumed run to stop the orphaned agent")
+        assert setup.count("done", 2) == 0, "the orphaned agent finished its work"
+        (setup.workspace / FLAG).touch()
+        _, err = proc.communicate(timeout=DEADLINE_S)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait(timeout=DEADLINE_S)
+    assert proc.returncode == 0, err
+    return json.loads((setup.cwd / "resume.out").read_text(encoding="utf-8"))
+
+
 def test_resume_after_a_kill_finishes_the_plan_without_rerunning_completed_tasks(
     setup: Setup, killed_during_step_2: int
 ) -> None:
-    reply = setup.brahmi_json(
-        "run", setup.plan, "--resume", "--project", setup.workspace, "--skills", setup.skills
+    reply = resume(
+        setup,
+        killed_during_step_2,
+        "run",
+        setup.plan,
+        "--resume",
+        "--project",
+        setup.workspace,
+        "--skills",
+        setup.skills,
     )
 
     tasks = {t["unique_id"]: t for t in reply["tasks"]}
-    assert sorted(tasks) == ["1", "2", "3"]
+    assert sorted(tasks) == [1, 2, 3]
     assert all(t["status"] == "completed" for t in tasks.values()), tasks
-    assert tasks["1"]["attempts"] == 1
-    assert tasks["2"]["attempts"] == 2
-    assert tasks["3"]["attempts"] == 1
+    assert tasks[1]["attempts"] == 1
+    assert tasks[2]["attempts"] == 2
+    assert tasks[3]["attempts"] == 1
     assert setup.count("start", 1) == 1
     assert setup.count("start", 2) == 2
     assert setup.count("start", 3) == 1
-    # The orphaned first attempt of step 2 is never recorded, whenever it finishes.
-    assert tasks["2"]["outputs"]["pid"] != killed_during_step_2
-    wait_until(lambda: not is_running(killed_during_step_2), "the orphaned agent to exit")
-    assert setup.count("done", 2) == 2
+    assert tasks[2]["outputs"]["pid"] != killed_during_step_2
+    assert setup.count("done", 2) == 1  # only the new attempt finished step 2
 
-    history = setup.brahmi_json("tasks", "show", tasks["2"]["task_id"])["attempt_history"]
+    history = setup.brahmi_json("tasks", "show", tasks[2]["task_id"])["attempt_history"]
     assert [a["status"] for a in history] == ["expired", "succeeded"]
     assert "stopped" in history[0]["error"]
+    assert history[0]["process_id"] == killed_during_step_2
 
     proc = setup.brahmi(
         "run", setup.plan, "--resume", "--project", setup.workspace, "--skills", setup.skills
@@ -267,19 +297,26 @@ def test_resume_after_a_kill_finishes_the_plan_without_rerunning_completed_tasks
 def test_resume_without_a_plan_finishes_the_projects_unfinished_tasks(
     setup: Setup, killed_during_step_2: int
 ) -> None:
-    reply = setup.brahmi_json(
-        "run", "--resume", "--project", setup.workspace, "--skills", setup.skills
+    reply = resume(
+        setup,
+        killed_during_step_2,
+        "run",
+        "--resume",
+        "--project",
+        setup.workspace,
+        "--skills",
+        setup.skills,
     )
 
     assert [(t["unique_id"], t["status"]) for t in reply["tasks"]] == [
-        ("2", "completed"),
-        ("3", "completed"),
+        (2, "completed"),
+        (3, "completed"),
     ]
     listed = setup.brahmi_json("tasks", "list")["tasks"]
     assert [(t["unique_id"], t["status"], t["attempts"]) for t in listed] == [
-        ("1", "completed", 1),
-        ("2", "completed", 2),
-        ("3", "completed", 1),
+        (1, "completed", 1),
+        (2, "completed", 2),
+        (3, "completed", 1),
     ]
     assert setup.count("start", 1) == 1
     assert setup.count("done", 3) == 1

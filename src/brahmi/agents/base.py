@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import time
 from abc import ABC, abstractmethod
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, ClassVar, TextIO
@@ -127,6 +128,9 @@ class AgentRequest:
     env: dict[str, str] = field(default_factory=dict)
     parent: TaskRecord | None = None
     resume: Resume | None = None
+    #: Runtimes that start a process call this with its pid (its process group id), so a
+    #: worker that dies can have its agent stopped by the one that takes over.
+    on_process: Callable[[int], None] | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -49,7 +49,12 @@ class CommandRuntime(AgentRuntime):
     async def run(self, request: AgentRequest) -> AgentResult:
         """Run the command once; see the module docstring for the protocol."""
         argv = command_argv(request)
-        env = {**os.environ, **request.env, "BRAHMI_SKILL_DIR": str(request.skill.path)}
+        env = {
+            **os.environ,
+            **request.env,
+            "BRAHMI_SKILL_DIR": str(request.skill.path),
+            "BRAHMI_ATTEMPT_ID": request.attempt_id,
+        }
         started = time.monotonic()
         transcript = request.transcript
         transcript.write(f"$ {shlex.join(argv)}\n")
@@ -68,6 +73,8 @@ class CommandRuntime(AgentRuntime):
             raise RuntimeUnavailable(f"cannot run {argv[0]!r}: program not found") from exc
         except PermissionError as exc:
             raise RuntimeUnavailable(f"cannot run {argv[0]!r}: {exc.strerror}") from exc
+        if request.on_process is not None:
+            request.on_process(process.pid)
         stderr_tail: deque[str] = deque(maxlen=STDERR_TAIL_LINES)
         try:
             stdout = await _communicate(

@@ -25,7 +25,7 @@ def task_summary(task: TaskRecord) -> dict[str, Any]:
     """The fields ``brahmi run --json`` and ``brahmi tasks list --json`` print per task."""
     return {
         "task_id": task.id,
-        "unique_id": _batch_key(task),
+        "unique_id": _unique_id(task),
         "task_name": task.task_name,
         "status": task.status.value,
         "attempts": task.attempts,
@@ -69,6 +69,7 @@ def task_detail(task: TaskRecord, attempts: list[AttemptRecord]) -> dict[str, An
                 "skill_version": a.skill_version,
                 "error": a.error,
                 "transcript_path": a.transcript_path,
+                "process_id": a.process_id,
                 "usage": a.usage,
                 "started_at": a.started_at,
                 "finished_at": a.finished_at,
@@ -108,6 +109,12 @@ def tasks_table(tasks: list[TaskRecord], *, now: float, title: str | None = None
 
 def _batch_key(task: TaskRecord) -> str | None:
     return task.batch_key
+
+
+def _unique_id(task: TaskRecord) -> int | str | None:
+    """The task's id in its batch as the planner wrote it (batch ids are integers)."""
+    key = task.batch_key
+    return int(key) if key is not None and key.isdigit() else key
 
 
 def _elapsed(task: TaskRecord, now: float) -> str:

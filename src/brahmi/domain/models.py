@@ -196,6 +196,8 @@ class AttemptRecord:
     usage: dict[str, Any] | None
     started_at: float
     finished_at: float | None
+    #: The agent's process id (also its process group), for runtimes that spawn one.
+    process_id: int | None = None
 
 
 @dataclass(frozen=True, slots=True)

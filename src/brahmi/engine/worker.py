@@ -33,6 +33,7 @@ from brahmi.domain.lifecycle import FailureKind, Outcome
 from brahmi.domain.models import Claim, TaskRecord
 from brahmi.engine.clock import SYSTEM_CLOCK, Clock
 from brahmi.engine.identity import dead_local_owners, new_worker_id
+from brahmi.engine.orphans import stop_orphan
 from brahmi.skills.catalog import SkillCatalog
 from brahmi.skills.skill import Skill
 from brahmi.store.projects import ProjectRecord
@@ -121,6 +122,8 @@ class Worker:
         """
         owners = self.store.running_lease_owners()
         dead = dead_local_owners(owners)
+        for attempt_id, process_id in self.store.running_processes(dead):
+            stop_orphan(process_id, attempt_id)
         taken = self.store.expire_leases(now=self.clock.now(), owners=dead)
         if taken:
             log.info("took back %d task(s) from stopped workers", taken)
@@ -305,6 +308,7 @@ class Worker:
             timeout_s=float(task.timeout_seconds),
             env=self._environment(task, project),
             parent=parent,
+            on_process=functools.partial(self.store.record_process, claim.attempt_id),
         )
         transcript.header(
             f"[brahmi] task {task.id} ({task.task_name}) attempt {claim.attempt_number} "

@@ -360,6 +360,32 @@ class TaskStore:
                 owners[row.lease_owner or ""].append(row.id)
         return dict(owners)
 
+    def record_process(self, attempt_id: str, process_id: int) -> None:
+        """Note the process (group) id of an attempt's agent."""
+        with self.engine.begin() as conn:
+            conn.execute(
+                update(t.attempts)
+                .where(t.attempts.c.id == attempt_id)
+                .values(process_id=process_id)
+            )
+
+    def running_processes(self, owners: Iterable[str]) -> list[tuple[str, int]]:
+        """``(attempt id, process id)`` of the running attempts held by ``owners``."""
+        wanted = list(set(owners))
+        if not wanted:
+            return []
+        with self.engine.connect() as conn:
+            rows = conn.execute(
+                select(t.attempts.c.id, t.attempts.c.process_id)
+                .join(t.tasks, _tasks.current_attempt_id == t.attempts.c.id)
+                .where(
+                    _tasks.status == S.RUNNING.value,
+                    _tasks.lease_owner.in_(wanted),
+                    t.attempts.c.process_id.is_not(None),
+                )
+            ).all()
+        return [(str(r.id), int(r.process_id)) for r in rows]
+
     def next_run_after(self) -> float | None:
         """The earliest ``run_after`` among ready tasks, or None when none is ready."""
         with self.engine.connect() as conn:
