@@ -70,20 +70,32 @@ class Brahmi:
         clock: Clock = SYSTEM_CLOCK,
     ) -> None:
         self.settings = settings
-        if settings.database_url is None:
-            settings.home.mkdir(parents=True, exist_ok=True)
-        self.engine = create_db_engine(settings.url)
-        ensure_schema(self.engine)
-        self.store = TaskStore(self.engine)
+        self._store: TaskStore | None = None
         self.catalog = catalog or SkillCatalog.with_builtins(
             SkillSource.parse(spec) for spec in settings.skill_dirs
         )
         self.runtimes = runtimes or RuntimeRegistry()
         self.clock = clock
 
+    @property
+    def store(self) -> TaskStore:
+        """The database, opened (and migrated if behind) on first use.
+
+        Raises:
+            StoreUnavailable: When it cannot be opened or migrated.
+        """
+        if self._store is None:
+            if self.settings.database_url is None:
+                self.settings.home.mkdir(parents=True, exist_ok=True)
+            engine = create_db_engine(self.settings.url)
+            ensure_schema(engine)
+            self._store = TaskStore(engine)
+        return self._store
+
     def close(self) -> None:
-        """Release the database connections."""
-        self.engine.dispose()
+        """Release the database connections, if any were opened."""
+        if self._store is not None:
+            self._store.engine.dispose()
 
     # -- projects --------------------------------------------------------------------------
 
@@ -106,7 +118,8 @@ class Brahmi:
         Raises:
             InvalidBatch: With every problem found.
         """
-        existing = self.store.existing_tasks(referenced_task_ids(tasks))
+        referenced = referenced_task_ids(tasks)
+        existing = self.store.existing_tasks(referenced) if referenced else {}
         return normalise_batch(tasks, skills=self.catalog.full_ids(), existing=existing)
 
     def create_tasks_batch(

@@ -45,7 +45,7 @@ def standard_batch() -> list[dict[str, Any]]:
 
 def row_counts(brahmi: Brahmi) -> dict[str, int]:
     """How many rows every table holds."""
-    with brahmi.engine.connect() as conn:
+    with brahmi.store.engine.connect() as conn:
         return {
             table.name: int(conn.execute(select(func.count()).select_from(table)).scalar_one())
             for table in tables.metadata.sorted_tables
@@ -103,7 +103,7 @@ def test_batch_stores_every_task_with_status_dependencies_and_critiques(
     assert build.skill_id == SKILL
     assert build.timeout_seconds == 3600
 
-    with brahmi.engine.connect() as conn:
+    with brahmi.store.engine.connect() as conn:
         critiques = conn.execute(
             select(tables.task_critiques.c.qa_task_id, tables.task_critiques.c.target_id)
         ).all()

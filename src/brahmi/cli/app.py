@@ -11,12 +11,16 @@ import json
 import logging
 import sys
 from collections.abc import Callable
-from typing import Any, ParamSpec, TypeVar
+from typing import TYPE_CHECKING, Any, ParamSpec, TypeVar
 
 import typer
 from rich.console import Console
 
 from brahmi import __version__, errors
+
+if TYPE_CHECKING:
+    from brahmi.config import Settings
+    from brahmi.service import Brahmi
 
 P = ParamSpec("P")
 R = TypeVar("R")
@@ -38,6 +42,7 @@ app = typer.Typer(
     no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_enable=False,
+    rich_markup_mode="markdown",
 )
 
 
@@ -74,6 +79,14 @@ def error_json(exc: errors.BrahmiError) -> dict[str, Any]:
             "warnings": [w.to_dict() for w in exc.warnings],
         }
     return exc.to_dict()
+
+
+def open_brahmi(settings: Settings | None = None) -> Brahmi:
+    """A :class:`~brahmi.service.Brahmi` for one command (imported late: ``--help`` stays fast)."""
+    from brahmi.config import load_settings
+    from brahmi.service import Brahmi
+
+    return Brahmi(settings or load_settings())
 
 
 def version_callback(value: bool) -> None:

@@ -6,15 +6,18 @@ import typer
 
 from brahmi.cli.app import handle_errors, stdout
 from brahmi.config import load_settings
-from brahmi.store import database
 
-app = typer.Typer(help="Manage Brahmi's database.", no_args_is_help=True)
+app = typer.Typer(
+    help="Manage Brahmi's database.", no_args_is_help=True, rich_markup_mode="markdown"
+)
 
 
 @app.command("upgrade")
 @handle_errors
 def upgrade(revision: str = typer.Argument("head", help="Alembic revision to upgrade to.")) -> None:
     """Apply the database migrations (SQLite under BRAHMI_HOME, or BRAHMI_DATABASE_URL)."""
+    from brahmi.store import database
+
     settings = load_settings()
     if settings.database_url is None:
         settings.home.mkdir(parents=True, exist_ok=True)

@@ -8,6 +8,7 @@ import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import typer
 from rich.console import Group
@@ -15,11 +16,13 @@ from rich.live import Live
 from rich.text import Text
 
 from brahmi import errors
-from brahmi.cli.app import EXIT_FAILED, EXIT_INVALID, handle_errors, stderr, stdout
+from brahmi.cli.app import EXIT_FAILED, EXIT_INVALID, handle_errors, open_brahmi, stderr, stdout
 from brahmi.cli.render import task_summary, tasks_table
 from brahmi.config import Settings, load_settings
 from brahmi.domain.models import TaskRecord, TaskStatus
-from brahmi.service import Brahmi, load_plan
+
+if TYPE_CHECKING:
+    from brahmi.service import Brahmi
 
 #: Seconds between refreshes of the live view.
 REFRESH_S = 0.2
@@ -30,7 +33,8 @@ LARGE_VIEW_ROWS = 20
 
 SKILLS_HELP = (
     "A folder of skill folders (or one skill folder) to add to the built-in skills; "
-    "DIR=owner/repo files them under that owner/repo (default local/<DIR name>). Repeatable."
+    "DIR=owner/repo files them under that owner/repo (default: local/ and the folder's name). "
+    "Repeatable."
 )
 
 
@@ -56,7 +60,9 @@ def validate(
     Every problem is reported at once, each with its path (tasks[2].logical_dependencies[0]),
     a stable code and a message.
     """
-    brahmi = Brahmi(_settings(skills))
+    from brahmi.service import load_plan
+
+    brahmi = open_brahmi(_settings(skills))
     try:
         batch = brahmi.validate_batch(load_plan(plan))
     finally:
@@ -107,7 +113,9 @@ def run(
     """
     if plan is None and not resume:
         raise errors.InvalidPlan("give a PLAN to run, or --resume to finish unfinished work")
-    brahmi = Brahmi(_settings(skills, executor, concurrency))
+    from brahmi.service import load_plan
+
+    brahmi = open_brahmi(_settings(skills, executor, concurrency))
     try:
         if executor:
             brahmi.runtimes.get(executor)

@@ -11,13 +11,13 @@ from rich.panel import Panel
 from rich.syntax import Syntax
 from rich.table import Table
 
-from brahmi.cli.app import handle_errors, stdout
+from brahmi.cli.app import handle_errors, open_brahmi, stdout
 from brahmi.cli.render import status_text, task_detail, task_summary, tasks_table
-from brahmi.config import load_settings
 from brahmi.domain.models import TaskStatus
-from brahmi.service import Brahmi
 
-app = typer.Typer(help="Inspect and control tasks.", no_args_is_help=True)
+app = typer.Typer(
+    help="Inspect and control tasks.", no_args_is_help=True, rich_markup_mode="markdown"
+)
 
 #: Lines of the newest transcript ``tasks show`` prints.
 TRANSCRIPT_TAIL_LINES = 20
@@ -31,7 +31,7 @@ def list_(
     json_output: bool = typer.Option(False, "--json", help='Print {"tasks": [...]} as JSON.'),
 ) -> None:
     """List tasks in (task_order, creation) order."""
-    brahmi = Brahmi(load_settings())
+    brahmi = open_brahmi()
     try:
         project_id = brahmi.project_for(project).id if project else None
         tasks = brahmi.list_tasks(project_id=project_id, status=status)
@@ -53,7 +53,7 @@ def show(
     json_output: bool = typer.Option(False, "--json", help="Print the task as JSON."),
 ) -> None:
     """Show one task: inputs, outputs, error, attempts with their transcripts."""
-    brahmi = Brahmi(load_settings())
+    brahmi = open_brahmi()
     try:
         task = brahmi.get_task(brahmi.store.resolve_task_id(task_id))
         attempts = brahmi.store.attempts_for(task.id)
@@ -112,7 +112,7 @@ def show(
 @handle_errors
 def cancel(task_id: str = typer.Argument(..., help="The task's id (or a unique prefix).")) -> None:
     """Cancel a task that has not finished; a running attempt is stopped, dependents blocked."""
-    brahmi = Brahmi(load_settings())
+    brahmi = open_brahmi()
     try:
         task = brahmi.cancel_task(brahmi.store.resolve_task_id(task_id))
     finally:
