@@ -37,8 +37,9 @@ class InvalidBatch(BrahmiError):
         self.problems = list(problems)
         self.warnings = list(warnings)
         lines = [f"{p.path}: {p.message} [{p.code}]" for p in self.problems]
+        what = "task" if self.code == "invalid_task" else "batch"
         super().__init__(
-            f"the batch was rejected with {len(self.problems)} problem(s); nothing was stored:\n"
+            f"the {what} was rejected with {len(self.problems)} problem(s); nothing was stored:\n"
             + "\n".join(f"  - {line}" for line in lines)
         )
 
@@ -48,6 +49,12 @@ class InvalidBatch(BrahmiError):
             "problems": [p.to_dict() for p in self.problems],
             "warnings": [w.to_dict() for w in self.warnings],
         }
+
+
+class InvalidTask(InvalidBatch):
+    """The task spec was rejected; nothing was stored."""
+
+    code = "invalid_task"
 
 
 class InvalidPlan(BrahmiError):
@@ -72,6 +79,30 @@ class InvalidTransition(BrahmiError):
     """The task is not in a state that allows this operation."""
 
     code = "invalid_transition"
+
+
+class SubtaskNesting(BrahmiError):
+    """Sub-tasks are one level deep: a sub-task cannot have sub-tasks (DESIGN §4)."""
+
+    code = "subtask_nesting"
+
+
+class SubtaskDependencies(BrahmiError):
+    """A sub-task runs in its parent's sequence and takes no explicit dependencies (§4)."""
+
+    code = "subtask_dependencies"
+
+
+class InsertionBeforeStarted(BrahmiError):
+    """A sub-task cannot be inserted before a sibling that already started or finished (§4)."""
+
+    code = "insertion_before_started"
+
+
+class NoSession(BrahmiError):
+    """The task has no agent session to resume or question."""
+
+    code = "no_session"
 
 
 class SkillNotFound(BrahmiError):

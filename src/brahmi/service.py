@@ -17,7 +17,7 @@ from typing import Any
 from brahmi import errors
 from brahmi.agents.registry import RuntimeRegistry
 from brahmi.config import Settings
-from brahmi.domain.batch import bind_ids, normalise_batch, referenced_task_ids
+from brahmi.domain.batch import bind_ids, normalise_batch, normalise_subtask, referenced_task_ids
 from brahmi.domain.models import NormalisedBatch, TaskRecord, TaskStatus
 from brahmi.domain.problems import Problem
 from brahmi.engine.clock import SYSTEM_CLOCK, Clock
@@ -186,6 +186,104 @@ class Brahmi:
     ) -> list[TaskRecord]:
         """Tasks in (``task_order``, creation) order, filtered as asked."""
         return self.store.list_tasks(project_id=project_id, batch_id=batch_id, status=status)
+
+    def create_task(
+        self, project_id: str, spec: Any, *, user_id: str | None = None, source: str | None = None
+    ) -> TaskRecord:
+        """Create one task (the seeds' ``create_task``): its ``dependencies`` are ids of
+        tasks that already exist (DESIGN §2).
+
+        Raises:
+            InvalidTask: With every problem found; nothing was stored.
+        """
+        if not isinstance(spec, dict):
+            raise errors.InvalidTask(
+                [Problem("task", "invalid_type", "a task spec is a JSON object")]
+            )
+        batch_spec = {"unique_id": 1, "task_order": 1, **spec}
+        try:
+            created = self.create_tasks_batch(
+                project_id, [batch_spec], user_id=user_id, source=source or "create_task"
+            )
+        except errors.InvalidBatch as exc:
+            problems = [
+                Problem(p.path.replace("tasks[0]", "task", 1), p.code, p.message)
+                for p in exc.problems
+            ]
+            raise errors.InvalidTask(problems, exc.warnings) from None
+        return self.store.get_task(created.task_ids["1"])
+
+    def create_subtask(
+        self,
+        parent_task_id: str,
+        spec: Any,
+        *,
+        position: int | None = None,
+        after: str | None = None,
+    ) -> TaskRecord:
+        """Add a sub-task to a task (DESIGN §4): one level deep, no explicit dependencies,
+        run in ``position`` order after its earlier siblings.
+
+        Args:
+            parent_task_id: The parent's id.
+            spec: ``task_name``, ``description``, ``skill_id`` (default: the parent's),
+                ``inputs``, ``validation_criteria``, ``timeout_seconds``…
+            position: Insert at this position (1-based); default last.
+            after: Insert right after this sibling (its id).
+
+        Raises:
+            TaskNotFound: No such parent.
+            SubtaskNesting: The parent is itself a sub-task.
+            SubtaskDependencies: The spec names dependencies.
+            InsertionBeforeStarted: A sibling at or after the position already started.
+            InvalidTask: The spec breaks another rule; nothing was stored.
+        """
+        parent = self.store.get_task(parent_task_id)
+        if parent.parent_id is not None:
+            raise errors.SubtaskNesting(
+                f"task {parent_task_id} is a sub-task; sub-tasks are one level deep",
+                parent_task_id=parent_task_id,
+            )
+        task = normalise_subtask(
+            spec, skills=self.catalog.full_ids(), parent_skill_id=parent.skill_id
+        )
+        return self.store.create_subtask(
+            parent_task_id, task, now=self.clock.now(), position=position, after=after
+        )
+
+    def retry_task(self, task_id: str) -> TaskRecord:
+        """Run a failed, blocked or cancelled task again, with what it blocked (DESIGN §3).
+
+        Raises:
+            TaskNotFound: No such task.
+            InvalidTransition: The task is not failed, blocked or cancelled.
+        """
+        return self.store.retry(task_id, now=self.clock.now())
+
+    def resume_task(self, task_id: str, message: str, mode: str = "continue") -> TaskRecord:
+        """``resume_task`` (DESIGN §6). ``continue`` runs a finished task again with
+        ``message``; new outputs replace the old, which stay in its history.
+
+        Raises:
+            TaskNotFound: No such task.
+            InvalidTransition: The task has not finished, or ``mode`` is not supported.
+            NoSession: ``mode="qa"`` for a task without an agent session.
+        """
+        if mode == "qa":
+            task = self.store.get_task(task_id)
+            raise errors.NoSession(
+                f"task {task_id} has no agent session to ask"
+                if task.session_ref is None
+                else "questions to an agent session need a runtime with sessions (claude-code)",
+                task_id=task_id,
+            )
+        if mode != "continue":
+            raise errors.InvalidTransition(
+                f"mode must be 'continue' or 'qa', not {mode!r}", task_id=task_id
+            )
+        if not message.strip():
+            raise errors.InvalidTransition("resume_task needs a message", task_id=task_id)
+        return self.store.resume(task_id, message, mode, now=self.clock.now())
 
     def cancel_task(self, task_id: str) -> TaskRecord:
         """Cancel a task that has not finished (DESIGN §3); its dependents become blocked.

@@ -146,7 +146,10 @@ def registry_with(*runtimes: AgentRuntime) -> RuntimeRegistry:
 async def run_until_settled(
     brahmi: Any, batch_id: str, *, timeout_s: float = 30.0, poll_s: float = 0.01
 ) -> list[Any]:
-    """Run a worker of ``brahmi`` until every task of the batch is settled.
+    """Run a worker of ``brahmi`` until every top-level task of the batch is settled.
+
+    Sub-tasks are not counted: those after a failed sibling stay ``planned`` (waiting for a
+    retry of their parent) while the parent itself has settled.
 
     Args:
         brahmi: A :class:`brahmi.service.Brahmi`.
@@ -163,8 +166,8 @@ async def run_until_settled(
     try:
         async with asyncio.timeout(timeout_s):
             while True:
-                tasks = brahmi.list_tasks(batch_id=batch_id)
-                if all(t.status.is_settled for t in tasks) or running.done():
+                counts = brahmi.store.status_counts(batch_id=batch_id, top_level=True)
+                if all(status.is_settled for status in counts) or running.done():
                     break
                 await asyncio.sleep(poll_s)
     finally:

@@ -27,12 +27,15 @@ include "feedback_for_rebuild": {"summary", "issues": [{"what", "expected", "act
 """
 
 
-def render_prompt(task: TaskRecord, parent: TaskRecord | None = None) -> str:
+def render_prompt(
+    task: TaskRecord, parent: TaskRecord | None = None, *, resume_message: str | None = None
+) -> str:
     """The prompt for one attempt of ``task``.
 
     Args:
         task: The task as claimed.
         parent: Its parent, when ``task`` is a sub-task.
+        resume_message: The message of a ``resume_task(mode="continue")`` (DESIGN §6).
     """
     inputs = dict(task.inputs)
     feedback = inputs.pop("feedback_for_rebuild", None)
@@ -56,6 +59,13 @@ def render_prompt(task: TaskRecord, parent: TaskRecord | None = None) -> str:
             f"## Feedback from QA — attempt {task.rebuilds + 1}\n"
             "A QA task judged the previous attempt and failed it. Fix what it found:\n\n"
             f"{_json_block(feedback)}"
+        )
+    if resume_message:
+        parts.append(
+            "## Message\n"
+            "This task already ran; it is being continued with this message. Act on it and "
+            "give the task's complete outputs again:\n\n"
+            f"{resume_message.strip()}\n"
         )
     parts.append(OUTPUT_CONTRACT)
     if task.is_qa:

@@ -151,7 +151,7 @@ def run(
         )
     else:
         _print_outcome(final)
-    if any(t.status is not TaskStatus.COMPLETED for t in final):
+    if any(t.status is not TaskStatus.COMPLETED for t in final if t.parent_id is None):
         raise typer.Exit(EXIT_FAILED)
 
 
@@ -170,16 +170,18 @@ class _Scope:
         found = brahmi.list_tasks(project_id=self.project_id, status=status)
         return [t for t in found if t.id in wanted]
 
-    def counts(self, brahmi: Brahmi) -> dict[TaskStatus, int]:
+    def counts(self, brahmi: Brahmi, *, top_level: bool = False) -> dict[TaskStatus, int]:
         if self.batch_id is not None:
-            return brahmi.store.status_counts(batch_id=self.batch_id)
+            return brahmi.store.status_counts(batch_id=self.batch_id, top_level=top_level)
         counts: dict[TaskStatus, int] = {}
         for task in self.tasks(brahmi):
-            counts[task.status] = counts.get(task.status, 0) + 1
+            if not (top_level and task.parent_id):
+                counts[task.status] = counts.get(task.status, 0) + 1
         return counts
 
     def settled(self, brahmi: Brahmi) -> bool:
-        return all(status.is_settled for status in self.counts(brahmi))
+        """Every top-level task settled (sub-tasks after a failed sibling wait, planned)."""
+        return all(status.is_settled for status in self.counts(brahmi, top_level=True))
 
 
 async def _drive(brahmi: Brahmi, scope: _Scope, quiet: bool) -> list[TaskRecord]:

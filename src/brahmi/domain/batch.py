@@ -27,7 +27,7 @@ from brahmi.domain.models import (
     ValidationCriteria,
 )
 from brahmi.domain.problems import Problem
-from brahmi.errors import InvalidBatch
+from brahmi.errors import InvalidBatch, InvalidTask, SubtaskDependencies
 
 #: Keys a task spec may carry, in any dialect.
 COMMON_KEYS = frozenset(
@@ -609,6 +609,68 @@ def normalise_batch(
         tasks=[_finish(d) for d in drafts],
         warnings=list(checker.warnings),
     )
+
+
+#: Keys a sub-task spec may carry (DESIGN §4: no ids, no dependencies).
+SUBTASK_KEYS = COMMON_KEYS - {"dependencies"}
+_DEPENDENCY_KEYS = ("dependencies", "logical_dependencies", "logicalDependencies")
+
+
+def normalise_subtask(spec: Any, *, skills: Collection[str], parent_skill_id: str) -> NewTask:
+    """Check a ``create_subtask`` spec (DESIGN §4) and bring it to the batch shape.
+
+    ``skill_id`` defaults to the parent's; ``task_order`` is ignored (a sub-task runs at
+    its position in the parent's sequence).
+
+    Raises:
+        SubtaskDependencies: When the spec names dependencies.
+        InvalidTask: With every other problem found.
+    """
+    if not isinstance(spec, dict):
+        raise InvalidTask(
+            [Problem("task", "invalid_type", f"a task spec is an object, not {_kind(spec)}")]
+        )
+    named = [k for k in _DEPENDENCY_KEYS if spec.get(k)]
+    if named:
+        raise SubtaskDependencies(
+            f"a sub-task runs in its parent's sequence and takes no {named[0]}; "
+            "make the parent depend on what the sub-task needs",
+        )
+    checker = _Checker(skills, {})
+    draft = _Draft(index=0)
+    spec = {k: v for k, v in spec.items() if k not in _DEPENDENCY_KEYS}
+    spec.setdefault("skill_id", parent_skill_id)
+    for key in spec:
+        if key not in SUBTASK_KEYS:
+            close = difflib.get_close_matches(key, sorted(SUBTASK_KEYS), n=1)
+            hint = f"; did you mean {close[0]!r}?" if close else ""
+            checker.add(f"task.{key}", "unknown_key", f"unknown key {key!r}{hint}")
+    checker._read_text(draft, spec, "task")
+    inputs = spec.get("inputs", {})
+    if isinstance(inputs, dict):
+        draft.inputs = dict(inputs)
+    else:
+        checker.add("task.inputs", "invalid_type", f"inputs is an object, not {_kind(inputs)}")
+    draft.criteria = checker._read_criteria(spec.get("validation_criteria"), "task")
+    draft.timeout_seconds = checker._read_int(
+        spec, "task", "timeout_seconds", DEFAULT_TIMEOUT_S, 1, MAX_TIMEOUT_S, "invalid_timeout"
+    )
+    draft.max_attempts = checker._read_int(
+        spec, "task", "max_attempts", DEFAULT_MAX_ATTEMPTS, 1, MAX_ATTEMPTS_LIMIT, "invalid_value"
+    )
+    draft.max_rebuilds = checker._read_int(
+        spec, "task", "max_rebuilds", DEFAULT_MAX_REBUILDS, 0, MAX_REBUILDS_LIMIT, "invalid_value"
+    )
+    if "critiques_tasks" in draft.inputs:
+        checker.add(
+            "task.inputs.critiques_tasks",
+            "invalid_critique",
+            "a sub-task cannot be a QA task; critique the parent from a task that depends on it",
+        )
+    if checker.problems:
+        raise InvalidTask(checker.problems, checker.warnings)
+    draft.key = "subtask"
+    return _finish(draft)
 
 
 def _finish(draft: _Draft) -> NewTask:

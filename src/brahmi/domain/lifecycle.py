@@ -45,6 +45,8 @@ class Outcome:
     error_code: str | None = None
     #: For an infrastructure retry: seconds to wait before the task may be claimed again.
     retry_after_s: float | None = None
+    #: A QA task's verdict; a ``fail`` is turned into a rebuild or a stop by the loop.
+    verdict: Verdict | None = None
 
 
 def readiness(dependency_statuses: Iterable[TaskStatus]) -> TaskStatus:
@@ -146,8 +148,9 @@ def after_success(outputs: Mapping[str, Any], *, is_qa: bool) -> Outcome:
     """What a run that returned outputs does to its task (DESIGN §3, §5).
 
     ``outputs.status == "failed"`` is an agent-reported failure. A QA task needs a valid
-    verdict (``qa_output_invalid`` otherwise); a ``fail`` verdict fails the task with code
-    ``qa_failed`` and its feedback, until the correctness loop turns it into a rebuild.
+    verdict (``qa_output_invalid`` otherwise). A ``fail`` verdict comes back as a failure
+    with code ``qa_failed`` carrying the verdict; the store hands it to the correctness
+    loop (:mod:`brahmi.domain.loop`), which turns it into a rebuild or a stop.
     """
     data = dict(outputs)
     if str(data.get("status", "")).lower() == "failed":
@@ -164,8 +167,10 @@ def after_success(outputs: Mapping[str, Any], *, is_qa: bool) -> Outcome:
             "qa_output_invalid",
         )
     if verdict.passed:
-        return Outcome(TaskStatus.COMPLETED, data)
-    return Outcome(TaskStatus.FAILED, data, _feedback_summary(verdict), "qa_failed")
+        return Outcome(TaskStatus.COMPLETED, data, verdict=verdict)
+    return Outcome(
+        TaskStatus.FAILED, data, _feedback_summary(verdict), "qa_failed", verdict=verdict
+    )
 
 
 def _feedback_summary(verdict: Verdict) -> str:

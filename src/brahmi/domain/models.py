@@ -177,7 +177,15 @@ class TaskRecord:
     updated_at: float
     started_at: float | None
     finished_at: float | None
+    has_subtasks: bool = False
+    attempt_base: int = 0
+    pending_resume: dict[str, Any] | None = None
     dependencies: tuple[str, ...] = ()
+
+    @property
+    def attempts_since_reset(self) -> int:
+        """Attempts since the last retry, rebuild or resume (the infrastructure limit's count)."""
+        return self.attempts - self.attempt_base
 
 
 @dataclass(frozen=True, slots=True)
@@ -219,3 +227,15 @@ class Claim:
     task: TaskRecord
     attempt_id: str
     attempt_number: int
+
+
+@dataclass(frozen=True, slots=True)
+class HistoryRecord:
+    """One turn in a task's history: a QA verdict, feedback received, a resume, a retry."""
+
+    id: int
+    task_id: str
+    kind: str
+    turn: int | None
+    data: dict[str, Any]
+    created_at: float

@@ -21,6 +21,7 @@ from brahmi.agents.base import (
     AgentRequest,
     AgentResult,
     AgentRuntime,
+    Resume,
     RuntimeCrashed,
     RuntimeUnavailable,
     Transcript,
@@ -211,7 +212,7 @@ class Worker:
                 lifecycle.after_failure(
                     FailureKind.INFRASTRUCTURE,
                     f"the runtime raised {type(exc).__name__}: {exc}",
-                    attempts=claim.attempt_number,
+                    attempts=claim.task.attempts_since_reset,
                     max_attempts=task.max_attempts,
                 )
             )
@@ -279,7 +280,7 @@ class Worker:
                 lifecycle.after_failure(
                     kind,
                     error,
-                    attempts=claim.attempt_number,
+                    attempts=claim.task.attempts_since_reset,
                     max_attempts=task.max_attempts,
                     code=code,
                 )
@@ -300,7 +301,7 @@ class Worker:
             task=task,
             skill=skill,
             system_prompt=skill.body,
-            prompt=render_prompt(task, parent),
+            prompt=render_prompt(task, parent, resume_message=_message_of(task)),
             workdir=Path(project.workspace),
             transcript=transcript,
             attempt_id=claim.attempt_id,
@@ -308,6 +309,7 @@ class Worker:
             timeout_s=float(task.timeout_seconds),
             env=self._environment(task, project),
             parent=parent,
+            resume=_resume_of(task),
             on_process=functools.partial(self.store.record_process, claim.attempt_id),
         )
         transcript.header(
@@ -329,7 +331,7 @@ class Worker:
                 outcome = lifecycle.after_failure(
                     FailureKind.AGENT,
                     result.error or "the run failed",
-                    attempts=claim.attempt_number,
+                    attempts=claim.task.attempts_since_reset,
                     max_attempts=task.max_attempts,
                     code=result.error_code,
                     outputs=result.outputs or None,
@@ -401,6 +403,23 @@ class Worker:
     def _transcript_path(self, claim: Claim) -> Path:
         name = f"attempt-{claim.attempt_number:03d}-{claim.attempt_id[:8]}.log"
         return self.settings.transcripts_dir / claim.task.id / name
+
+
+def _message_of(task: TaskRecord) -> str | None:
+    pending = task.pending_resume
+    return str(pending.get("message")) if pending and pending.get("message") else None
+
+
+def _resume_of(task: TaskRecord) -> Resume | None:
+    """The ``resume_task`` message waiting for this run, if any (DESIGN §6)."""
+    pending = task.pending_resume
+    if not pending:
+        return None
+    return Resume(
+        message=str(pending.get("message", "")),
+        mode=str(pending.get("mode", "continue")),
+        session_ref=task.session_ref,
+    )
 
 
 class _RunTimedOut(Exception):

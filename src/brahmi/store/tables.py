@@ -90,6 +90,13 @@ tasks = Table(
     Column("rebuilds", Integer, nullable=False, default=0),
     Column("session_ref", String(255), nullable=True),
     Column("subtasks_completed", Boolean, nullable=False, default=False),
+    #: Whether sub-tasks were ever added (read on every completion, so kept on the row).
+    Column("has_subtasks", Boolean, nullable=False, server_default="0"),
+    #: ``attempts`` when the task was last reset (retry, rebuild, resume): the
+    #: infrastructure-retry limit counts attempts since then.
+    Column("attempt_base", Integer, nullable=False, server_default="0"),
+    #: A ``resume_task`` message waiting for the next run: ``{"message", "mode"}``.
+    Column("pending_resume", Json, nullable=True),
     #: The attempt that holds the lease; only it may record a result (fencing).
     Column("current_attempt_id", AttemptId, nullable=True),
     Column("lease_owner", String(255), nullable=True),
@@ -141,6 +148,20 @@ attempts = Table(
     Column("started_at", Float, nullable=False),
     Column("finished_at", Float, nullable=True),
     Index("ix_attempts_task", "task_id", "number"),
+)
+
+task_history = Table(
+    "task_history",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("task_id", Id, ForeignKey("tasks.id"), nullable=False),
+    #: ``verdict`` (a QA turn), ``rebuild`` (feedback received), ``resume``, ``retry``.
+    Column("kind", String(16), nullable=False),
+    #: The correctness-loop turn (1-based) for verdicts and rebuilds.
+    Column("turn", Integer, nullable=True),
+    Column("data", Json, nullable=False),
+    Column("created_at", Float, nullable=False),
+    Index("ix_task_history_task", "task_id", "id"),
 )
 
 events = Table(

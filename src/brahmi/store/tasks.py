@@ -23,17 +23,18 @@ from brahmi.domain.models import (
     Claim,
     EventRecord,
     ExistingTask,
+    HistoryRecord,
     NewTask,
     TaskRecord,
     TaskStatus,
 )
-from brahmi.store import projects
+from brahmi.store import controls, projects
 from brahmi.store import tables as t
 from brahmi.store.bulk import bulk_insert
 from brahmi.store.events import EventWriter
 from brahmi.store.projects import ProjectRecord
 from brahmi.store.rows import chunks, dependencies_of, task_record, upstream_of
-from brahmi.store.transitions import apply_outcome, block_downstream
+from brahmi.store.transitions import apply_outcome
 
 log = logging.getLogger(__name__)
 
@@ -268,12 +269,19 @@ class TaskStore:
         project_id: str | None = None,
         batch_id: str | None = None,
         status: TaskStatus | None = None,
+        parent_id: str | None = None,
+        top_level: bool = False,
         limit: int | None = None,
     ) -> list[TaskRecord]:
-        """Tasks in (``task_order``, creation) order, filtered as asked."""
+        """Tasks in (``task_order``, creation) order, each parent followed by its sub-tasks
+        in position order; filtered as asked (``top_level``: no sub-tasks)."""
         query = select(t.tasks).order_by(_tasks.task_order, _tasks.created_at, _tasks.id)
         if project_id is not None:
             query = query.where(_tasks.project_id == project_id)
+        if parent_id is not None:
+            query = query.where(_tasks.parent_id == parent_id)
+        if top_level:
+            query = query.where(_tasks.parent_id.is_(None))
         if batch_id is not None:
             query = query.where(_tasks.batch_id == batch_id)
         if status is not None:
@@ -283,13 +291,20 @@ class TaskStore:
         with self.engine.connect() as conn:
             rows = conn.execute(query).all()
             deps = dependencies_of(conn, [r.id for r in rows])
-        return [task_record(r._mapping, deps.get(r.id, ())) for r in rows]
+        return _parents_first([task_record(r._mapping, deps.get(r.id, ())) for r in rows])
 
     def status_counts(
-        self, *, batch_id: str | None = None, project_id: str | None = None
+        self,
+        *,
+        batch_id: str | None = None,
+        project_id: str | None = None,
+        top_level: bool = False,
     ) -> dict[TaskStatus, int]:
-        """How many tasks are in each status (within a batch or project, or everywhere)."""
+        """How many tasks are in each status (within a batch or project, or everywhere;
+        ``top_level``: not counting sub-tasks)."""
         query = select(_tasks.status, func.count()).group_by(_tasks.status)
+        if top_level:
+            query = query.where(_tasks.parent_id.is_(None))
         if batch_id is not None:
             query = query.where(_tasks.batch_id == batch_id)
         if project_id is not None:
@@ -495,7 +510,7 @@ class TaskStore:
                 outcome = lifecycle.after_failure(
                     lifecycle.FailureKind.INFRASTRUCTURE,
                     reason,
-                    attempts=row.attempts,
+                    attempts=row.attempts - row.attempt_base,
                     max_attempts=row.max_attempts,
                 )
                 mapping = row._mapping
@@ -606,7 +621,7 @@ class TaskStore:
         accepted = apply_outcome(
             conn,
             events,
-            {"id": task.id, "project_id": task.project_id},
+            {"id": task.id, "project_id": task.project_id, "pending_resume": task.pending_resume},
             result.attempt_id,
             outcome,
             now,
@@ -669,47 +684,86 @@ class TaskStore:
     # -- people's operations ---------------------------------------------------------------
 
     def cancel(self, task_id: str, *, now: float, reason: str = "cancelled") -> TaskRecord:
-        """Cancel a task that has not finished; its dependents become ``blocked``.
-
-        A running attempt is fenced out at once; its worker notices at its next heartbeat
-        and kills the run.
-
-        Raises:
-            TaskNotFound: When there is no such task.
-            InvalidTransition: When the task already finished.
-        """
-        events = EventWriter(now)
+        """Cancel a task that has not finished; see :func:`brahmi.store.controls.cancel`."""
         with self.engine.begin() as conn:
-            row = conn.execute(_TASK_BY_ID, {"p_id": task_id}).first()
-            if row is None:
-                raise errors.TaskNotFound(f"no task has the id {task_id!r}", task_id=task_id)
-            if S(row.status).is_terminal:
-                raise errors.InvalidTransition(
-                    f"task {task_id} is already {row.status}", task_id=task_id, status=row.status
-                )
-            conn.execute(
-                update(t.tasks)
-                .where(_tasks.id == task_id, _tasks.status == row.status)
-                .values(
-                    status=S.CANCELLED.value,
-                    error=reason,
-                    error_code="cancelled",
-                    updated_at=now,
-                    finished_at=now,
-                    lease_owner=None,
-                    lease_expires_at=None,
-                )
-            )
-            if row.current_attempt_id and row.status == S.RUNNING.value:
-                conn.execute(
-                    update(t.attempts)
-                    .where(t.attempts.c.id == row.current_attempt_id)
-                    .values(status="cancelled", finished_at=now, error=reason)
-                )
-            events.status(row._mapping, row.status, S.CANCELLED, reason=reason)
-            block_downstream(conn, events, task_id, now)
+            events = EventWriter(now)
+            controls.cancel(conn, events, task_id, now, reason)
             events.flush(conn)
         return self.get_task(task_id)
+
+    def retry(self, task_id: str, *, now: float) -> TaskRecord:
+        """Retry a failed, blocked or cancelled task; see :func:`brahmi.store.controls.retry`.
+
+        Returns:
+            The task that was reset (the given one, its parent, or what blocked it).
+        """
+        with self.engine.begin() as conn:
+            events = EventWriter(now)
+            reset = controls.retry(conn, events, task_id, now)
+            events.flush(conn)
+        return self.get_task(reset)
+
+    def resume(self, task_id: str, message: str, mode: str, *, now: float) -> TaskRecord:
+        """Continue a finished task with a message; see :func:`brahmi.store.controls.resume`."""
+        with self.engine.begin() as conn:
+            events = EventWriter(now)
+            controls.resume(conn, events, task_id, message, mode, now)
+            events.flush(conn)
+        return self.get_task(task_id)
+
+    def create_subtask(
+        self,
+        parent_id: str,
+        spec: NewTask,
+        *,
+        now: float,
+        position: int | None = None,
+        after: str | None = None,
+    ) -> TaskRecord:
+        """Add a sub-task; see :func:`brahmi.store.controls.create_subtask`."""
+        with self.engine.begin() as conn:
+            events = EventWriter(now)
+            subtask_id = controls.create_subtask(
+                conn, events, parent_id, spec, now, position=position, after=after
+            )
+            events.flush(conn)
+        return self.get_task(subtask_id)
+
+    def subtasks_of(self, parent_id: str) -> list[TaskRecord]:
+        """A parent's sub-tasks in position order."""
+        with self.engine.connect() as conn:
+            rows = conn.execute(
+                select(t.tasks).where(_tasks.parent_id == parent_id).order_by(_tasks.position)
+            ).all()
+        return [task_record(r._mapping) for r in rows]
+
+    def history_for(self, task_id: str) -> list[HistoryRecord]:
+        """A task's turns (verdicts, rebuilds, resumes, retries), oldest first."""
+        with self.engine.connect() as conn:
+            rows = conn.execute(
+                select(t.task_history)
+                .where(t.task_history.c.task_id == task_id)
+                .order_by(t.task_history.c.id)
+            ).all()
+        return [HistoryRecord(**r._mapping) for r in rows]
+
+
+def _parents_first(tasks: list[TaskRecord]) -> list[TaskRecord]:
+    """Move each sub-task right after its parent (when listed), in position order."""
+    listed = {task.id for task in tasks}
+    children: dict[str, list[TaskRecord]] = defaultdict(list)
+    for task in tasks:
+        if task.parent_id is not None and task.parent_id in listed:
+            children[task.parent_id].append(task)
+    if not children:
+        return tasks
+    ordered: list[TaskRecord] = []
+    for task in tasks:
+        if task.parent_id is not None and task.parent_id in listed:
+            continue
+        ordered.append(task)
+        ordered.extend(sorted(children.get(task.id, ()), key=lambda s: s.position or 0))
+    return ordered
 
 
 def _new_row(

@@ -8,22 +8,30 @@ every task, so their construction cost would otherwise dominate.
 
 from __future__ import annotations
 
-from collections import defaultdict
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
+from dataclasses import replace
 from typing import Any
 
-from sqlalchemy import String, bindparam, func, select, update
+from sqlalchemy import String, bindparam, func, update
 from sqlalchemy.engine import Connection
 
 from brahmi.domain import lifecycle
+from brahmi.domain.loop import Rebuild, on_fail_verdict
 from brahmi.domain.models import TaskStatus
+from brahmi.domain.subtasks import next_subtask
 from brahmi.store import tables as t
 from brahmi.store.events import EventWriter
-from brahmi.store.rows import chunks, dependents_map
+from brahmi.store.graph import (
+    advance_parent,
+    block_downstream,
+    fail_parent,
+    promote_dependents,
+    siblings_of,
+)
+from brahmi.store.loop import apply_rebuild, loop_state, record_verdict
 
 S = TaskStatus
 _tasks = t.tasks.c
-_deps = t.task_dependencies.c
 
 _RESULT_VALUES: dict[str, Any] = {
     "status": bindparam("p_status"),
@@ -38,17 +46,29 @@ _RESULT_VALUES: dict[str, Any] = {
     "run_after": bindparam("p_run_after"),
     "lease_owner": None,
     "lease_expires_at": None,
+    "pending_resume": bindparam("p_pending_resume", type_=t.Json),
 }
 _HELD = (
     (_tasks.id == bindparam("p_id"))
     & (_tasks.status == S.RUNNING.value)
     & (_tasks.current_attempt_id == bindparam("p_attempt"))
 )
+_RECORDED = (
+    _tasks.parent_id,
+    _tasks.has_subtasks,
+    _tasks.rebuilds,
+    _tasks.position,
+    _tasks.task_name,
+    _tasks.id,
+)
 #: Record a result (keeping earlier outputs, for a retry that brought none).
-_RECORD = update(t.tasks).where(_HELD).values(**_RESULT_VALUES)
+_RECORD = update(t.tasks).where(_HELD).values(**_RESULT_VALUES).returning(*_RECORDED)
 #: Record a result with outputs.
 _RECORD_OUTPUTS = (
-    update(t.tasks).where(_HELD).values(**_RESULT_VALUES, outputs=bindparam("p_outputs"))
+    update(t.tasks)
+    .where(_HELD)
+    .values(**_RESULT_VALUES, outputs=bindparam("p_outputs"))
+    .returning(*_RECORDED)
 )
 _FINISH_ATTEMPT = (
     update(t.attempts)
@@ -61,54 +81,6 @@ _FINISH_ATTEMPT = (
         usage=bindparam("p_usage"),
         skill_version=bindparam("p_skill_version"),
         executor=bindparam("p_executor"),
-    )
-)
-_WAITING_DEPENDENTS = (
-    select(_tasks.id, _tasks.project_id)
-    .select_from(t.task_dependencies.join(t.tasks, _tasks.id == _deps.task_id))
-    .where(_deps.depends_on_id.in_(bindparam("p_ids", expanding=True)))
-    .where(_tasks.status == S.PLANNED.value)
-    .distinct()
-)
-_d1 = t.task_dependencies.alias("d1")
-_d2 = t.task_dependencies.alias("d2")
-_waiting = t.tasks.alias("waiting")
-_upstream = t.tasks.alias("upstream")
-#: For one completed task: each planned dependent with its dependencies' statuses.
-_WAITING_WITH_STATUSES = (
-    select(_waiting.c.id, _waiting.c.project_id, _upstream.c.status)
-    .select_from(
-        _d1.join(
-            _waiting, (_waiting.c.id == _d1.c.task_id) & (_waiting.c.status == S.PLANNED.value)
-        )
-        .join(_d2, _d2.c.task_id == _d1.c.task_id)
-        .join(_upstream, _upstream.c.id == _d2.c.depends_on_id)
-    )
-    .where(_d1.c.depends_on_id == bindparam("p_id"))
-    .distinct()
-)
-_DEPENDENCY_STATUSES = (
-    select(_deps.task_id, _tasks.status)
-    .select_from(t.task_dependencies.join(t.tasks, _tasks.id == _deps.depends_on_id))
-    .where(_deps.task_id.in_(bindparam("p_ids", expanding=True)))
-    .distinct()
-)
-_MOVE_PLANNED = (
-    update(t.tasks)
-    .where((_tasks.id == bindparam("p_id")) & (_tasks.status == S.PLANNED.value))
-    .values(status=bindparam("p_status"), updated_at=bindparam("p_now"), run_after=0.0)
-)
-_STATUSES_OF = select(_tasks.id, _tasks.project_id, _tasks.status).where(
-    _tasks.id.in_(bindparam("p_ids", expanding=True))
-)
-_BLOCK = (
-    update(t.tasks)
-    .where((_tasks.id == bindparam("p_id")) & _tasks.status.in_([S.PLANNED.value, S.READY.value]))
-    .values(
-        status=S.BLOCKED.value,
-        updated_at=bindparam("p_now"),
-        error=bindparam("p_error"),
-        error_code="blocked",
     )
 )
 
@@ -130,14 +102,30 @@ def apply_outcome(
 ) -> bool:
     """Apply a finished attempt's ``outcome`` to its running task.
 
+    A QA ``fail`` verdict goes through the correctness loop first: the task goes back to
+    ``planned`` for another turn, or fails with the loop's stop code (DESIGN §5). A
+    completed sub-task starts its next sibling; a failed one fails its parent; a parent
+    whose own agent finished runs the sub-tasks it added (DESIGN §4).
+
     Args:
-        task: The task's row (``id`` and ``project_id`` are read).
+        task: The task's row: ``id``, ``project_id``, ``rebuilds`` and ``pending_resume``
+            are read.
         attempt_id: The attempt that claims to hold the task.
         attempt_status: What the attempt row becomes (``succeeded``, ``failed``, ``expired``).
 
     Returns:
         False, changing nothing, when ``attempt_id`` no longer holds the task (fencing).
     """
+    verdict = outcome.verdict
+    rebuild: Rebuild | None = None
+    if verdict is not None and not verdict.passed:
+        decision = on_fail_verdict(loop_state(conn, task["id"]), verdict)
+        if isinstance(decision, Rebuild):
+            rebuild = decision
+            outcome = replace(outcome, status=S.PLANNED, error=None, error_code=None)
+        else:
+            outcome = replace(outcome, error=decision.error, error_code=decision.code)
+    keep_resume = outcome.status is S.READY  # an infrastructure retry runs the same message
     params: dict[str, Any] = {
         "p_id": task["id"],
         "p_attempt": attempt_id,
@@ -145,16 +133,18 @@ def apply_outcome(
         "p_error": outcome.error,
         "p_error_code": outcome.error_code,
         "p_now": now,
-        "p_finished_at": None if outcome.status is S.READY else now,
+        "p_finished_at": now if outcome.status.is_terminal else None,
         "p_run_after": now + (outcome.retry_after_s or 0.0),
         "p_skill_version": skill_version,
         "p_session_ref": session_ref,
+        "p_pending_resume": task.get("pending_resume") if keep_resume else None,
     }
     if outcome.outputs is not None:
-        changed = conn.execute(_RECORD_OUTPUTS, {**params, "p_outputs": outcome.outputs}).rowcount
+        statement, params["p_outputs"] = _RECORD_OUTPUTS, outcome.outputs
     else:
-        changed = conn.execute(_RECORD, params).rowcount
-    if changed != 1:
+        statement = _RECORD
+    recorded = conn.execute(statement, params).first()
+    if recorded is None:
         return False
     conn.execute(
         _FINISH_ATTEMPT,
@@ -169,63 +159,57 @@ def apply_outcome(
             "p_executor": executor,
         },
     )
+    if outcome.outputs is not None:
+        events.add("outputs", task["project_id"], task["id"], attempt_id=attempt_id)
+    if verdict is not None:
+        record_verdict(
+            conn, events, {**task, "rebuilds": recorded.rebuilds}, verdict, outcome.outputs, now
+        )
     detail: dict[str, Any] = {"attempt_id": attempt_id}
     if outcome.error:
         detail["error"] = outcome.error
         detail["error_code"] = outcome.error_code
     if outcome.retry_after_s is not None:
         detail["retry_after_s"] = outcome.retry_after_s
+    if outcome.status is S.COMPLETED and recorded.has_subtasks:
+        _agent_finished(conn, events, task, detail, now)
+        return True
     events.status(task, S.RUNNING, outcome.status, **detail)
-    if outcome.outputs is not None:
-        events.add("outputs", task["project_id"], task["id"], attempt_id=attempt_id)
-    if outcome.status is S.COMPLETED:
-        promote_dependents(conn, events, [task["id"]], now)
+    if rebuild is not None:
+        events.add("loop_turn", task["project_id"], task["id"], turn=rebuild.turn)
+        apply_rebuild(conn, events, {**task, "rebuilds": recorded.rebuilds}, rebuild, now)
+    elif outcome.status is S.COMPLETED:
+        if recorded.parent_id is not None:
+            advance_parent(conn, events, recorded.parent_id, now)
+        else:
+            promote_dependents(conn, events, [task["id"]], now)
     elif outcome.status in (S.FAILED, S.CANCELLED):
+        if recorded.parent_id is not None:
+            fail_parent(conn, events, recorded._mapping, outcome.error, now)
         block_downstream(conn, events, task["id"], now)
     return True
 
 
-def promote_dependents(
-    conn: Connection, events: EventWriter, completed: Sequence[str], now: float
+def _agent_finished(
+    conn: Connection,
+    events: EventWriter,
+    task: Mapping[Any, Any],
+    detail: dict[str, Any],
+    now: float,
 ) -> None:
-    """Give each waiting dependent of ``completed`` the status its dependencies call for."""
-    waiting: dict[str, Mapping[Any, Any]] = {}
-    seen: dict[str, set[TaskStatus]] = defaultdict(set)
-    if len(completed) == 1:  # the hot path: one query
-        for found in conn.execute(_WAITING_WITH_STATUSES, {"p_id": completed[0]}):
-            waiting[found.id] = {"id": found.id, "project_id": found.project_id}
-            seen[found.id].add(S(found.status))
-    else:
-        for chunk in chunks(completed):
-            for planned in conn.execute(_WAITING_DEPENDENTS, {"p_ids": list(chunk)}):
-                waiting[planned.id] = planned._mapping
-        for chunk in chunks(list(waiting)):
-            for task_id, status in conn.execute(_DEPENDENCY_STATUSES, {"p_ids": list(chunk)}):
-                seen[task_id].add(S(status))
-    if not waiting:
-        return
-    for task_id, dependent in waiting.items():
-        new = lifecycle.readiness(seen[task_id])
-        if new is S.PLANNED:
-            continue
-        params = {"p_id": task_id, "p_status": new.value, "p_now": now}
-        if conn.execute(_MOVE_PLANNED, params).rowcount:
-            events.status(dependent, S.PLANNED, new)
+    """A parent's own agent finished and sub-tasks were added meanwhile (DESIGN §4).
 
-
-def block_downstream(conn: Connection, events: EventWriter, task_id: str, now: float) -> None:
-    """Block every waiting task downstream of a failed or cancelled task (DESIGN §3)."""
-    dependents = dependents_map(conn, task_id)
-    everyone = [d for d in dependents if d != task_id]
-    if not everyone:
+    The parent stays ``running`` while they run one after another, then completes.
+    """
+    siblings = siblings_of(conn, task["id"])
+    if next_subtask(siblings) is None:
+        events.status(task, S.RUNNING, S.COMPLETED, **detail)
+        advance_parent(conn, events, task["id"], now)  # records subtasks_completed
         return
-    rows: dict[str, Mapping[Any, Any]] = {}
-    for chunk in chunks(everyone):
-        for found in conn.execute(_STATUSES_OF, {"p_ids": list(chunk)}):
-            rows[found.id] = found._mapping
-    statuses = {i: S(r["status"]) for i, r in rows.items()}
-    error = f"blocked: upstream task {task_id} did not complete"
-    for blocked in lifecycle.tasks_to_block(task_id, dependents, statuses):
-        row = rows[blocked]
-        if conn.execute(_BLOCK, {"p_id": blocked, "p_now": now, "p_error": error}).rowcount:
-            events.status(row, row["status"], S.BLOCKED, blocked_by=task_id)
+    conn.execute(
+        update(t.tasks)
+        .where(_tasks.id == task["id"], _tasks.status == S.COMPLETED.value)
+        .values(status=S.RUNNING.value, finished_at=None)
+    )
+    events.add("agent_finished", task["project_id"], task["id"], **detail, subtasks=len(siblings))
+    advance_parent(conn, events, task["id"], now)
