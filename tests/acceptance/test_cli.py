@@ -8,13 +8,9 @@ reads only what the command prints and exits with.
 from __future__ import annotations
 
 import json
-import os
 import re
 import shutil
-import subprocess
-import sys
 from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -22,6 +18,7 @@ import pytest
 import typer
 
 from brahmi.cli.app import app
+from tests.acceptance.conftest import Cli, _output
 
 REPO = Path(__file__).resolve().parents[2]
 QUICKSTART = REPO / "examples" / "quickstart"
@@ -37,56 +34,8 @@ TASK_FIELDS = {
     "rebuilds",
     "outputs",
     "error",
+    "parent_id",
 }
-
-
-@dataclass(frozen=True)
-class Cli:
-    """Runs ``brahmi`` with one environment and working directory."""
-
-    exe: Path
-    env: dict[str, str]
-    cwd: Path
-
-    def __call__(self, *args: str | Path) -> subprocess.CompletedProcess[str]:
-        """Run ``brahmi ARGS``; stdout and stderr are pipes, never a TTY."""
-        return subprocess.run(
-            [str(self.exe), *map(str, args)],
-            env=self.env,
-            cwd=self.cwd,
-            stdin=subprocess.DEVNULL,
-            capture_output=True,
-            encoding="utf-8",
-            timeout=CLI_TIMEOUT_S,
-            check=False,
-        )
-
-    def json(self, *args: str | Path, exit_code: int = 0) -> Any:
-        """Run ``brahmi ARGS --json``, check the exit code and parse stdout."""
-        proc = self(*args, "--json")
-        assert proc.returncode == exit_code, _output(proc)
-        return json.loads(proc.stdout)
-
-
-def _output(proc: subprocess.CompletedProcess[str]) -> str:
-    return f"exit {proc.returncode}\n--- stdout\n{proc.stdout}\n--- stderr\n{proc.stderr}"
-
-
-@pytest.fixture(scope="session")
-def brahmi_exe() -> Path:
-    """The ``brahmi`` console script of the interpreter running the tests."""
-    exe = Path(sys.executable).with_name("brahmi")
-    if not exe.is_file():
-        pytest.fail(f"no brahmi console script at {exe}: install the package (pip install -e .)")
-    return exe
-
-
-@pytest.fixture
-def cli(brahmi_exe: Path, tmp_path: Path) -> Cli:
-    """``brahmi`` with a fresh BRAHMI_HOME in ``tmp_path``, run from ``tmp_path``."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith("BRAHMI_")}
-    env["BRAHMI_HOME"] = str(tmp_path / "brahmi-home")
-    return Cli(brahmi_exe, env, tmp_path)
 
 
 @pytest.fixture
@@ -233,7 +182,7 @@ def test_run_without_json_on_a_pipe_prints_a_line_per_status_change_and_a_summar
     changes: dict[str, list[str]] = {}
     for line in proc.stdout.splitlines():
         found = re.match(r"^\d\d:\d\d:\d\d \[(\d+)\] .+: (\w+)", line)
-        if found:
+        if found and found[2] != "verdict":  # QA verdict lines sit beside the status lines
             changes.setdefault(found[1], []).append(found[2])
     assert set(changes) == {"1", "2", "3", "4"}, proc.stdout
     for key, statuses in changes.items():
@@ -241,6 +190,7 @@ def test_run_without_json_on_a_pipe_prints_a_line_per_status_change_and_a_summar
     for key in ("2", "3", "4"):
         assert changes[key][0] == "ready", (key, proc.stdout)
     assert "all 4 task(s) completed" in proc.stdout
+    assert re.search(r"\[2\] QA: run the test suite: verdict pass \(turn 1", proc.stdout)
     assert "\x1b[" not in proc.stdout
 
 

@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
 from typing import Any
 
 from rich.table import Table
 from rich.text import Text
 
-from brahmi.domain.models import AttemptRecord, TaskRecord, TaskStatus
+from brahmi.domain.models import AttemptRecord, HistoryRecord, TaskRecord, TaskStatus
 
 STATUS_STYLES = {
     TaskStatus.PLANNED: "dim",
@@ -32,11 +33,19 @@ def task_summary(task: TaskRecord) -> dict[str, Any]:
         "rebuilds": task.rebuilds,
         "outputs": task.outputs,
         "error": task.error,
+        "parent_id": task.parent_id,
     }
 
 
-def task_detail(task: TaskRecord, attempts: list[AttemptRecord]) -> dict[str, Any]:
-    """Everything ``brahmi tasks show --json`` prints about one task."""
+def task_detail(
+    task: TaskRecord,
+    attempts: list[AttemptRecord],
+    history: list[HistoryRecord] | None = None,
+    subtasks: list[TaskRecord] | None = None,
+) -> dict[str, Any]:
+    """Everything ``brahmi tasks show --json`` prints about one task: its fields, every
+    attempt, every turn of its history (verdicts, rebuilds with their feedback, resumes,
+    retries) and its sub-tasks."""
     return {
         **task_summary(task),
         "error_code": task.error_code,
@@ -76,6 +85,25 @@ def task_detail(task: TaskRecord, attempts: list[AttemptRecord]) -> dict[str, An
             }
             for a in attempts
         ],
+        "position": task.position,
+        "subtasks_completed": task.subtasks_completed,
+        "pending_resume": task.pending_resume,
+        "history": [
+            {"kind": h.kind, "turn": h.turn, "created_at": h.created_at, **h.data}
+            for h in history or []
+        ],
+        "subtasks": [
+            {
+                "task_id": sub.id,
+                "position": sub.position,
+                "task_name": sub.task_name,
+                "status": sub.status.value,
+                "attempts": sub.attempts,
+                "rebuilds": sub.rebuilds,
+                "error": sub.error,
+            }
+            for sub in subtasks or []
+        ],
     }
 
 
@@ -92,23 +120,32 @@ def tasks_table(tasks: list[TaskRecord], *, now: float, title: str | None = None
     table.add_column("skill", style="dim", no_wrap=True, overflow="ellipsis", max_width=36)
     table.add_column("status", no_wrap=True)
     table.add_column("att", justify="right")
+    table.add_column("rb", justify="right")
     table.add_column("time", justify="right", no_wrap=True)
     table.add_column("note", no_wrap=True, overflow="ellipsis", max_width=50)
+    by_id = {task.id: task for task in tasks}
     for task in tasks:
         table.add_row(
-            _batch_key(task) or task.id[:8],
-            task.task_name,
+            task_label(task, by_id),
+            ("  " if task.parent_id else "") + task.task_name,
             task.skill_id,
             status_text(task.status),
             str(task.attempts),
+            str(task.rebuilds) if task.rebuilds else "",
             _elapsed(task, now),
             _note(task),
         )
     return table
 
 
-def _batch_key(task: TaskRecord) -> str | None:
-    return task.batch_key
+def task_label(task: TaskRecord, by_id: Mapping[str, TaskRecord]) -> str:
+    """How a task is named in tables and progress lines: its batch id (``2``), a sub-task
+    as its parent's label and position (``1.3``), else the start of its id."""
+    if task.parent_id is not None:
+        parent = by_id.get(task.parent_id)
+        prefix = task_label(parent, by_id) if parent else task.parent_id[:8]
+        return f"{prefix}.{task.position}"
+    return task.batch_key or task.id[:8]
 
 
 def _unique_id(task: TaskRecord) -> int | str | None:

@@ -17,9 +17,9 @@ from rich.text import Text
 
 from brahmi import errors
 from brahmi.cli.app import EXIT_FAILED, EXIT_INVALID, handle_errors, open_brahmi, stderr, stdout
-from brahmi.cli.render import task_summary, tasks_table
+from brahmi.cli.render import task_label, task_summary, tasks_table
 from brahmi.config import Settings, load_settings
-from brahmi.domain.models import TaskRecord, TaskStatus
+from brahmi.domain.models import EventRecord, TaskRecord, TaskStatus
 
 if TYPE_CHECKING:
     from brahmi.service import Brahmi
@@ -245,30 +245,56 @@ class _EventPrinter:
         self.brahmi = brahmi
         self.scope = scope
         self.after = brahmi.store.last_event_id()
-        self.names = {t.id: t for t in scope.tasks(brahmi)}
+        self.known = {t.id: t for t in scope.tasks(brahmi)}
+
+    def _task(self, task_id: str) -> TaskRecord | None:
+        if task_id not in self.known:  # a sub-task added while the run goes on
+            task = self.brahmi.store.get_task(task_id)
+            in_scope = (
+                task.batch_id == self.scope.batch_id
+                if self.scope.batch_id is not None
+                else task.parent_id in self.known
+            )
+            if not in_scope:
+                return None
+            self.known[task_id] = task
+        return self.known[task_id]
 
     def flush(self) -> None:
         for event in self.brahmi.store.events(
             after_id=self.after, project_id=self.scope.project_id
         ):
             self.after = event.id
-            if event.kind != "status_changed" or event.task_id is None:
+            if event.task_id is None:
                 continue
-            task = self.names.get(event.task_id)
-            if task is None:
-                continue
-            label = task.batch_key or task.id[:8]
-            stamp = time.strftime("%H:%M:%S", time.localtime(event.created_at))
-            extra = event.data.get("error") or ""
-            attempt = event.data.get("attempt")
-            note = f" (attempt {attempt})" if attempt else ""
-            line = f"{stamp} [{label}] {task.task_name}: {event.data.get('to')}{note}"
-            stdout.print(
-                f"{line}  {extra}".rstrip() if extra else line, highlight=False, markup=False
-            )
+            line = self._line(event)
+            if line:
+                stamp = time.strftime("%H:%M:%S", time.localtime(event.created_at))
+                stdout.print(f"{stamp} {line}", highlight=False, markup=False)
+
+    def _line(self, event: EventRecord) -> str | None:
+        assert event.task_id is not None
+        if event.kind not in ("status_changed", "verdict", "rebuild", "agent_finished"):
+            return None
+        task = self._task(event.task_id)
+        if task is None:
+            return None
+        head = f"[{task_label(task, self.known)}] {task.task_name}:"
+        data = event.data
+        if event.kind == "verdict":
+            score = f", score {data['score']}" if data.get("score") is not None else ""
+            return f"{head} verdict {data.get('verdict')} (turn {data.get('turn')}{score})"
+        if event.kind == "rebuild":
+            return f"{head} rebuild {data.get('turn')} with the QA feedback"
+        if event.kind == "agent_finished":
+            return f"{head} agent finished; its {data.get('subtasks')} sub-task(s) run next"
+        attempt = f" (attempt {data['attempt']})" if data.get("attempt") else ""
+        error = f"  {data['error']}" if data.get("error") else ""
+        return f"{head} {data.get('to')}{attempt}{error}"
 
 
 def _print_outcome(tasks: list[TaskRecord]) -> None:
+    by_id = {task.id: task for task in tasks}
     if not sys.stdout.isatty():
         stdout.print(tasks_table(tasks, now=time.time()))
     done = sum(t.status is TaskStatus.COMPLETED for t in tasks)
@@ -279,7 +305,7 @@ def _print_outcome(tasks: list[TaskRecord]) -> None:
         for task in tasks:
             if task.status is not TaskStatus.COMPLETED:
                 stdout.print(
-                    f"  [{task.batch_key or task.id[:8]}] {task.task_name}: {task.status.value}"
+                    f"  [{task_label(task, by_id)}] {task.task_name}: {task.status.value}"
                     f" — {task.error or ''}  (brahmi tasks show {task.id})",
                     highlight=False,
                     markup=False,

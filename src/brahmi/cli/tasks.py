@@ -13,7 +13,7 @@ from rich.table import Table
 
 from brahmi.cli.app import handle_errors, open_brahmi, stdout
 from brahmi.cli.render import status_text, task_detail, task_summary, tasks_table
-from brahmi.domain.models import TaskStatus
+from brahmi.domain.models import HistoryRecord, TaskStatus
 
 app = typer.Typer(
     help="Inspect and control tasks.", no_args_is_help=True, rich_markup_mode="markdown"
@@ -52,14 +52,17 @@ def show(
     task_id: str = typer.Argument(..., help="The task's id (or a unique prefix of it)."),
     json_output: bool = typer.Option(False, "--json", help="Print the task as JSON."),
 ) -> None:
-    """Show one task: inputs, outputs, error, attempts with their transcripts."""
+    """Show one task: inputs, outputs, error, attempts with their transcripts, every QA
+    verdict and feedback turn, and its sub-tasks."""
     brahmi = open_brahmi()
     try:
         task = brahmi.get_task(brahmi.store.resolve_task_id(task_id))
         attempts = brahmi.store.attempts_for(task.id)
+        history = brahmi.store.history_for(task.id)
+        subtasks = brahmi.store.subtasks_of(task.id) if task.has_subtasks else []
     finally:
         brahmi.close()
-    detail = task_detail(task, attempts)
+    detail = task_detail(task, attempts, history, subtasks)
     if json_output:
         print(json.dumps(detail, indent=2, default=str))
         return
@@ -70,16 +73,38 @@ def show(
     head.add_row("status", status_text(task.status))
     head.add_row("skill", f"{task.skill_id} {task.skill_version or ''}")
     head.add_row("batch id", f"{task.batch_key or '-'} (order {task.task_order})")
-    head.add_row("attempts", f"{task.attempts} of {task.max_attempts}; rebuilds {task.rebuilds}")
+    head.add_row(
+        "runs",
+        f"{task.attempts} attempt(s); {task.rebuilds} rebuild(s) (loop limit {task.max_rebuilds})",
+    )
     head.add_row("depends on", ", ".join(task.dependencies) or "-")
     if task.error:
         head.add_row("error", f"[red]{task.error}[/] [dim]({task.error_code})[/]")
     stdout.print(head)
+    if task.parent_id:
+        head.add_row("sub-task of", f"{task.parent_id} (position {task.position})")
+    if task.pending_resume:
+        head.add_row("resume", f"waiting to run with: {task.pending_resume.get('message')}")
     if task.description:
         stdout.print(Panel(task.description, title="description", title_align="left"))
     stdout.print(_json_panel("inputs", task.inputs))
     if task.outputs is not None:
         stdout.print(_json_panel("outputs", task.outputs))
+    if subtasks:
+        table = Table(title="sub-tasks", title_justify="left")
+        for column in ("#", "task", "status", "att", "error"):
+            table.add_column(column, overflow="fold")
+        for sub in subtasks:
+            table.add_row(
+                str(sub.position),
+                sub.task_name,
+                status_text(sub.status),
+                str(sub.attempts),
+                sub.error or "",
+            )
+        stdout.print(table)
+    for turn in history:
+        stdout.print(_history_panel(turn))
     if attempts:
         table = Table(title="attempts", title_justify="left")
         for column in ("#", "status", "executor", "time", "error", "transcript"):
@@ -108,6 +133,43 @@ def show(
             )
 
 
+@app.command("retry")
+@handle_errors
+def retry(task_id: str = typer.Argument(..., help="The task's id (or a unique prefix).")) -> None:
+    """Run a failed, blocked or cancelled task again, and what it blocked.
+
+    A blocked task is retried through the failed task that blocks it; a sub-task through
+    its parent, which resumes at its first sub-task not completed. Start a worker
+    (`brahmi run --resume`) to run them.
+    """
+    brahmi = open_brahmi()
+    try:
+        task = brahmi.retry_task(brahmi.store.resolve_task_id(task_id))
+    finally:
+        brahmi.close()
+    stdout.print(f"{task.id} {task.task_name}: ", status_text(task.status))
+
+
+@app.command("resume")
+@handle_errors
+def resume(
+    task_id: str = typer.Argument(..., help="The task's id (or a unique prefix)."),
+    message: str = typer.Option(..., "--message", "-m", help="What the agent should do now."),
+) -> None:
+    """Continue a finished task with a message (resume_task, mode continue).
+
+    The task runs again, in its agent session where its runtime has one; the command
+    runtime gets the message on stdin. New outputs replace the old (kept in its history);
+    completed tasks downstream run again. Start a worker (`brahmi run --resume`) to run it.
+    """
+    brahmi = open_brahmi()
+    try:
+        task = brahmi.resume_task(brahmi.store.resolve_task_id(task_id), message, "continue")
+    finally:
+        brahmi.close()
+    stdout.print(f"{task.id} {task.task_name}: ", status_text(task.status))
+
+
 @app.command("cancel")
 @handle_errors
 def cancel(task_id: str = typer.Argument(..., help="The task's id (or a unique prefix).")) -> None:
@@ -118,6 +180,24 @@ def cancel(task_id: str = typer.Argument(..., help="The task's id (or a unique p
     finally:
         brahmi.close()
     stdout.print(f"{task.id} {task.task_name}: ", status_text(task.status))
+
+
+def _history_panel(turn: HistoryRecord) -> Panel:
+    data = dict(turn.data)
+    when = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(turn.created_at))
+    if turn.kind == "verdict":
+        title = f"QA turn {turn.turn}: verdict {data.get('verdict')}"
+        shown: object = {k: data.get(k) for k in ("score", "summary", "feedback_for_rebuild")}
+    elif turn.kind == "rebuild":
+        title = f"rebuild {turn.turn}: feedback from QA task {data.get('qa_task_id')}"
+        shown = data.get("feedback_for_rebuild")
+    elif turn.kind == "resume":
+        title = f"resumed ({data.get('mode')}): {data.get('message')}"
+        shown = {"previous_outputs": data.get("previous_outputs")}
+    else:
+        title = f"{turn.kind}"
+        shown = data
+    return _json_panel(f"{title}  [dim]{when}[/]", shown)
 
 
 def _json_panel(title: str, value: object) -> Panel:
