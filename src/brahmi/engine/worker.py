@@ -37,8 +37,9 @@ from brahmi.engine.identity import dead_local_owners, new_worker_id
 from brahmi.engine.orphans import stop_orphan
 from brahmi.skills.catalog import SkillCatalog
 from brahmi.skills.skill import Skill
+from brahmi.store.claims import AttemptResult
 from brahmi.store.projects import ProjectRecord
-from brahmi.store.tasks import AttemptResult, TaskStore
+from brahmi.store.tasks import TaskStore
 
 log = logging.getLogger(__name__)
 
