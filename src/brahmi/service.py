@@ -22,9 +22,11 @@ from brahmi.domain.models import NormalisedBatch, TaskRecord, TaskStatus
 from brahmi.domain.problems import Problem
 from brahmi.engine.clock import SYSTEM_CLOCK, Clock
 from brahmi.engine.worker import Worker
-from brahmi.skills.catalog import SkillCatalog, SkillSource
+from brahmi.registry import SkillRegistry
+from brahmi.skills.catalog import Skills, SkillSource
 from brahmi.store.database import create_db_engine, ensure_schema
 from brahmi.store.projects import ProjectRecord
+from brahmi.store.skills import SkillIndex
 from brahmi.store.tasks import BoundTask, TaskStore
 
 
@@ -52,7 +54,8 @@ class Brahmi:
 
     Args:
         settings: From :func:`brahmi.config.load_settings`.
-        catalog: The skills; default: built-ins plus ``settings.skill_dirs``.
+        catalog: The skills; default: the registry (built-ins, registered sources, and
+            ``settings.skill_dirs`` for this instance).
         runtimes: The runtimes; default: every installed ``brahmi.executors`` plug-in.
         clock: Time source.
 
@@ -65,15 +68,14 @@ class Brahmi:
         self,
         settings: Settings,
         *,
-        catalog: SkillCatalog | None = None,
+        catalog: Skills | None = None,
         runtimes: RuntimeRegistry | None = None,
         clock: Clock = SYSTEM_CLOCK,
     ) -> None:
         self.settings = settings
         self._store: TaskStore | None = None
-        self.catalog = catalog or SkillCatalog.with_builtins(
-            SkillSource.parse(spec) for spec in settings.skill_dirs
-        )
+        self._catalog = catalog
+        self._registry: SkillRegistry | None = None
         self.runtimes = runtimes or RuntimeRegistry()
         self.clock = clock
 
@@ -91,6 +93,22 @@ class Brahmi:
             ensure_schema(engine)
             self._store = TaskStore(engine)
         return self._store
+
+    @property
+    def registry(self) -> SkillRegistry:
+        """The skill registry in this instance's database (opened on first use)."""
+        if self._registry is None:
+            self._registry = SkillRegistry(
+                SkillIndex(self.store.engine),
+                self.settings.home,
+                [SkillSource.parse(spec) for spec in self.settings.skill_dirs],
+            )
+        return self._registry
+
+    @property
+    def catalog(self) -> Skills:
+        """The skills tasks may name: the registry, unless another catalog was given."""
+        return self._catalog if self._catalog is not None else self.registry
 
     def close(self) -> None:
         """Release the database connections, if any were opened."""

@@ -324,10 +324,19 @@ def test_an_unavailable_runtime_fails_the_task_at_once(
 
 
 def test_a_task_whose_skill_is_unknown_at_run_time_fails_with_skill_not_found(
-    brahmi: Brahmi, runtime: ScriptedRuntime, workspace: Path
+    brahmi: Brahmi, runtime: ScriptedRuntime, workspace: Path, tmp_path: Path
 ) -> None:
-    batch_id, _ = create(brahmi, workspace, [spec(1, "Orphaned task")])
-    del brahmi.catalog.skills[SKILL]  # the skill was removed after the batch was stored
+    skills = tmp_path / "skills"
+    (skills / "passing-step").mkdir(parents=True)
+    (skills / "passing-step" / "SKILL.md").write_text(
+        "---\nname: passing-step\ndescription: A step that goes away.\n---\nBody.\n",
+        encoding="utf-8",
+    )
+    brahmi.registry.add(str(skills), owner_repo="acme/skills")
+    batch_id, _ = create(
+        brahmi, workspace, [spec(1, "Orphaned task", skill_id="acme/skills/passing-step")]
+    )
+    brahmi.registry.remove("acme/skills")  # the skill went away after the batch was stored
     tasks = settle(brahmi, batch_id)
 
     task = tasks["Orphaned task"]

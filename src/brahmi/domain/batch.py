@@ -51,6 +51,8 @@ _DIALECT_KEYS: dict[Dialect, tuple[str, str]] = {
 ALL_KEYS = COMMON_KEYS | {key for pair in _DIALECT_KEYS.values() for key in pair}
 _ALLOWED_KEYS = {d: COMMON_KEYS | set(_DIALECT_KEYS.get(d, ())) for d in Dialect}
 CRITERIA_KEYS = ("critical", "expected", "nice_to_have")
+#: full_ids of the skills shipped with Brahmi start with this.
+BUILTIN_PREFIX = "brahmi/builtin/"
 TASK_NAME_MIN, TASK_NAME_MAX = 3, 255
 MAX_ATTEMPTS_LIMIT = 10
 MAX_REBUILDS_LIMIT = 20
@@ -82,6 +84,10 @@ def resolve_skill_id(skill_id: str, known: Collection[str], path: str) -> SkillR
         return SkillResolution(skill_id)
     if "/" not in skill_id:
         matches = sorted(f for f in known if f.rsplit("/", 1)[-1] == skill_id)
+        if len(matches) > 1:
+            # A skill of the user's own sources shadows a built-in of the same name.
+            own = [f for f in matches if not f.startswith(BUILTIN_PREFIX)]
+            matches = own if len(own) == 1 else matches
         if len(matches) == 1:
             warning = Problem(
                 path,

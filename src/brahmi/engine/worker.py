@@ -35,7 +35,7 @@ from brahmi.domain.models import Claim, TaskRecord
 from brahmi.engine.clock import SYSTEM_CLOCK, Clock
 from brahmi.engine.identity import dead_local_owners, new_worker_id
 from brahmi.engine.orphans import stop_orphan
-from brahmi.skills.catalog import SkillCatalog
+from brahmi.skills.catalog import Skills
 from brahmi.skills.skill import Skill
 from brahmi.store.claims import AttemptResult
 from brahmi.store.projects import ProjectRecord
@@ -65,7 +65,7 @@ class Worker:
     def __init__(
         self,
         store: TaskStore,
-        catalog: SkillCatalog,
+        catalog: Skills,
         runtimes: RuntimeRegistry,
         settings: Settings,
         *,
@@ -200,7 +200,7 @@ class Worker:
         skill: Skill | None = None
         try:
             finished = await self._attempt(claim, transcript)
-            skill = self.catalog.skills.get(task.skill_id)
+            skill = self.catalog.find(task.skill_id)
         except asyncio.CancelledError:
             transcript.write(
                 "\n[brahmi] attempt stopped (cancelled, timed out elsewhere or lost its lease)\n"

@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Protocol
 
 from brahmi import errors
 from brahmi.skills.skill import Skill, load_skill
@@ -42,6 +43,20 @@ class SkillSource:
         if len(parts) != 2 or not all(parts):
             raise errors.InvalidSkill(f"--skills {spec!r}: expected DIR or DIR=owner/repo")
         return cls(path, owner_repo)
+
+
+class Skills(Protocol):
+    """What batch validation and the engine need of the skills: the small interface both
+    the registry (:class:`brahmi.registry.SkillRegistry`) and an in-memory catalog offer."""
+
+    def full_ids(self) -> frozenset[str]:
+        """Every full_id a task may name."""
+
+    def find(self, full_id: str) -> Skill | None:
+        """The skill with this full_id, or None."""
+
+    def get(self, full_id: str) -> Skill:
+        """The skill with this full_id; raises :class:`~brahmi.errors.SkillNotFound`."""
 
 
 class SkillCatalog:
@@ -86,6 +101,10 @@ class SkillCatalog:
     def full_ids(self) -> frozenset[str]:
         """The full_id of every loaded skill."""
         return frozenset(self.skills)
+
+    def find(self, full_id: str) -> Skill | None:
+        """The skill with this full_id, or None."""
+        return self.skills.get(full_id)
 
     def get(self, full_id: str) -> Skill:
         """The skill with this full_id.

@@ -177,3 +177,77 @@ events = Table(
     Index("ix_events_task", "task_id", "id"),
     Index("ix_events_project", "project_id", "id"),
 )
+
+skill_sources = Table(
+    "skill_sources",
+    metadata,
+    Column("id", Id, primary_key=True),
+    #: ``builtin``, ``local`` (a folder) or ``git`` (a clone under BRAHMI_HOME).
+    Column("kind", String(16), nullable=False),
+    #: The folder, or the git URL, as given.
+    Column("location", Text, nullable=False),
+    Column("owner_repo", String(255), nullable=False),
+    #: Where the skills are read from (the folder, or the clone).
+    Column("path", Text, nullable=False),
+    Column("ref", String(255), nullable=True),
+    Column("commit", String(64), nullable=True),
+    Column("added_at", Float, nullable=False),
+    Column("indexed_at", Float, nullable=True),
+    Index("ix_skill_sources_location", "location", unique=True),
+)
+
+skills = Table(
+    "skills",
+    metadata,
+    Column("full_id", String(255), primary_key=True),
+    Column("source_id", Id, ForeignKey("skill_sources.id"), nullable=False),
+    Column("name", String(64), nullable=False),
+    Column("description", Text, nullable=False),
+    Column("category", String(64), nullable=True),
+    #: Lower-cased category, for exact case-insensitive filtering.
+    Column("category_key", String(64), nullable=True),
+    Column("tags", Json, nullable=False),
+    Column("version", String(128), nullable=False),
+    Column("path", Text, nullable=False),
+    Column("body", Text, nullable=False),
+    Column("runtime", String(64), nullable=True),
+    Column("command", Text, nullable=True),
+    Column("license", String(255), nullable=True),
+    Column("commit", String(64), nullable=True),
+    Column("skill_metadata", Json, nullable=False),
+    Column("resources", Json, nullable=False),
+    Column("indexed_at", Float, nullable=False),
+    Index("ix_skills_category", "category_key"),
+    Index("ix_skills_name", "name"),
+    Index("ix_skills_source", "source_id"),
+)
+
+skill_tags = Table(
+    "skill_tags",
+    metadata,
+    Column("full_id", String(255), ForeignKey("skills.full_id"), primary_key=True),
+    #: Lower-cased tag.
+    Column("tag", String(128), primary_key=True),
+    Index("ix_skill_tags_tag", "tag", "full_id"),
+)
+
+skill_problems = Table(
+    "skill_problems",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("source_id", Id, ForeignKey("skill_sources.id"), nullable=False),
+    Column("file", Text, nullable=False),
+    Column("line", Integer, nullable=True),
+    Column("code", String(64), nullable=False),
+    Column("message", Text, nullable=False),
+    Index("ix_skill_problems_source", "source_id"),
+)
+
+#: Tables the database has that the models do not declare: SQLite's FTS5 index of skills
+#: and its shadow tables (created by migration 0003). Schema comparisons skip them.
+FTS_TABLE = "skills_fts"
+
+
+def is_declared(name: str) -> bool:
+    """False for the full-text index tables, which live outside these models."""
+    return not name.startswith(FTS_TABLE)

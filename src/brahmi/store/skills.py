@@ -1,0 +1,370 @@
+"""The skill index: sources, skills, tags and problems in the database, searchable.
+
+``search`` filters ``category`` and ``tag`` exactly (case-insensitive) and ranks ``q`` with
+SQLite's FTS5 (bm25 over name, description, tags and body). The query text is reduced to
+its words before it reaches FTS5, so punctuation or operators in ``q`` can never break a
+search (the seeds warn that ``q`` broke search elsewhere). On other databases ``q``
+falls back to matching words in name and description until their own index arrives.
+"""
+
+from __future__ import annotations
+
+import re
+import uuid
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import Engine, Float, delete, func, insert, or_, select, text, update
+from sqlalchemy.engine import Connection
+
+from brahmi.skills.skill import Skill
+from brahmi.skills.validate import SkillProblem
+from brahmi.store import tables as t
+from brahmi.store.bulk import bulk_insert
+
+_skills = t.skills.c
+_sources = t.skill_sources.c
+#: Words of ``q`` used at most; more only slow the search down.
+MAX_QUERY_WORDS = 16
+#: Matching skills ranked by bm25; weights: full_id (unindexed), name, description, tags, body.
+_FTS_MATCH = (
+    "SELECT full_id, bm25(skills_fts, 0.0, 10.0, 4.0, 6.0, 1.0) AS rank "
+    "FROM skills_fts WHERE skills_fts MATCH :match"
+)
+
+
+@dataclass(frozen=True, slots=True)
+class SourceRecord:
+    """A registered source of skills."""
+
+    id: str
+    kind: str
+    location: str
+    owner_repo: str
+    path: str
+    ref: str | None
+    commit: str | None
+    added_at: float
+    indexed_at: float | None
+
+    def to_dict(self) -> dict[str, Any]:
+        """As the CLI prints it."""
+        return {
+            "id": self.id,
+            "kind": self.kind,
+            "location": self.location,
+            "owner_repo": self.owner_repo,
+            "path": self.path,
+            "ref": self.ref,
+            "commit": self.commit,
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class IndexOutcome:
+    """What re-indexing one source did."""
+
+    indexed: int
+    problems: list[SkillProblem]
+
+
+class SkillIndex:
+    """Skills and their sources in the database.
+
+    Args:
+        engine: A migrated engine (see :mod:`brahmi.store.database`).
+    """
+
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+        self.fts = engine.dialect.name == "sqlite"
+
+    # -- sources --------------------------------------------------------------------------
+
+    def sources(self) -> list[SourceRecord]:
+        """Every source, in the order they were added."""
+        with self.engine.connect() as conn:
+            rows = conn.execute(select(t.skill_sources).order_by(_sources.added_at)).all()
+        return [SourceRecord(**r._mapping) for r in rows]
+
+    def upsert_source(
+        self,
+        *,
+        kind: str,
+        location: str,
+        owner_repo: str,
+        path: str,
+        ref: str | None,
+        commit: str | None,
+        now: float,
+    ) -> SourceRecord:
+        """Register a source, or update the one with the same ``location``."""
+        with self.engine.begin() as conn:
+            row = conn.execute(select(t.skill_sources).where(_sources.location == location)).first()
+            values = {
+                "kind": kind,
+                "owner_repo": owner_repo,
+                "path": path,
+                "ref": ref,
+                "commit": commit,
+            }
+            if row is None:
+                conn.execute(
+                    insert(t.skill_sources),
+                    {"id": str(uuid.uuid4()), "location": location, "added_at": now, **values},
+                )
+            else:
+                conn.execute(update(t.skill_sources).where(_sources.id == row.id).values(**values))
+            found = conn.execute(select(t.skill_sources).where(_sources.location == location)).one()
+        return SourceRecord(**found._mapping)
+
+    def remove_source(self, source_id: str) -> int:
+        """Forget a source and its skills; returns how many skills went with it."""
+        with self.engine.begin() as conn:
+            removed = self._clear(conn, source_id)
+            conn.execute(delete(t.skill_sources).where(_sources.id == source_id))
+        return removed
+
+    # -- indexing -------------------------------------------------------------------------
+
+    def replace_skills(
+        self,
+        source: SourceRecord,
+        skills: Sequence[Skill],
+        problems: Sequence[SkillProblem],
+        *,
+        now: float,
+    ) -> IndexOutcome:
+        """Make ``skills`` the source's skills, in one transaction.
+
+        Conflict rule: a full_id already held by another source stays with that source (the
+        one added first); the newcomer is reported as ``duplicate_full_id`` and skipped.
+        """
+        problems = list(problems)
+        with self.engine.begin() as conn:
+            self._clear(conn, source.id)
+            taken = (
+                {
+                    full_id: owner
+                    for full_id, owner in conn.execute(
+                        select(_skills.full_id, _sources.location)
+                        .join(t.skill_sources, _sources.id == _skills.source_id)
+                        .where(_skills.full_id.in_([s.full_id for s in skills]))
+                    )
+                }
+                if skills
+                else {}
+            )
+            kept: list[Skill] = []
+            seen: set[str] = set()
+            for skill in skills:
+                if skill.full_id in taken or skill.full_id in seen:
+                    owner = taken.get(skill.full_id, source.location)
+                    problems.append(
+                        SkillProblem(
+                            str(skill.path / "SKILL.md"),
+                            None,
+                            "duplicate_full_id",
+                            f"{skill.full_id} is already provided by {owner}; this copy is skipped",
+                        )
+                    )
+                    continue
+                seen.add(skill.full_id)
+                kept.append(skill)
+            bulk_insert(conn, t.skills, [_row(s, source.id, now) for s in kept])
+            bulk_insert(
+                conn,
+                t.skill_tags,
+                [
+                    {"full_id": s.full_id, "tag": tag}
+                    for s in kept
+                    for tag in sorted({tag.lower() for tag in s.tags})
+                ],
+            )
+            if self.fts and kept:
+                conn.exec_driver_sql(
+                    "INSERT INTO skills_fts (full_id, name, description, tags, body) "
+                    "VALUES (?, ?, ?, ?, ?)",
+                    [
+                        (s.full_id, _words(s.name), s.description, " ".join(s.tags), s.body)
+                        for s in kept
+                    ],
+                )
+            bulk_insert(
+                conn,
+                t.skill_problems,
+                [
+                    {
+                        "source_id": source.id,
+                        "file": p.file,
+                        "line": p.line,
+                        "code": p.code,
+                        "message": p.message,
+                    }
+                    for p in problems
+                ],
+            )
+            conn.execute(
+                update(t.skill_sources).where(_sources.id == source.id).values(indexed_at=now)
+            )
+        return IndexOutcome(len(kept), problems)
+
+    def _clear(self, conn: Connection, source_id: str) -> int:
+        ids = list(
+            conn.execute(select(_skills.full_id).where(_skills.source_id == source_id)).scalars()
+        )
+        for chunk in _chunks(ids):
+            conn.execute(delete(t.skill_tags).where(t.skill_tags.c.full_id.in_(chunk)))
+            if self.fts:
+                conn.execute(
+                    text("DELETE FROM skills_fts WHERE full_id IN :ids").bindparams(
+                        _expanding("ids")
+                    ),
+                    {"ids": list(chunk)},
+                )
+        conn.execute(delete(t.skills).where(_skills.source_id == source_id))
+        conn.execute(delete(t.skill_problems).where(t.skill_problems.c.source_id == source_id))
+        return len(ids)
+
+    # -- reading --------------------------------------------------------------------------
+
+    def versions(self, source_id: str) -> dict[str, str]:
+        """``full_id → version`` of a source's indexed skills."""
+        with self.engine.connect() as conn:
+            return {
+                r.full_id: r.version
+                for r in conn.execute(
+                    select(_skills.full_id, _skills.version).where(_skills.source_id == source_id)
+                )
+            }
+
+    def full_ids(self) -> set[str]:
+        """Every indexed full_id."""
+        with self.engine.connect() as conn:
+            return set(conn.execute(select(_skills.full_id)).scalars())
+
+    def get(self, full_id: str) -> dict[str, Any] | None:
+        """One skill's row (with ``source`` = its source's location), or None."""
+        with self.engine.connect() as conn:
+            row = conn.execute(
+                select(t.skills, _sources.location.label("source"))
+                .join(t.skill_sources, _sources.id == _skills.source_id)
+                .where(_skills.full_id == full_id)
+            ).first()
+        return None if row is None else dict(row._mapping)
+
+    def problems(self) -> list[dict[str, Any]]:
+        """Every recorded problem, with the location of its source."""
+        with self.engine.connect() as conn:
+            rows = conn.execute(
+                select(t.skill_problems, _sources.location.label("source"))
+                .join(t.skill_sources, _sources.id == t.skill_problems.c.source_id)
+                .order_by(t.skill_problems.c.id)
+            ).all()
+        return [dict(r._mapping) for r in rows]
+
+    def search(
+        self,
+        *,
+        category: str | None = None,
+        tag: str | None = None,
+        q: str | None = None,
+        limit: int = 20,
+    ) -> list[dict[str, Any]]:
+        """Skills matching every filter given, best first (DESIGN §8 ``search_skills``).
+
+        Args:
+            category: Exact match, case-insensitive.
+            tag: Exact match on one of the tags, case-insensitive.
+            q: Free text, ranked over name, description, tags and body.
+            limit: At most this many results.
+
+        Returns:
+            Rows with the skills' columns, ``source`` and (with ``q``) ``rank``.
+        """
+        words = _query_words(q)
+        query = select(t.skills, _sources.location.label("source")).join(
+            t.skill_sources, _sources.id == _skills.source_id
+        )
+        if category:
+            query = query.where(_skills.category_key == category.strip().lower())
+        if tag:
+            query = query.join(
+                t.skill_tags,
+                (t.skill_tags.c.full_id == _skills.full_id)
+                & (t.skill_tags.c.tag == tag.strip().lower()),
+            )
+        if words and self.fts:
+            match = " OR ".join(f'"{w}"*' for w in words)
+            fts = (
+                text(_FTS_MATCH)
+                .columns(full_id=t.skills.c.full_id.type, rank=Float())
+                .subquery("fts")
+            )
+            query = (
+                query.add_columns(fts.c.rank)
+                .join(fts, fts.c.full_id == _skills.full_id)
+                .order_by(fts.c.rank, _skills.full_id)
+            )
+            params = {"match": match}
+        else:
+            if words:
+                query = query.where(
+                    or_(
+                        *(
+                            func.lower(_skills.name + " " + _skills.description).contains(w)
+                            for w in words
+                        )
+                    )
+                )
+            query = query.order_by(_skills.full_id)
+            params = {}
+        with self.engine.connect() as conn:
+            rows = conn.execute(query.limit(limit), params).all()
+        return [dict(r._mapping) for r in rows]
+
+
+def _row(skill: Skill, source_id: str, now: float) -> dict[str, Any]:
+    return {
+        "full_id": skill.full_id,
+        "source_id": source_id,
+        "name": skill.name,
+        "description": skill.description,
+        "category": skill.category,
+        "category_key": skill.category.lower() if skill.category else None,
+        "tags": list(skill.tags),
+        "version": skill.version,
+        "path": str(skill.path),
+        "body": skill.body,
+        "runtime": skill.runtime,
+        "command": skill.command,
+        "license": skill.license,
+        "commit": skill.commit,
+        "skill_metadata": skill.metadata,
+        "resources": list(skill.resources),
+        "indexed_at": now,
+    }
+
+
+def _query_words(q: str | None) -> list[str]:
+    """The words of a query, lower-cased; never FTS syntax."""
+    if not q:
+        return []
+    return re.findall(r"\w+", q.lower())[:MAX_QUERY_WORDS]
+
+
+def _words(name: str) -> str:
+    """A skill name with its hyphens as spaces, so ``backend-critique`` matches ``critique``."""
+    return f"{name} {name.replace('-', ' ')}"
+
+
+def _chunks(items: Sequence[str], size: int = 500) -> Iterable[Sequence[str]]:
+    for start in range(0, len(items), size):
+        yield items[start : start + size]
+
+
+def _expanding(name: str) -> Any:
+    from sqlalchemy import bindparam
+
+    return bindparam(name, expanding=True)
