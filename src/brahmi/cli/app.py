@@ -113,11 +113,12 @@ def _root(
 
 
 def _register() -> None:
-    from brahmi.cli import db, run, tasks
+    from brahmi.cli import db, run, skills, tasks
 
     app.command("validate")(run.validate)
     app.command("run")(run.run)
     app.add_typer(tasks.app, name="tasks")
+    app.add_typer(skills.app, name="skills")
     app.add_typer(db.app, name="db")
 
 
