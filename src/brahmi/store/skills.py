@@ -15,7 +15,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import Engine, Float, delete, func, insert, or_, select, text, update
+from sqlalchemy import Engine, Float, case, delete, func, insert, or_, select, text, update
 from sqlalchemy.engine import Connection
 
 from brahmi.skills.skill import Skill
@@ -318,7 +318,15 @@ class SkillIndex:
                         )
                     )
                 )
-            query = query.order_by(_skills.full_id)
+            # Without text to rank by, a skill named after what was asked for comes first
+            # (backend-critique before pytest-critique for critique+backend), then by id.
+            named = [
+                func.lower(_skills.name).contains(term.strip().lower())
+                for term in (tag, category)
+                if term and term.strip()
+            ]
+            order = [case((clause, 0), else_=1) for clause in named]
+            query = query.order_by(*order, _skills.full_id)
             params = {}
         with self.engine.connect() as conn:
             rows = conn.execute(query.limit(limit), params).all()
