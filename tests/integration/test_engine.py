@@ -601,8 +601,8 @@ def test_two_workers_on_one_database_never_claim_the_same_task(
     assert all(t.attempts == 1 for t in tasks)
     for task_id, rows in attempts.items():
         assert [a.status for a in rows] == ["succeeded"], task_id
-    # Both workers took part, so the claims really raced.
-    assert len({a.worker_id for rows in attempts.values() for a in rows}) == 2
+    # Which worker took which task is up to the race (on a busy machine one worker may take
+    # them all); what may never happen is a task claimed or recorded twice, checked above.
     assert runtime.calls == []  # the noop runtime ran them, not the scripted one
 
 

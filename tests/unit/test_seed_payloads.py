@@ -14,6 +14,11 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+
+from brahmi.config import Settings
+from brahmi.domain.models import Dialect, NormalisedBatch
+from brahmi.errors import InvalidBatch
+from brahmi.service import Brahmi
 from tests.seed_payloads import (
     OWNER_REPO,
     SEEDS_DIR,
@@ -26,11 +31,6 @@ from tests.seed_payloads import (
     skill_names,
     write_skills,
 )
-
-from brahmi.config import Settings
-from brahmi.domain.models import Dialect, NormalisedBatch
-from brahmi.errors import InvalidBatch
-from brahmi.service import Brahmi
 
 pytestmark = pytest.mark.skipif(
     not SEEDS_DIR.is_dir(), reason=f"the seed documents are not beside the repo ({SEEDS_DIR})"

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import pytest
-
 from billing import apply_discount, format_cents, split_bill
 
 

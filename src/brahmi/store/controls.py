@@ -379,6 +379,11 @@ def resume(
         parent = load(conn, row.parent_id)
         if parent.status != S.RUNNING.value:
             reset_task(conn, events, parent._mapping, now, reason="sub-task resumed")
+        # Later siblings built on this one's work: they run again after it (DESIGN §4 order).
+        for sibling in siblings_of(conn, row.parent_id):
+            if sibling.position > row.position and sibling.status is S.COMPLETED:
+                later = load(conn, sibling.id)
+                reset_task(conn, events, later._mapping, now, reason=f"resume of {task_id}")
     _replan_after_resume(conn, events, stale_root, now)
     if row.parent_id is not None:
         settle(conn, events, [row.parent_id], now)

@@ -206,10 +206,12 @@ def _agent_finished(
         events.status(task, S.RUNNING, S.COMPLETED, **detail)
         advance_parent(conn, events, task["id"], now)  # records subtasks_completed
         return
+    # No attempt holds the parent while its sub-tasks run: a later cancel or reset must not
+    # rewrite the finished agent's attempt as cancelled or superseded.
     conn.execute(
         update(t.tasks)
         .where(_tasks.id == task["id"], _tasks.status == S.COMPLETED.value)
-        .values(status=S.RUNNING.value, finished_at=None)
+        .values(status=S.RUNNING.value, finished_at=None, current_attempt_id=None)
     )
     events.add("agent_finished", task["project_id"], task["id"], **detail, subtasks=len(siblings))
     advance_parent(conn, events, task["id"], now)
