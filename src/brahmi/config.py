@@ -46,6 +46,8 @@ class Settings:
     poll_interval_s: float = 0.5
     #: Local skill folders (``DIR`` or ``DIR=owner/repo``).
     skill_dirs: tuple[str, ...] = field(default_factory=tuple)
+    #: Where agents reach Brahmi's API and MCP while ``brahmi serve`` runs (``BRAHMI_URL``).
+    server_url: str | None = None
 
     @property
     def url(self) -> str:

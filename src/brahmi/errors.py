@@ -50,6 +50,13 @@ class InvalidBatch(BrahmiError):
             "warnings": [w.to_dict() for w in self.warnings],
         }
 
+    @classmethod
+    def too_large(cls, size: int, limit: int) -> InvalidBatch:
+        """A batch over the size limit (checked before anything else)."""
+        return cls(
+            [Problem("tasks", "batch_too_large", f"{size} tasks; a batch holds at most {limit}")]
+        )
+
 
 class InvalidTask(InvalidBatch):
     """The task spec was rejected; nothing was stored."""
@@ -121,6 +128,18 @@ class ExecutorNotFound(BrahmiError):
     """No agent runtime is registered under that name."""
 
     code = "executor_not_found"
+
+
+class Unauthorized(BrahmiError):
+    """The request needs a valid bearer token."""
+
+    code = "unauthorized"
+
+
+class Forbidden(BrahmiError):
+    """The caller's token does not allow this."""
+
+    code = "forbidden"
 
 
 class StoreUnavailable(BrahmiError):

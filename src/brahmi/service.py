@@ -10,6 +10,7 @@ import getpass
 import hashlib
 import json
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -28,6 +29,7 @@ from brahmi.store.database import create_db_engine, ensure_schema
 from brahmi.store.projects import ProjectRecord
 from brahmi.store.skills import SkillIndex
 from brahmi.store.tasks import BoundTask, TaskStore
+from brahmi.store.tokens import TokenStore
 
 
 @dataclass(frozen=True, slots=True)
@@ -76,6 +78,8 @@ class Brahmi:
         self._store: TaskStore | None = None
         self._catalog = catalog
         self._registry: SkillRegistry | None = None
+        #: Called after anything that may make a task ready (a worker's ``wake``).
+        self.on_change: list[Callable[[], None]] = []
         self.runtimes = runtimes or RuntimeRegistry()
         self.clock = clock
 
@@ -110,6 +114,10 @@ class Brahmi:
         """The skills tasks may name: the registry, unless another catalog was given."""
         return self._catalog if self._catalog is not None else self.registry
 
+    def _changed(self) -> None:
+        for callback in self.on_change:
+            callback()
+
     def close(self) -> None:
         """Release the database connections, if any were opened."""
         if self._store is not None:
@@ -127,6 +135,32 @@ class Brahmi:
         if not folder.is_dir():
             raise errors.BrahmiError(f"project folder {workspace} does not exist")
         return self.store.ensure_project(str(folder), folder.name, self.clock.now())
+
+    def list_projects(self) -> list[ProjectRecord]:
+        """Every project, oldest first."""
+        from brahmi.store.projects import list_projects
+
+        return list_projects(self.store.engine)
+
+    def get_project(self, project_id: str) -> ProjectRecord:
+        """The project with this id. Raises :class:`~brahmi.errors.ProjectNotFound`."""
+        return self.store.get_project(project_id)
+
+    @property
+    def tokens(self) -> TokenStore:
+        """Bearer tokens in this instance's database."""
+        return TokenStore(self.store.engine)
+
+    def record_user_response(self, project_id: str, message: str) -> None:
+        """Keep a planner's reply to the person (``user_response``) as an event.
+
+        The planner's conversation arrives with the planner actor; until then the event log
+        holds the replies, where live views and ``GET /api/v1/events`` show them.
+        """
+        self.store.get_project(project_id)
+        self.store.add_event(
+            project_id, None, "user_response", {"message": message}, self.clock.now()
+        )
 
     # -- batches ---------------------------------------------------------------------------
 
@@ -187,6 +221,7 @@ class Brahmi:
             tasks=bound,
             now=self.clock.now(),
         )
+        self._changed()
         return BatchCreated(batch_id, ids, batch.warnings)
 
     # -- tasks -----------------------------------------------------------------------------
@@ -265,9 +300,11 @@ class Brahmi:
         task = normalise_subtask(
             spec, skills=self.catalog.full_ids(), parent_skill_id=parent.skill_id
         )
-        return self.store.create_subtask(
+        created = self.store.create_subtask(
             parent_task_id, task, now=self.clock.now(), position=position, after=after
         )
+        self._changed()
+        return created
 
     def retry_task(self, task_id: str) -> TaskRecord:
         """Run a failed, blocked or cancelled task again, with what it blocked (DESIGN §3).
@@ -276,7 +313,9 @@ class Brahmi:
             TaskNotFound: No such task.
             InvalidTransition: The task is not failed, blocked or cancelled.
         """
-        return self.store.retry(task_id, now=self.clock.now())
+        retried = self.store.retry(task_id, now=self.clock.now())
+        self._changed()
+        return retried
 
     def resume_task(self, task_id: str, message: str, mode: str = "continue") -> TaskRecord:
         """``resume_task`` (DESIGN §6). ``continue`` runs a finished task again with
@@ -301,7 +340,9 @@ class Brahmi:
             )
         if not message.strip():
             raise errors.InvalidTransition("resume_task needs a message", task_id=task_id)
-        return self.store.resume(task_id, message, mode, now=self.clock.now())
+        resumed = self.store.resume(task_id, message, mode, now=self.clock.now())
+        self._changed()
+        return resumed
 
     def cancel_task(self, task_id: str) -> TaskRecord:
         """Cancel a task that has not finished (DESIGN §3); its dependents become blocked.

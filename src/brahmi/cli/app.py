@@ -113,12 +113,15 @@ def _root(
 
 
 def _register() -> None:
-    from brahmi.cli import db, run, skills, tasks
+    from brahmi.cli import db, run, serve, skills, tasks
 
     app.command("validate")(run.validate)
     app.command("run")(run.run)
     app.add_typer(tasks.app, name="tasks")
     app.add_typer(skills.app, name="skills")
+    app.command("serve")(serve.serve)
+    app.command("mcp")(serve.mcp)
+    app.add_typer(serve.tokens_app, name="tokens")
     app.add_typer(db.app, name="db")
 
 

@@ -40,8 +40,12 @@ from brahmi.skills.skill import Skill
 from brahmi.store.claims import AttemptResult
 from brahmi.store.projects import ProjectRecord
 from brahmi.store.tasks import TaskStore
+from brahmi.store.tokens import TokenStore
 
 log = logging.getLogger(__name__)
+
+#: Seconds an agent's token outlives its run's time limit.
+TOKEN_GRACE_S = 300.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -399,6 +403,19 @@ class Worker:
         env = {str(k): str(v) for k, v in (project.settings.get("env") or {}).items()}
         env["BRAHMI_TASK_ID"] = task.id
         env["BRAHMI_PROJECT_ID"] = task.project_id
+        if self.settings.server_url:
+            # A token for this run only: read its project, search skills, add sub-tasks
+            # under its own task (issue 5); it expires with the run's time limit.
+            secret, _ = TokenStore(self.store.engine).create(
+                now=self.clock.now(),
+                project_id=task.project_id,
+                task_id=task.id,
+                label=f"agent run of task {task.id}",
+                ttl_s=task.timeout_seconds + TOKEN_GRACE_S,
+            )
+            env["BRAHMI_URL"] = self.settings.server_url
+            env["BRAHMI_MCP_URL"] = f"{self.settings.server_url}/projects/{task.project_id}/mcp"
+            env["BRAHMI_TOKEN"] = secret
         return env
 
     def _transcript_path(self, claim: Claim) -> Path:

@@ -60,3 +60,10 @@ def vars_of(project: ProjectRecord) -> dict[str, Any]:
         "settings": project.settings,
         "created_at": project.created_at,
     }
+
+
+def list_projects(engine: Engine) -> list[ProjectRecord]:
+    """Every project, oldest first."""
+    with engine.connect() as conn:
+        rows = conn.execute(select(t.projects).order_by(t.projects.c.created_at)).all()
+    return [ProjectRecord(**r._mapping) for r in rows]

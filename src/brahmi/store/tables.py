@@ -243,6 +243,23 @@ skill_problems = Table(
     Index("ix_skill_problems_source", "source_id"),
 )
 
+tokens = Table(
+    "tokens",
+    metadata,
+    Column("id", Id, primary_key=True),
+    #: sha256 of the secret; the secret itself is shown once and never stored.
+    Column("token_hash", String(64), nullable=False, unique=True),
+    Column("label", String(255), nullable=True),
+    #: The one project the token may touch; NULL for every project.
+    Column("project_id", Id, nullable=True),
+    #: An agent's token: it may add sub-tasks under this task only.
+    Column("task_id", Id, nullable=True),
+    Column("read_only", Boolean, nullable=False, default=False),
+    Column("created_at", Float, nullable=False),
+    Column("expires_at", Float, nullable=True),
+    Column("revoked", Boolean, nullable=False, default=False),
+)
+
 #: Tables the database has that the models do not declare: SQLite's FTS5 index of skills
 #: and its shadow tables (created by migration 0003). Schema comparisons skip them.
 FTS_TABLE = "skills_fts"

@@ -265,6 +265,20 @@ class TaskStore(WorkerOperations):
         with self.engine.connect() as conn:
             return [EventRecord(**r._mapping) for r in conn.execute(query)]
 
+    def add_event(
+        self,
+        project_id: str | None,
+        task_id: str | None,
+        kind: str,
+        data: dict[str, Any],
+        now: float,
+    ) -> None:
+        """Append one event on its own (most events come with the transition they record)."""
+        with self.engine.begin() as conn:
+            events = EventWriter(now)
+            events.add(kind, project_id, task_id, **data)
+            events.flush(conn)
+
     def last_event_id(self) -> int:
         """The id of the newest event, 0 when there is none."""
         with self.engine.connect() as conn:

@@ -1,0 +1,225 @@
+"""One ASGI app: REST under ``/api/v1``, MCP at ``/mcp`` and ``/projects/{id}/mcp``,
+``/healthz``, and (optionally) in-process workers (DESIGN §8, §9).
+
+Access (issue 5): a bearer token grants its scope; without one, a caller on the loopback
+interface is local (everything) as long as no token for people is configured. The same
+check guards REST and MCP; for MCP its result travels to the tools in headers this layer
+sets after removing any a client sent.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import ipaddress
+import json
+import re
+from collections.abc import AsyncIterator
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from mcp.server.mcpserver import MCPServer
+from mcp.server.transport_security import TransportSecuritySettings
+from starlette.types import ASGIApp, Receive, Scope, Send
+
+from brahmi import __version__, errors
+from brahmi.api import routes
+from brahmi.api.errors import STATUS, status_for
+from brahmi.domain.access import LOCAL
+from brahmi.domain.access import Scope as AccessScope
+from brahmi.mcp.server import PROJECT_HEADER, SCOPE_HEADER, build_mcp
+from brahmi.service import Brahmi
+
+#: Largest request body accepted, in bytes.
+MAX_BODY_BYTES = 5 * 1024 * 1024
+_MCP_PATH = re.compile(r"^/(?:projects/(?P<project>[^/]+)/)?mcp/?$")
+
+
+def caller_scope(brahmi: Brahmi, headers: dict[str, str], client_host: str | None) -> AccessScope:
+    """The scope of a request, from its bearer token or its address.
+
+    Raises:
+        Unauthorized: No valid token where one is needed.
+    """
+    auth = headers.get("authorization", "")
+    if auth.lower().startswith("bearer "):
+        scope = brahmi.tokens.scope_of(auth[7:].strip(), now=brahmi.clock.now())
+        if scope is None:
+            raise errors.Unauthorized("the bearer token is unknown, expired or revoked")
+        return scope
+    if brahmi.tokens.people_tokens_exist():
+        raise errors.Unauthorized("this server requires a bearer token")
+    if not _is_loopback(client_host):
+        raise errors.Unauthorized("calls from other machines need a bearer token")
+    return LOCAL
+
+
+def _is_loopback(host: str | None) -> bool:
+    if host in (None, "testclient", "localhost"):
+        return host is not None
+    try:
+        return ipaddress.ip_address(str(host)).is_loopback
+    except ValueError:
+        return False
+
+
+class _Gateway:
+    """Routes MCP paths to the MCP app (with the caller's project and scope), the rest to
+    the REST app; refuses bodies over :data:`MAX_BODY_BYTES`."""
+
+    def __init__(self, rest: FastAPI, brahmi: Brahmi) -> None:
+        self.rest = rest
+        self.brahmi = brahmi
+        self.mcp_app: ASGIApp | None = None
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.rest(scope, receive, send)
+            return
+        headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope["headers"]}
+        length = headers.get("content-length", "0")
+        if length.isdigit() and int(length) > MAX_BODY_BYTES:
+            await _json(
+                send,
+                413,
+                {
+                    "error": "payload_too_large",
+                    "message": f"bodies are limited to {MAX_BODY_BYTES} bytes",
+                },
+            )
+            return
+        match = _MCP_PATH.match(scope["path"])
+        if match is None:
+            await self.rest(scope, receive, send)
+            return
+        if self.mcp_app is None:
+            await _json(send, 503, {"error": "starting", "message": "the MCP endpoint is starting"})
+            return
+        client = scope.get("client")
+        try:
+            access = caller_scope(self.brahmi, headers, client[0] if client else None)
+            project_id = match["project"] or self.rest.state.default_project_id
+            if project_id:
+                self.brahmi.get_project(project_id)
+        except errors.BrahmiError as exc:
+            await _json(send, status_for(exc), exc.to_dict())
+            return
+        kept = [(k, v) for k, v in scope["headers"] if not k.lower().startswith(b"x-brahmi-")]
+        if project_id:
+            kept.append((PROJECT_HEADER.encode(), project_id.encode()))
+        kept.append(
+            (
+                SCOPE_HEADER.encode(),
+                json.dumps(
+                    {
+                        "project_id": access.project_id,
+                        "read_only": access.read_only,
+                        "task_id": access.task_id,
+                    }
+                ).encode(),
+            )
+        )
+        await self.mcp_app({**scope, "headers": kept, "path": "/", "raw_path": b"/"}, receive, send)
+
+
+async def _json(send: Send, status: int, body: dict[str, Any]) -> None:
+    payload = json.dumps(body).encode()
+    await send(
+        {
+            "type": "http.response.start",
+            "status": status,
+            "headers": [
+                (b"content-type", b"application/json"),
+                (b"content-length", str(len(payload)).encode()),
+            ],
+        }
+    )
+    await send({"type": "http.response.body", "body": payload})
+
+
+def create_app(
+    brahmi: Brahmi,
+    *,
+    default_project_id: str | None = None,
+    workers: int = 0,
+    allowed_hosts: list[str] | None = None,
+) -> ASGIApp:
+    """The ASGI app of ``brahmi serve``.
+
+    Args:
+        brahmi: The instance every route and tool calls.
+        default_project_id: The project ``/mcp`` serves (``brahmi serve --project``).
+        workers: Agent runs at once in the in-process worker; 0 runs no worker.
+        allowed_hosts: Host headers the MCP endpoint accepts besides loopback ones
+            (DNS-rebinding protection), e.g. ``["brahmi.internal:8421"]``.
+    """
+    mcp_server: MCPServer = build_mcp(brahmi, default_project_id)
+    gateway: _Gateway
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        # The MCP app is rebuilt at each start: its session manager runs only once.
+        security = TransportSecuritySettings(
+            enable_dns_rebinding_protection=True,
+            allowed_hosts=["127.0.0.1:*", "localhost:*", "[::1]:*", *(allowed_hosts or [])],
+            allowed_origins=["http://127.0.0.1:*", "http://localhost:*", "http://[::1]:*"],
+        )
+        gateway.mcp_app = mcp_server.streamable_http_app(
+            streamable_http_path="/", transport_security=security, json_response=True
+        )
+        stop = asyncio.Event()
+        worker_task = None
+        if workers > 0:
+            worker = brahmi.worker()
+            worker.settings = worker.settings.with_(concurrency=workers)
+            brahmi.on_change.append(worker.wake)
+            worker_task = asyncio.create_task(worker.run(stop), name="brahmi-worker")
+        try:
+            async with mcp_server.session_manager.run():
+                yield
+        finally:
+            stop.set()
+            if worker_task is not None:
+                await worker_task
+                brahmi.on_change.remove(worker.wake)
+            gateway.mcp_app = None
+
+    app = FastAPI(
+        title="Brahmi",
+        version=__version__,
+        description="Task graphs for skill-driven agent work: batches, the correctness loop, "
+        "sub-tasks, skills and events. The same operations are MCP tools at /mcp.",
+        lifespan=lifespan,
+    )
+    app.state.brahmi = brahmi
+    app.state.default_project_id = default_project_id
+
+    @app.exception_handler(errors.BrahmiError)
+    async def _brahmi_error(_request: Request, exc: errors.BrahmiError) -> JSONResponse:
+        return JSONResponse(exc.to_dict(), status_code=status_for(exc))
+
+    @app.exception_handler(RequestValidationError)
+    async def _bad_request(_request: Request, exc: RequestValidationError) -> JSONResponse:
+        problems = [
+            {
+                "path": ".".join(str(p) for p in error.get("loc", ())),
+                "code": str(error.get("type", "invalid")),
+                "message": str(error.get("msg", "")),
+            }
+            for error in exc.errors()
+        ]
+        return JSONResponse({"error": "invalid_request", "problems": problems}, status_code=400)
+
+    @app.get("/healthz", tags=["health"])
+    def healthz() -> dict[str, str]:
+        """Liveness: 200 with the version when the server answers."""
+        return {"status": "ok", "version": __version__}
+
+    app.include_router(routes.router)
+    gateway = _Gateway(app, brahmi)
+    return gateway
+
+
+__all__ = ["MAX_BODY_BYTES", "STATUS", "caller_scope", "create_app"]

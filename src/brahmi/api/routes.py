@@ -1,0 +1,307 @@
+"""REST under ``/api/v1``: the same operations as the MCP tools, plus projects, skills and
+events (DESIGN §8). Each route checks the caller's scope, calls one service function and
+returns JSON; errors go through the app's one exception handler."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Body, Depends, Header, Query, Request
+from pydantic import BaseModel, Field
+from sse_starlette.sse import EventSourceResponse
+
+from brahmi import errors
+from brahmi.domain.access import Scope
+from brahmi.domain.models import TaskStatus
+from brahmi.mcp.server import task_view
+from brahmi.service import Brahmi
+
+router = APIRouter(prefix="/api/v1")
+#: Most tasks one batch may hold (larger batches are a 400, never a partial write).
+MAX_BATCH_TASKS = 10_000
+#: Seconds between polls of the event log by an open event stream.
+EVENT_POLL_S = 0.2
+
+
+def _brahmi(request: Request) -> Brahmi:
+    brahmi: Brahmi = request.app.state.brahmi
+    return brahmi
+
+
+def _scope(request: Request) -> Scope:
+    from brahmi.api.app import caller_scope
+
+    headers = {k.lower(): v for k, v in request.headers.items()}
+    client = request.client
+    return caller_scope(_brahmi(request), headers, client.host if client else None)
+
+
+BrahmiDep = Annotated[Brahmi, Depends(_brahmi)]
+ScopeDep = Annotated[Scope, Depends(_scope)]
+
+
+def _readable(brahmi: Brahmi, scope: Scope, project_id: str) -> None:
+    brahmi.get_project(project_id)
+    if not scope.can_read(project_id):
+        raise errors.Forbidden(f"this token may not read project {project_id}")
+
+
+def _writable(brahmi: Brahmi, scope: Scope, project_id: str) -> None:
+    _readable(brahmi, scope, project_id)
+    if not scope.can_write(project_id):
+        raise errors.Forbidden(f"this token may not change project {project_id}")
+
+
+def _task_in_scope(brahmi: Brahmi, scope: Scope, task_id: str, *, write: bool = False) -> Any:
+    task = brahmi.get_task(task_id)
+    if not scope.can_read(task.project_id):
+        raise errors.TaskNotFound(f"no task has the id {task_id!r}", task_id=task_id)
+    if write and not scope.can_write(task.project_id):
+        raise errors.Forbidden(f"this token may not change task {task_id}")
+    return task
+
+
+# -- projects -------------------------------------------------------------------------------
+
+
+class ProjectIn(BaseModel):
+    """A project to create (or find): its workspace folder on the server's machine."""
+
+    workspace: str = Field(description="Absolute path of the workspace folder.")
+
+
+@router.get("/projects", tags=["projects"])
+def list_projects(brahmi: BrahmiDep, scope: ScopeDep) -> dict[str, Any]:
+    """Every project the caller may read."""
+    return {"projects": [_project(p) for p in brahmi.list_projects() if scope.can_read(p.id)]}
+
+
+@router.post("/projects", status_code=201, tags=["projects"])
+def create_project(body: ProjectIn, brahmi: BrahmiDep, scope: ScopeDep) -> dict[str, Any]:
+    """Register a workspace folder as a project (the existing one when already known)."""
+    if scope.project_id is not None or scope.read_only or scope.task_id is not None:
+        raise errors.Forbidden("this token may not create projects")
+    return _project(brahmi.project_for(Path(body.workspace)))
+
+
+@router.get("/projects/{project_id}", tags=["projects"])
+def get_project(project_id: str, brahmi: BrahmiDep, scope: ScopeDep) -> dict[str, Any]:
+    """One project, with its task counts by status."""
+    _readable(brahmi, scope, project_id)
+    counts = brahmi.store.status_counts(project_id=project_id)
+    return {
+        **_project(brahmi.get_project(project_id)),
+        "tasks": {s.value: n for s, n in counts.items()},
+    }
+
+
+def _project(project: Any) -> dict[str, Any]:
+    return {
+        "project_id": project.id,
+        "name": project.name,
+        "workspace": project.workspace,
+        "settings": project.settings,
+        "created_at": project.created_at,
+    }
+
+
+# -- tasks ----------------------------------------------------------------------------------
+
+
+@router.post("/projects/{project_id}/tasks/batch", status_code=201, tags=["tasks"])
+def create_tasks_batch(
+    project_id: str,
+    brahmi: BrahmiDep,
+    scope: ScopeDep,
+    body: Annotated[Any, Body(description='{"tasks": [...]} or the list itself, any dialect.')],
+) -> dict[str, Any]:
+    """``create_tasks_batch``: all tasks or none; 400 ``invalid_batch`` lists every problem."""
+    _writable(brahmi, scope, project_id)
+    tasks = body.get("tasks") if isinstance(body, dict) else body
+    if isinstance(tasks, list) and len(tasks) > MAX_BATCH_TASKS:
+        raise errors.InvalidBatch.too_large(len(tasks), MAX_BATCH_TASKS)
+    return brahmi.create_tasks_batch(project_id, tasks, source="api").to_dict()
+
+
+@router.post("/projects/{project_id}/tasks", status_code=201, tags=["tasks"])
+def create_task(
+    project_id: str,
+    brahmi: BrahmiDep,
+    scope: ScopeDep,
+    body: Annotated[dict[str, Any], Body(description="One task spec; dependencies are task ids.")],
+) -> dict[str, Any]:
+    """``create_task``."""
+    _writable(brahmi, scope, project_id)
+    return task_view(brahmi.create_task(project_id, body, source="api"))
+
+
+@router.get("/projects/{project_id}/tasks", tags=["tasks"])
+def list_tasks(
+    project_id: str,
+    brahmi: BrahmiDep,
+    scope: ScopeDep,
+    status: TaskStatus | None = None,
+    parent_task_id: str | None = None,
+    batch_id: str | None = None,
+) -> dict[str, Any]:
+    """The project's tasks, each parent followed by its sub-tasks, filtered as asked."""
+    _readable(brahmi, scope, project_id)
+    tasks = brahmi.store.list_tasks(
+        project_id=project_id, status=status, parent_id=parent_task_id, batch_id=batch_id
+    )
+    return {"tasks": [task_view(t, brief=True) for t in tasks]}
+
+
+@router.get("/tasks/{task_id}", tags=["tasks"])
+def get_task(task_id: str, brahmi: BrahmiDep, scope: ScopeDep) -> dict[str, Any]:
+    """One task with its sub-tasks, attempts and history (verdicts, rebuilds, resumes)."""
+    task = _task_in_scope(brahmi, scope, task_id)
+    subtasks = brahmi.store.subtasks_of(task.id) if task.has_subtasks else []
+    view = task_view(task, subtasks=subtasks)
+    view["attempt_history"] = [
+        {
+            "attempt_id": a.id,
+            "number": a.number,
+            "status": a.status,
+            "executor": a.executor,
+            "error": a.error,
+            "usage": a.usage,
+            "started_at": a.started_at,
+            "finished_at": a.finished_at,
+        }
+        for a in brahmi.store.attempts_for(task.id)
+    ]
+    view["history"] = [
+        {"kind": h.kind, "turn": h.turn, "created_at": h.created_at, **h.data}
+        for h in brahmi.store.history_for(task.id)
+    ]
+    return view
+
+
+class SubtaskIn(BaseModel):
+    """``create_subtask``: the sub-task spec and where it goes."""
+
+    task: dict[str, Any] = Field(description="task_name, description, skill_id, inputs…")
+    position: int | None = Field(None, ge=1)
+    after: str | None = None
+
+
+@router.post("/tasks/{task_id}/subtasks", status_code=201, tags=["tasks"])
+def create_subtask(
+    task_id: str, body: SubtaskIn, brahmi: BrahmiDep, scope: ScopeDep
+) -> dict[str, Any]:
+    """``create_subtask``: one level, run in position order after earlier siblings."""
+    parent = _task_in_scope(brahmi, scope, task_id)
+    if not scope.can_add_subtask(parent.project_id, parent.id):
+        raise errors.Forbidden(f"this token may not add sub-tasks to task {task_id}")
+    return task_view(
+        brahmi.create_subtask(parent.id, body.task, position=body.position, after=body.after)
+    )
+
+
+@router.post("/tasks/{task_id}/retry", tags=["tasks"])
+def retry_task(task_id: str, brahmi: BrahmiDep, scope: ScopeDep) -> dict[str, Any]:
+    """Run a failed, blocked or cancelled task again, with what it blocked."""
+    _task_in_scope(brahmi, scope, task_id, write=True)
+    return task_view(brahmi.retry_task(task_id))
+
+
+@router.post("/tasks/{task_id}/cancel", tags=["tasks"])
+def cancel_task(task_id: str, brahmi: BrahmiDep, scope: ScopeDep) -> dict[str, Any]:
+    """Cancel a task that has not finished; its dependents become blocked."""
+    _task_in_scope(brahmi, scope, task_id, write=True)
+    return task_view(brahmi.cancel_task(task_id))
+
+
+class ResumeIn(BaseModel):
+    """``resume_task``."""
+
+    message: str
+    mode: str = "continue"
+
+
+@router.post("/tasks/{task_id}/resume", tags=["tasks"])
+def resume_task(task_id: str, body: ResumeIn, brahmi: BrahmiDep, scope: ScopeDep) -> dict[str, Any]:
+    """``resume_task(mode="continue")``: run a finished task again with a message."""
+    _task_in_scope(brahmi, scope, task_id, write=True)
+    return task_view(brahmi.resume_task(task_id, body.message, body.mode))
+
+
+# -- skills ---------------------------------------------------------------------------------
+
+
+@router.get("/skills/search", tags=["skills"])
+def search_skills(
+    brahmi: BrahmiDep,
+    scope: ScopeDep,
+    category: str | None = None,
+    tag: str | None = None,
+    q: str | None = None,
+    limit: Annotated[int, Query(ge=1, le=500)] = 20,
+) -> dict[str, Any]:
+    """``search_skills``: exact category and tag (any case), ranked free text."""
+    hits = brahmi.registry.search(category=category, tag=tag, q=q, limit=limit)
+    return {"skills": [h.to_dict() for h in hits]}
+
+
+@router.get("/skills/{full_id:path}", tags=["skills"])
+def get_skill(full_id: str, brahmi: BrahmiDep, scope: ScopeDep) -> dict[str, Any]:
+    """One skill: metadata, version, resources and body."""
+    skill = brahmi.registry.get(full_id)
+    return {
+        "full_id": skill.full_id,
+        "name": skill.name,
+        "description": skill.description,
+        "category": skill.category,
+        "tags": list(skill.tags),
+        "version": skill.version,
+        "runtime": skill.runtime,
+        "resources": list(skill.resources),
+        "body": skill.body,
+    }
+
+
+# -- events ---------------------------------------------------------------------------------
+
+
+@router.get("/events", tags=["events"])
+async def events(
+    request: Request,
+    brahmi: BrahmiDep,
+    scope: ScopeDep,
+    project_id: str,
+    after: int = 0,
+    last_event_id: Annotated[str | None, Header()] = None,
+) -> EventSourceResponse:
+    """The project's events as Server-Sent Events, oldest first, then live; each carries
+    its id, so a client that reconnects with ``Last-Event-ID`` misses nothing."""
+    _readable(brahmi, scope, project_id)
+    start = int(last_event_id) if last_event_id and last_event_id.isdigit() else after
+
+    async def stream() -> AsyncIterator[dict[str, Any]]:
+        cursor = start
+        while not await request.is_disconnected():
+            batch = brahmi.store.events(after_id=cursor, project_id=project_id, limit=500)
+            for event in batch:
+                cursor = event.id
+                yield {
+                    "id": str(event.id),
+                    "event": event.kind,
+                    "data": json.dumps(
+                        {
+                            "id": event.id,
+                            "kind": event.kind,
+                            "task_id": event.task_id,
+                            "data": event.data,
+                            "created_at": event.created_at,
+                        }
+                    ),
+                }
+            if not batch:
+                await asyncio.sleep(EVENT_POLL_S)
+
+    return EventSourceResponse(stream(), ping=15)

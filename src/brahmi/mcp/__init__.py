@@ -1,0 +1,1 @@
+"""Brahmi's MCP tools: the planner protocol (DESIGN §8)."""
