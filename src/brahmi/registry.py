@@ -7,12 +7,15 @@ folders given to one command with ``--skills DIR`` (read for that command only).
 
 Conflict rule: a full_id belongs to the source that provided it first (the built-ins
 first of all); a later source's skill with the same full_id is reported as
-``duplicate_full_id`` and skipped. For short names (seed 001's ``backend-critique``), a
-skill of any other source is preferred over a built-in of the same name.
+``duplicate_full_id`` and skipped. ``brahmi/builtin`` is the built-ins' alone: no added
+source may take it as its owner/repo, so a built-in added by a later release is never
+shadowed. For short names (seed 001's ``backend-critique``), a skill of any other source
+is preferred over a built-in of the same name.
 """
 
 from __future__ import annotations
 
+import shutil
 import time
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -153,13 +156,26 @@ class SkillRegistry:
             ref: For git: the branch, tag or commit to pin (default: the remote's HEAD).
 
         Raises:
-            InvalidSkill: A folder that does not exist, a bad owner/repo, a failed clone.
+            InvalidSkill: A folder that does not exist, a bad owner/repo (or the built-ins'),
+                a git owner/repo another source already has, a failed clone.
         """
         self.sync_builtins()
+        known = self.index.sources()
         if sources.is_git_url(location):
-            repo = sources.check_owner_repo(owner_repo or sources.owner_repo_from_url(location))
+            repo = _own_owner_repo(owner_repo or sources.owner_repo_from_url(location))
             dest = self.home / "skills" / repo.replace("/", "__")
+            # The clone folder is named after owner/repo: never clone over another source's.
+            holder = next(
+                (s for s in known if s.path == str(dest) and s.location != location), None
+            )
+            if holder is not None:
+                raise errors.InvalidSkill(
+                    f"{repo} already names the source {holder.location}; choose another --as"
+                )
+            previous = next((s for s in known if s.location == location), None)
             commit = sources.git_clone(location, dest, ref)
+            if previous is not None and previous.kind == "git" and previous.path != str(dest):
+                shutil.rmtree(previous.path, ignore_errors=True)  # re-added under a new --as
             record = self.index.upsert_source(
                 kind="git",
                 location=location,
@@ -175,7 +191,7 @@ class SkillRegistry:
                 raise errors.InvalidSkill(f"{location} is not a folder")
             if ref:
                 raise errors.InvalidSkill("--ref applies to git sources only")
-            repo = sources.check_owner_repo(owner_repo or f"local/{folder.name}")
+            repo = _own_owner_repo(owner_repo or f"local/{folder.name}")
             record = self.index.upsert_source(
                 kind="local",
                 location=str(folder),
@@ -228,8 +244,6 @@ class SkillRegistry:
             raise errors.InvalidSkill("the built-in skills cannot be removed")
         removed = self.index.remove_source(record.id)
         if record.kind == "git":
-            import shutil
-
             shutil.rmtree(record.path, ignore_errors=True)
         self._cache.clear()
         return record, removed
@@ -323,6 +337,18 @@ class SkillRegistry:
                 )
             )
         return found
+
+
+def _own_owner_repo(value: str) -> str:
+    """``value`` if an added source may file its skills under it.
+
+    Raises:
+        InvalidSkill: When it is not ``owner/repo``, or it is the built-ins' own.
+    """
+    repo = sources.check_owner_repo(value)
+    if repo == BUILTIN_OWNER_REPO:
+        raise errors.InvalidSkill(f"{BUILTIN_OWNER_REPO} belongs to the built-in skills")
+    return repo
 
 
 def _skill_of(row: dict[str, Any]) -> Skill:

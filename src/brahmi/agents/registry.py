@@ -49,8 +49,13 @@ class RuntimeRegistry:
         ep = self._entry_points.get(name)
         if ep is None:
             known = ", ".join(self.names()) or "none"
+            hint = (
+                "; the Claude Code runtime is not installed yet (try --executor noop for a dry run)"
+                if name == "claude-code"
+                else ""
+            )
             raise errors.ExecutorNotFound(
-                f"no agent runtime is called {name!r} (installed: {known})", executor=name
+                f"no agent runtime is called {name!r} (installed: {known}){hint}", executor=name
             )
         try:
             runtime = ep.load()()

@@ -22,7 +22,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from mcp.server.mcpserver import MCPServer
 from mcp.server.transport_security import TransportSecuritySettings
-from starlette.types import ASGIApp, Receive, Scope, Send
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from brahmi import __version__, errors
 from brahmi.api import routes
@@ -49,7 +49,7 @@ def caller_scope(brahmi: Brahmi, headers: dict[str, str], client_host: str | Non
         if scope is None:
             raise errors.Unauthorized("the bearer token is unknown, expired or revoked")
         return scope
-    if brahmi.tokens.people_tokens_exist():
+    if brahmi.tokens.people_tokens_exist(now=brahmi.clock.now()):
         raise errors.Unauthorized("this server requires a bearer token")
     if not _is_loopback(client_host):
         raise errors.Unauthorized("calls from other machines need a bearer token")
@@ -79,16 +79,16 @@ class _Gateway:
             await self.rest(scope, receive, send)
             return
         headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope["headers"]}
-        length = headers.get("content-length", "0")
-        if length.isdigit() and int(length) > MAX_BODY_BYTES:
-            await _json(
-                send,
-                413,
-                {
-                    "error": "payload_too_large",
-                    "message": f"bodies are limited to {MAX_BODY_BYTES} bytes",
-                },
-            )
+        length = headers.get("content-length")
+        if length is None:
+            # A chunked body has no length up front: read it (up to the limit) first.
+            body = await _read_capped(receive, MAX_BODY_BYTES)
+            if body is None:
+                await _too_large(send)
+                return
+            receive = _replay(body, receive)
+        elif length.isdigit() and int(length) > MAX_BODY_BYTES:
+            await _too_large(send)
             return
         match = _MCP_PATH.match(scope["path"])
         if match is None:
@@ -122,6 +122,41 @@ class _Gateway:
             )
         )
         await self.mcp_app({**scope, "headers": kept, "path": "/", "raw_path": b"/"}, receive, send)
+
+
+async def _read_capped(receive: Receive, limit: int) -> list[Message] | None:
+    """The request's messages up to the end of its body; None when the body exceeds
+    ``limit`` bytes."""
+    messages: list[Message] = []
+    size = 0
+    while True:
+        message = await receive()
+        messages.append(message)
+        if message["type"] != "http.request":
+            return messages
+        size += len(message.get("body", b""))
+        if size > limit:
+            return None
+        if not message.get("more_body", False):
+            return messages
+
+
+def _replay(messages: list[Message], receive: Receive) -> Receive:
+    """A ``receive`` that gives ``messages`` first, then what ``receive`` gives."""
+    pending = list(messages)
+
+    async def replayed() -> Message:
+        return pending.pop(0) if pending else await receive()
+
+    return replayed
+
+
+async def _too_large(send: Send) -> None:
+    await _json(
+        send,
+        413,
+        {"error": "payload_too_large", "message": f"bodies are limited to {MAX_BODY_BYTES} bytes"},
+    )
 
 
 async def _json(send: Send, status: int, body: dict[str, Any]) -> None:

@@ -17,12 +17,10 @@ from sse_starlette.sse import EventSourceResponse
 from brahmi import errors
 from brahmi.domain.access import Scope
 from brahmi.domain.models import TaskStatus
-from brahmi.mcp.server import task_view
+from brahmi.mcp.server import MAX_BATCH_TASKS, task_view
 from brahmi.service import Brahmi
 
 router = APIRouter(prefix="/api/v1")
-#: Most tasks one batch may hold (larger batches are a 400, never a partial write).
-MAX_BATCH_TASKS = 10_000
 #: Seconds between polls of the event log by an open event stream.
 EVENT_POLL_S = 0.2
 

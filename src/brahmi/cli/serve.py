@@ -52,7 +52,9 @@ def serve(
     from brahmi.api.app import create_app
 
     brahmi = open_brahmi()
-    brahmi.settings = brahmi.settings.with_(server_url=f"http://{_url_host(host)}:{port}")
+    # Agents on this machine reach the server on loopback even when it listens everywhere.
+    reach = "127.0.0.1" if host in ("0.0.0.0", "::") else _url_host(host)  # noqa: S104
+    brahmi.settings = brahmi.settings.with_(server_url=f"http://{reach}:{port}")
     if not _loopback(host) and not brahmi.tokens.people_tokens_exist():
         raise errors.Forbidden(
             f"refusing to listen on {host} without tokens: create one with "

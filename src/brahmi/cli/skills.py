@@ -27,7 +27,7 @@ def validate(
     ),
     json_output: bool = typer.Option(False, "--json", help="Print the reports as JSON."),
 ) -> None:
-    """Check SKILL.md files: each problem with its file and line; exit 1 when there is one.
+    """Check SKILL.md files: each problem with its file and line; exit 1 on any error.
 
     Says which frontmatter convention each skill follows: aramb (category and tags at the top
     level) or the Agent Skills specification (metadata.category, metadata.tags).
@@ -38,7 +38,7 @@ def validate(
     if not reports:
         stderr.print(f"[red]error[/]: no SKILL.md at {path} or in its subfolders", highlight=False)
         raise typer.Exit(EXIT_FAILED)
-    failed = any(r.problems for r in reports)
+    failed = any(r.errors for r in reports)  # warnings alone leave a skill valid
     if json_output:
         print(json.dumps({"valid": not failed, "skills": [r.to_dict() for r in reports]}, indent=2))
     else:

@@ -29,6 +29,8 @@ from brahmi.service import Brahmi
 #: Headers the ASGI layer sets (after removing any a client sent).
 PROJECT_HEADER = "x-brahmi-project"
 SCOPE_HEADER = "x-brahmi-scope"
+#: Most tasks one batch may hold, over MCP and REST (larger batches are rejected whole).
+MAX_BATCH_TASKS = 10_000
 T = TypeVar("T")
 
 INSTRUCTIONS = """\
@@ -60,13 +62,17 @@ def build_mcp(brahmi: Brahmi, default_project_id: str | None) -> MCPServer:
         raw_scope = headers.get(SCOPE_HEADER)
         scope = Scope(**json.loads(raw_scope)) if raw_scope else LOCAL
         if not scope.can_read(project_id):
-            raise ToolError(f"this token may not use project {project_id}")
+            raise _tool_error(errors.Forbidden(f"this token may not use project {project_id}"))
         return project_id, scope
 
     def writable(ctx: Context | None) -> str:
         project_id, scope = context(ctx)
         if not scope.can_write(project_id):
-            raise ToolError("this token may not create or change tasks (read-only or agent token)")
+            raise _tool_error(
+                errors.Forbidden(
+                    "this token may not create or change tasks (read-only or agent token)"
+                )
+            )
         return project_id
 
     def owned(task: TaskRecord, project_id: str) -> TaskRecord:
@@ -99,6 +105,8 @@ def build_mcp(brahmi: Brahmi, default_project_id: str | None) -> MCPServer:
         {critical, expected, nice_to_have}, timeout_seconds. uniqueId/logicalDependencies and
         the task_order dialect are accepted too. Returns each unique_id's task id."""
         project_id = writable(ctx)
+        if len(tasks) > MAX_BATCH_TASKS:
+            raise _tool_error(errors.InvalidBatch.too_large(len(tasks), MAX_BATCH_TASKS))
         created = _call(lambda: brahmi.create_tasks_batch(project_id, tasks, source="mcp"))
         return created.to_dict()
 
@@ -153,7 +161,7 @@ def build_mcp(brahmi: Brahmi, default_project_id: str | None) -> MCPServer:
         project_id, scope = context(ctx)
         parent = owned(_call(lambda: brahmi.get_task(parent_task_id)), project_id)
         if not scope.can_add_subtask(project_id, parent.id):
-            raise ToolError("this token may not add sub-tasks to that task")
+            raise _tool_error(errors.Forbidden("this token may not add sub-tasks to that task"))
         spec = dict(task or {})
         for key, value in (
             ("task_name", task_name),
@@ -299,4 +307,4 @@ def _headers(ctx: Context | None) -> dict[str, str]:
     return {k.lower(): v for k, v in (headers or {}).items()}
 
 
-__all__ = ["PROJECT_HEADER", "SCOPE_HEADER", "build_mcp", "task_view"]
+__all__ = ["MAX_BATCH_TASKS", "PROJECT_HEADER", "SCOPE_HEADER", "build_mcp", "task_view"]

@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from brahmi import errors
-from brahmi.skills.validate import RESOURCE_DIRS, validate_skill
+from brahmi.skills.validate import RESOURCE_DIRS, SkillReport, validate_skill
 
 
 @dataclass(frozen=True, slots=True)
@@ -47,7 +47,13 @@ class Skill:
     commit: str | None = None
 
 
-def load_skill(folder: Path, owner_repo: str, *, commit: str | None = None) -> Skill:
+def load_skill(
+    folder: Path,
+    owner_repo: str,
+    *,
+    commit: str | None = None,
+    report: SkillReport | None = None,
+) -> Skill:
     """Read and check the skill in ``folder`` (see :mod:`brahmi.skills.validate`).
 
     Args:
@@ -55,11 +61,12 @@ def load_skill(folder: Path, owner_repo: str, *, commit: str | None = None) -> S
         owner_repo: The ``owner/repo`` part of the full_id.
         commit: The git commit the folder was read at, for git sources; it becomes part of
             the skill's version.
+        report: The folder's validation report, when the caller already has it.
 
     Raises:
         InvalidSkill: With every error, when the skill breaks a rule of DESIGN §1.
     """
-    report = validate_skill(folder)
+    report = report or validate_skill(folder)
     if not report.ok or report.frontmatter is None or report.name is None:
         raise errors.InvalidSkill(
             "; ".join(str(p) for p in report.errors),

@@ -42,7 +42,7 @@ def scan(path: Path, owner_repo: str, *, commit: str | None = None) -> Scan:
             result.problems.extend(report.problems)
             continue
         try:
-            result.skills.append(load_skill(folder, owner_repo, commit=commit))
+            result.skills.append(load_skill(folder, owner_repo, commit=commit, report=report))
         except errors.InvalidSkill as exc:  # a rule load_skill checks beyond the report
             result.problems.append(SkillProblem(str(folder), None, "invalid_skill", exc.message))
         else:
@@ -101,7 +101,11 @@ def git_clone(url: str, dest: Path, ref: str | None = None) -> str:
     dest.parent.mkdir(parents=True, exist_ok=True)
     _git(["clone", "--quiet", "--", url, str(dest)])
     if ref:
-        _checkout(dest, ref)
+        try:
+            _checkout(dest, ref)
+        except errors.InvalidSkill:
+            shutil.rmtree(dest, ignore_errors=True)  # no source holds this clone
+            raise
     return head_commit(dest)
 
 

@@ -27,10 +27,23 @@ _skills = t.skills.c
 _sources = t.skill_sources.c
 #: Words of ``q`` used at most; more only slow the search down.
 MAX_QUERY_WORDS = 16
-#: Matching skills ranked by bm25; weights: full_id (unindexed), name, description, tags, body.
-_FTS_MATCH = (
-    "SELECT full_id, bm25(skills_fts, 0.0, 10.0, 4.0, 6.0, 1.0) AS rank "
-    "FROM skills_fts WHERE skills_fts MATCH :match"
+#: Matching skills ranked by bm25, best first: over name, description and tags (weights
+#: 10, 4, 6, set by migration 0003), then over bodies.
+_FTS_MATCH = {
+    "skills_fts": "SELECT full_id, rank FROM skills_fts WHERE skills_fts MATCH :match "
+    "ORDER BY rank",
+    "skills_fts_body": "SELECT full_id, rank FROM skills_fts_body WHERE skills_fts_body "
+    "MATCH :match ORDER BY rank",
+}
+#: What a search result carries (not the body: results list skills, ``get`` reads one).
+_HIT_COLUMNS = (
+    _skills.full_id,
+    _skills.name,
+    _skills.description,
+    _skills.category,
+    _skills.tags,
+    _skills.version,
+    _skills.runtime,
 )
 
 
@@ -184,12 +197,12 @@ class SkillIndex:
             )
             if self.fts and kept:
                 conn.exec_driver_sql(
-                    "INSERT INTO skills_fts (full_id, name, description, tags, body) "
-                    "VALUES (?, ?, ?, ?, ?)",
-                    [
-                        (s.full_id, _words(s.name), s.description, " ".join(s.tags), s.body)
-                        for s in kept
-                    ],
+                    "INSERT INTO skills_fts (full_id, name, description, tags) VALUES (?, ?, ?, ?)",
+                    [(s.full_id, _words(s.name), s.description, " ".join(s.tags)) for s in kept],
+                )
+                conn.exec_driver_sql(
+                    "INSERT INTO skills_fts_body (full_id, body) VALUES (?, ?)",
+                    [(s.full_id, s.body) for s in kept],
                 )
             bulk_insert(
                 conn,
@@ -217,12 +230,13 @@ class SkillIndex:
         for chunk in _chunks(ids):
             conn.execute(delete(t.skill_tags).where(t.skill_tags.c.full_id.in_(chunk)))
             if self.fts:
-                conn.execute(
-                    text("DELETE FROM skills_fts WHERE full_id IN :ids").bindparams(
-                        _expanding("ids")
-                    ),
-                    {"ids": list(chunk)},
-                )
+                for table in ("skills_fts", "skills_fts_body"):
+                    conn.execute(
+                        text(f"DELETE FROM {table} WHERE full_id IN :ids").bindparams(  # noqa: S608
+                            _expanding("ids")
+                        ),
+                        {"ids": list(chunk)},
+                    )
         conn.execute(delete(t.skills).where(_skills.source_id == source_id))
         conn.execute(delete(t.skill_problems).where(t.skill_problems.c.source_id == source_id))
         return len(ids)
@@ -281,10 +295,11 @@ class SkillIndex:
             limit: At most this many results.
 
         Returns:
-            Rows with the skills' columns, ``source`` and (with ``q``) ``rank``.
+            Rows with ``full_id``, ``name``, ``description``, ``category``, ``tags``,
+            ``version``, ``runtime``, ``source`` and (with ``q``) ``rank``.
         """
         words = _query_words(q)
-        query = select(t.skills, _sources.location.label("source")).join(
+        query = select(*_HIT_COLUMNS, _sources.location.label("source")).join(
             t.skill_sources, _sources.id == _skills.source_id
         )
         if category:
@@ -296,41 +311,57 @@ class SkillIndex:
                 & (t.skill_tags.c.tag == tag.strip().lower()),
             )
         if words and self.fts:
-            match = " OR ".join(f'"{w}"*' for w in words)
-            fts = (
-                text(_FTS_MATCH)
-                .columns(full_id=t.skills.c.full_id.type, rank=Float())
-                .subquery("fts")
-            )
-            query = (
-                query.add_columns(fts.c.rank)
-                .join(fts, fts.c.full_id == _skills.full_id)
-                .order_by(fts.c.rank, _skills.full_id)
-            )
-            params = {"match": match}
-        else:
-            if words:
-                query = query.where(
-                    or_(
-                        *(
-                            func.lower(_skills.name + " " + _skills.description).contains(w)
-                            for w in words
-                        )
-                    )
-                )
-            # Without text to rank by, a skill named after what was asked for comes first
-            # (backend-critique before pytest-critique for critique+backend), then by id.
-            named = [
-                func.lower(_skills.name).contains(term.strip().lower())
-                for term in (tag, category)
-                if term and term.strip()
-            ]
-            order = [case((clause, 0), else_=1) for clause in named]
-            query = query.order_by(*order, _skills.full_id)
-            params = {}
+            return self._ranked(query, words, limit, filtered=bool(category or tag))
+        if words:
+            text_of = func.lower(_skills.name + " " + _skills.description)
+            query = query.where(or_(*(text_of.contains(w) for w in words)))
+        # Without text to rank by, a skill named after what was asked for comes first
+        # (backend-critique before pytest-critique for critique+backend), then by id.
+        named = [
+            func.lower(_skills.name).contains(term.strip().lower())
+            for term in (tag, category)
+            if term and term.strip()
+        ]
+        order = [case((clause, 0), else_=1) for clause in named]
         with self.engine.connect() as conn:
-            rows = conn.execute(query.limit(limit), params).all()
+            rows = conn.execute(query.order_by(*order, _skills.full_id).limit(limit)).all()
         return [dict(r._mapping) for r in rows]
+
+    def _ranked(
+        self, query: Any, words: list[str], limit: int, *, filtered: bool
+    ) -> list[dict[str, Any]]:
+        """Rank with FTS5: first over name, description and tags; only when that finds
+        fewer than ``limit`` skills, over the bodies too, which then rank after them (the
+        body is the weakest evidence, and scoring every body is what makes a search slow).
+        Every word but the last must match whole (stemmed); the last may be a prefix."""
+        terms = [f'"{w}"' for w in words[:-1]] + [f'"{words[-1]}"*']
+        match = " OR ".join(terms)
+        found: list[dict[str, Any]] = []
+        with self.engine.connect() as conn:
+            for sql in _FTS_MATCH.values():
+                # Without filters the best ``limit`` matches are all that is needed; with
+                # filters every match is ranked and the filters choose among them.
+                fts = (
+                    text(sql if filtered else sql + " LIMIT :limit")
+                    .columns(full_id=t.skills.c.full_id.type, rank=Float())
+                    .subquery("fts")
+                )
+                ranked = (
+                    query.add_columns(fts.c.rank)
+                    .join(fts, fts.c.full_id == _skills.full_id)
+                    .order_by(fts.c.rank, _skills.full_id)
+                    .limit(limit)
+                )
+                params: dict[str, Any] = {"match": match}
+                if not filtered:
+                    params["limit"] = limit + len(found)
+                seen = {row["full_id"] for row in found}
+                for row in conn.execute(ranked, params):
+                    if row.full_id not in seen and len(found) < limit:
+                        found.append(dict(row._mapping))
+                if len(found) >= limit:
+                    break
+        return found
 
 
 def _row(skill: Skill, source_id: str, now: float) -> dict[str, Any]:

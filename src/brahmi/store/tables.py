@@ -260,8 +260,9 @@ tokens = Table(
     Column("revoked", Boolean, nullable=False, default=False),
 )
 
-#: Tables the database has that the models do not declare: SQLite's FTS5 index of skills
-#: and its shadow tables (created by migration 0003). Schema comparisons skip them.
+#: Tables the database has that the models do not declare: SQLite's FTS5 indexes of skills
+#: (``skills_fts``, ``skills_fts_body``) and their shadow tables, created by migration 0003.
+#: Schema comparisons skip them.
 FTS_TABLE = "skills_fts"
 
 

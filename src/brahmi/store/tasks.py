@@ -199,11 +199,13 @@ class TaskStore(WorkerOperations):
     ) -> list[TaskRecord]:
         """Tasks in (``task_order``, creation) order, each parent followed by its sub-tasks
         in position order; filtered as asked (``top_level``: no sub-tasks)."""
-        query = select(t.tasks).order_by(_tasks.task_order, _tasks.created_at, _tasks.id)
+        query = select(t.tasks)
+        if parent_id is not None:
+            query = query.where(_tasks.parent_id == parent_id).order_by(_tasks.position)
+        else:
+            query = query.order_by(_tasks.task_order, _tasks.created_at, _tasks.id)
         if project_id is not None:
             query = query.where(_tasks.project_id == project_id)
-        if parent_id is not None:
-            query = query.where(_tasks.parent_id == parent_id)
         if top_level:
             query = query.where(_tasks.parent_id.is_(None))
         if batch_id is not None:

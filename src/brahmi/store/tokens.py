@@ -91,14 +91,14 @@ class TokenStore:
             return None
         return Scope(project_id=row.project_id, read_only=row.read_only, task_id=row.task_id)
 
-    def people_tokens_exist(self) -> bool:
-        """Whether any token for people (not an agent's) is configured and usable."""
+    def people_tokens_exist(self, *, now: float | None = None) -> bool:
+        """Whether any token for people (not an agent's) is configured and usable: not
+        revoked and, when ``now`` is given, not expired."""
+        query = select(_tokens.id).where(_tokens.task_id.is_(None), _tokens.revoked.is_(False))
+        if now is not None:
+            query = query.where(_tokens.expires_at.is_(None) | (_tokens.expires_at > now))
         with self.engine.connect() as conn:
-            found = conn.execute(
-                select(_tokens.id)
-                .where(_tokens.task_id.is_(None), _tokens.revoked.is_(False))
-                .limit(1)
-            ).first()
+            found = conn.execute(query.limit(1)).first()
         return found is not None
 
     def revoke(self, token_id: str) -> bool:

@@ -112,17 +112,26 @@ def upgrade() -> None:
     with op.batch_alter_table("skill_tags", schema=None) as batch_op:
         batch_op.create_index("ix_skill_tags_tag", ["tag", "full_id"], unique=False)
     if op.get_bind().dialect.name == "sqlite":
-        # Ranked full-text search over name, description, tags and body (DESIGN §8,
-        # search_skills q). PostgreSQL gets its own (tsvector) with the PostgreSQL backend.
+        # Ranked full-text search for search_skills q (DESIGN §8): one index over name,
+        # description and tags, searched first, and one over the bodies, searched only when
+        # the first finds too few. PostgreSQL gets its own with the PostgreSQL backend.
         op.execute(
             "CREATE VIRTUAL TABLE skills_fts USING fts5("
-            "full_id UNINDEXED, name, description, tags, body, "
-            "tokenize = 'porter unicode61')"
+            "full_id UNINDEXED, name, description, tags, tokenize = 'porter unicode61')"
+        )
+        op.execute(
+            "CREATE VIRTUAL TABLE skills_fts_body USING fts5("
+            "full_id UNINDEXED, body, tokenize = 'porter unicode61')"
+        )
+        # bm25 weights (full_id unindexed): name 10, description 4, tags 6.
+        op.execute(
+            "INSERT INTO skills_fts (skills_fts, rank) VALUES ('rank', 'bm25(0.0, 10.0, 4.0, 6.0)')"
         )
 
 
 def downgrade() -> None:
     if op.get_bind().dialect.name == "sqlite":
+        op.execute("DROP TABLE IF EXISTS skills_fts_body")
         op.execute("DROP TABLE IF EXISTS skills_fts")
 
     with op.batch_alter_table("skill_tags", schema=None) as batch_op:
