@@ -18,26 +18,13 @@ import pytest
 from brahmi.agents.base import AgentRequest, AgentResult
 from brahmi.domain.models import TaskRecord, TaskStatus
 from brahmi.service import Brahmi
-from brahmi.testing import Hang, ScriptedRuntime, run_until_settled
+from brahmi.testing import Hang, ScriptedRuntime
+from tests.integration.support import create, spec
+from tests.integration.support import settle as settle_batch
 
 S = TaskStatus
-SKILL = "brahmi/builtin/run-command"
 WAIT_S = 10.0
 FEEDBACK_HEADING = "Feedback from QA — attempt"
-
-
-def spec(uid: int, name: str, *deps: int, order: int = 1, **extra: Any) -> dict[str, Any]:
-    """A snake_case task spec."""
-    return {
-        "unique_id": uid,
-        "task_name": name,
-        "description": f"Do {name}.",
-        "skill_id": SKILL,
-        "task_order": order,
-        "inputs": extra.pop("inputs", {}),
-        "logical_dependencies": list(deps),
-        **extra,
-    }
 
 
 def qa_spec(uid: int, name: str, *deps: int, critiques: list[int], **extra: Any) -> dict[str, Any]:
@@ -45,18 +32,9 @@ def qa_spec(uid: int, name: str, *deps: int, critiques: list[int], **extra: Any)
     return spec(uid, name, *deps, inputs={"critiques_tasks": critiques}, **extra)
 
 
-def create(
-    brahmi: Brahmi, workspace: Path, specs: list[dict[str, Any]]
-) -> tuple[str, dict[str, str]]:
-    """Store a batch; its id and the ids of its tasks by key."""
-    created = brahmi.create_tasks_batch(brahmi.project_for(workspace).id, specs)
-    return created.batch_id, created.task_ids
-
-
 def settle(brahmi: Brahmi, batch_id: str) -> dict[str, TaskRecord]:
     """Run a worker until the batch settles; the top-level tasks by name."""
-    tasks = asyncio.run(run_until_settled(brahmi, batch_id, timeout_s=WAIT_S))
-    return {t.task_name: t for t in tasks if t.parent_id is None}
+    return settle_batch(brahmi, batch_id, top_level=True)
 
 
 async def wait_until(predicate: Callable[[], bool], what: str, timeout_s: float = WAIT_S) -> None:

@@ -23,7 +23,7 @@ from brahmi import errors
 from brahmi.agents.base import AgentRequest, AgentResult
 from brahmi.config import Settings
 from brahmi.domain import lifecycle
-from brahmi.domain.models import TaskRecord, TaskStatus
+from brahmi.domain.models import TaskStatus
 from brahmi.service import Brahmi
 from brahmi.store.tasks import AttemptResult
 from brahmi.testing import (
@@ -35,39 +35,11 @@ from brahmi.testing import (
     registry_with,
     run_until_settled,
 )
+from tests.integration.support import create, settle, spec
 
 S = TaskStatus
 SKILL = "brahmi/builtin/run-command"
 WAIT_S = 10.0
-
-
-def spec(uid: int, name: str, *deps: int, order: int = 1, **extra: Any) -> dict[str, Any]:
-    """A snake_case task spec."""
-    return {
-        "unique_id": uid,
-        "task_name": name,
-        "description": f"Do {name}.",
-        "skill_id": SKILL,
-        "task_order": order,
-        "inputs": extra.pop("inputs", {}),
-        "logical_dependencies": list(deps),
-        **extra,
-    }
-
-
-def create(
-    brahmi: Brahmi, workspace: Path, specs: list[dict[str, Any]]
-) -> tuple[str, dict[str, str]]:
-    """Store a batch in the workspace's project; its id and the ids of its tasks by key."""
-    project = brahmi.project_for(workspace)
-    created = brahmi.create_tasks_batch(project.id, specs)
-    return created.batch_id, created.task_ids
-
-
-def settle(brahmi: Brahmi, batch_id: str) -> dict[str, TaskRecord]:
-    """Run a worker until the batch settles; the tasks by name."""
-    tasks = asyncio.run(_settle(brahmi, batch_id))
-    return {t.task_name: t for t in tasks}
 
 
 async def _settle(brahmi: Brahmi, batch_id: str) -> list[Any]:

@@ -7,52 +7,21 @@ outputs and replanning completed work downstream.
 
 from __future__ import annotations
 
-import asyncio
 import textwrap
 import time
 from pathlib import Path
-from typing import Any
 
 import pytest
 
 from brahmi import errors
 from brahmi.config import Settings
 from brahmi.domain import lifecycle
-from brahmi.domain.models import TaskRecord, TaskStatus
+from brahmi.domain.models import TaskStatus
 from brahmi.service import Brahmi
-from brahmi.testing import Crash, Fail, ScriptedRuntime, run_until_settled
+from brahmi.testing import Crash, Fail, ScriptedRuntime
+from tests.integration.support import create, settle, spec
 
 S = TaskStatus
-SKILL = "brahmi/builtin/run-command"
-WAIT_S = 10.0
-
-
-def spec(uid: int, name: str, *deps: int, order: int = 1, **extra: Any) -> dict[str, Any]:
-    """A snake_case task spec."""
-    return {
-        "unique_id": uid,
-        "task_name": name,
-        "description": f"Do {name}.",
-        "skill_id": SKILL,
-        "task_order": order,
-        "inputs": extra.pop("inputs", {}),
-        "logical_dependencies": list(deps),
-        **extra,
-    }
-
-
-def create(
-    brahmi: Brahmi, workspace: Path, specs: list[dict[str, Any]]
-) -> tuple[str, dict[str, str]]:
-    """Store a batch; its id and the ids of its tasks by key."""
-    created = brahmi.create_tasks_batch(brahmi.project_for(workspace).id, specs)
-    return created.batch_id, created.task_ids
-
-
-def settle(brahmi: Brahmi, batch_id: str) -> dict[str, TaskRecord]:
-    """Run a worker until the batch settles; its tasks by name."""
-    tasks = asyncio.run(run_until_settled(brahmi, batch_id, timeout_s=WAIT_S))
-    return {t.task_name: t for t in tasks}
 
 
 def statuses(brahmi: Brahmi, ids: dict[str, str]) -> dict[str, TaskStatus]:
