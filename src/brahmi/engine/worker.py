@@ -87,18 +87,31 @@ class Worker:
         self._flush_scheduled = False
         self._stopping = False
         self._wake: asyncio.Event | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
         self._projects: dict[str, ProjectRecord] = {}
 
     # -- the loop --------------------------------------------------------------------------
 
     def wake(self) -> None:
-        """Look for work now (e.g. after a batch was stored by this process)."""
-        if self._wake is not None:
+        """Look for work now (e.g. after a batch was stored by this process).
+
+        Safe from any thread: REST routes and MCP tools run in worker threads.
+        """
+        if self._wake is None or self._loop is None:
+            return
+        try:
+            here = asyncio.get_running_loop()
+        except RuntimeError:
+            here = None
+        if here is self._loop:
             self._wake.set()
+        elif not self._loop.is_closed():
+            self._loop.call_soon_threadsafe(self._wake.set)
 
     async def run(self, stop: asyncio.Event) -> None:
         """Claim and run tasks until ``stop`` is set, then hand back what still runs."""
         self._wake = asyncio.Event()
+        self._loop = asyncio.get_running_loop()
         self._stopping = False
         self.recover()
         heartbeat = asyncio.create_task(self._heartbeat_loop(stop), name="brahmi-heartbeat")
