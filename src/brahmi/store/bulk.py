@@ -28,8 +28,7 @@ def bulk_insert(conn: Connection, table: Table, rows: Sequence[Mapping[str, Any]
     if not rows:
         return
     columns = list(rows[0])
-    encoded = [isinstance(table.c[c].type, JSON) for c in columns]
-    compiled = insert(table).compile(dialect=conn.dialect, column_keys=columns)
+    encoded, compiled = _compiled(conn, table, tuple(columns))
     if conn.dialect.paramstyle in _POSITIONAL:
         order = [columns.index(c) for c in (compiled.positiontup or columns)]
         params: list[Any] = [_encode(row, columns, encoded) for row in rows]
@@ -41,6 +40,21 @@ def bulk_insert(conn: Connection, table: Table, rows: Sequence[Mapping[str, Any]
             compiled.string,
             [dict(zip(columns, _encode(r, columns, encoded), strict=True)) for r in rows],
         )
+
+
+_CACHE: dict[tuple[str, str, tuple[str, ...]], tuple[list[bool], Any]] = {}
+
+
+def _compiled(conn: Connection, table: Table, columns: tuple[str, ...]) -> tuple[list[bool], Any]:
+    """Which columns are JSON, and the INSERT compiled for this dialect (built once)."""
+    key = (conn.dialect.name, table.name, columns)
+    if key not in _CACHE:
+        encoded = [isinstance(table.c[c].type, JSON) for c in columns]
+        _CACHE[key] = (
+            encoded,
+            insert(table).compile(dialect=conn.dialect, column_keys=list(columns)),
+        )
+    return _CACHE[key]
 
 
 def _encode(row: Mapping[str, Any], columns: list[str], encoded: list[bool]) -> tuple[Any, ...]:
