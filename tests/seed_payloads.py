@@ -19,7 +19,7 @@ from __future__ import annotations
 import copy
 import json
 import re
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -221,3 +221,58 @@ def iter_specs(payload: SeedPayload) -> Iterator[dict[str, Any]]:
     for spec in payload.tasks:
         assert isinstance(spec, dict)
         yield spec
+
+
+# -- invalid variants of a seed payload -----------------------------------------------------
+
+
+def variant_base() -> list[Any]:
+    """Seed 003's worked example (snake_case, real full_ids): build → QA → metadata → deploy."""
+    (payload,) = [
+        p
+        for p in all_payloads()
+        if p.seed.startswith("003") and not any("<" in s["skill_id"] for s in p.tasks)
+    ]
+    return concrete(payload.tasks)
+
+
+def cycle(tasks: list[Any]) -> None:
+    tasks[0]["logical_dependencies"] = [4]  # 1 → 4 → 3 → 2 → 1
+
+
+def missing_reference(tasks: list[Any]) -> None:
+    tasks[3]["logical_dependencies"] = [3, 9]
+
+
+def self_dependency(tasks: list[Any]) -> None:
+    tasks[2]["logical_dependencies"] = [2, 3]
+
+
+def mixed_dialects(tasks: list[Any]) -> None:
+    tasks[3]["uniqueId"] = tasks[3].pop("unique_id")
+    tasks[3]["logicalDependencies"] = tasks[3].pop("logical_dependencies")
+
+
+def short_task_name(tasks: list[Any]) -> None:
+    tasks[1]["task_name"] = "QA"
+
+
+def unknown_key(tasks: list[Any]) -> None:
+    tasks[2]["timeout_second"] = tasks[2].pop("timeout_seconds")
+
+
+def unknown_skill(tasks: list[Any]) -> None:
+    tasks[2]["skill_id"] = f"{OWNER_REPO}/aramb-metadatta"
+
+
+#: Each invalid variant of :func:`variant_base`: how to break it, the code it must be
+#: rejected with, and the path of that problem.
+VARIANTS: list[tuple[Callable[[list[Any]], None], str, str]] = [
+    (cycle, "dependency_cycle", "tasks[0]"),
+    (missing_reference, "unknown_reference", "tasks[3].logical_dependencies[1]"),
+    (self_dependency, "self_dependency", "tasks[2].logical_dependencies[1]"),
+    (mixed_dialects, "mixed_dialects", "tasks"),
+    (short_task_name, "task_name_length", "tasks[1].task_name"),
+    (unknown_key, "unknown_key", "tasks[2].timeout_second"),
+    (unknown_skill, "unknown_skill", "tasks[2].skill_id"),
+]

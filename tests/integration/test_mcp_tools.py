@@ -30,10 +30,12 @@ from brahmi.testing import run_until_settled
 from tests.seed_payloads import (
     OWNER_REPO,
     SEEDS_DIR,
+    VARIANTS,
     SeedPayload,
     all_payloads,
     concrete,
     skill_names,
+    variant_base,
     write_skills,
 )
 
@@ -279,56 +281,6 @@ def test_every_seed_batch_sent_through_mcp_is_stored_with_its_graph(
     assert {w["path"] for w in reply["warnings"]} == short
 
 
-def base_payload() -> list[Any]:
-    """Seed 003's worked example (snake_case, real full_ids): build → QA → metadata → deploy."""
-    (payload,) = [
-        p
-        for p in PAYLOADS
-        if p.seed.startswith("003") and not any("<" in s["skill_id"] for s in p.tasks)
-    ]
-    return concrete(payload.tasks)
-
-
-def cycle(tasks: list[Any]) -> None:
-    tasks[0]["logical_dependencies"] = [4]
-
-
-def missing_reference(tasks: list[Any]) -> None:
-    tasks[3]["logical_dependencies"] = [3, 9]
-
-
-def self_dependency(tasks: list[Any]) -> None:
-    tasks[2]["logical_dependencies"] = [2, 3]
-
-
-def mixed_dialects(tasks: list[Any]) -> None:
-    tasks[3]["uniqueId"] = tasks[3].pop("unique_id")
-    tasks[3]["logicalDependencies"] = tasks[3].pop("logical_dependencies")
-
-
-def short_task_name(tasks: list[Any]) -> None:
-    tasks[1]["task_name"] = "QA"
-
-
-def unknown_key(tasks: list[Any]) -> None:
-    tasks[2]["timeout_second"] = tasks[2].pop("timeout_seconds")
-
-
-def unknown_skill(tasks: list[Any]) -> None:
-    tasks[2]["skill_id"] = f"{OWNER_REPO}/aramb-metadatta"
-
-
-VARIANTS: list[tuple[Callable[[list[Any]], None], str, str]] = [
-    (cycle, "dependency_cycle", "tasks[0]"),
-    (missing_reference, "unknown_reference", "tasks[3].logical_dependencies[1]"),
-    (self_dependency, "self_dependency", "tasks[2].logical_dependencies[1]"),
-    (mixed_dialects, "mixed_dialects", "tasks"),
-    (short_task_name, "task_name_length", "tasks[1].task_name"),
-    (unknown_key, "unknown_key", "tasks[2].timeout_second"),
-    (unknown_skill, "unknown_skill", "tasks[2].skill_id"),
-]
-
-
 @needs_seeds
 @pytest.mark.parametrize("transport", TRANSPORTS)
 @pytest.mark.parametrize(
@@ -343,7 +295,7 @@ def test_invalid_variant_of_a_seed_batch_is_a_tool_error_listing_path_and_code(
     transport: str,
 ) -> None:
     brahmi = seed_skills
-    tasks = base_payload()
+    tasks = variant_base()
     mutate(tasks)
     events_before = brahmi.store.events(project_id=project_id)
 
@@ -364,7 +316,7 @@ def test_invalid_variant_of_a_seed_batch_is_a_tool_error_listing_path_and_code(
 def test_the_base_payload_of_the_invalid_variants_is_accepted(
     seed_skills: Brahmi, project_id: str
 ) -> None:
-    tasks = base_payload()
+    tasks = variant_base()
 
     reply = with_client(
         seed_skills,

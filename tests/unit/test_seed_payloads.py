@@ -22,6 +22,7 @@ from brahmi.service import Brahmi
 from tests.seed_payloads import (
     OWNER_REPO,
     SEEDS_DIR,
+    VARIANTS,
     SeedPayload,
     all_payloads,
     concrete,
@@ -29,6 +30,7 @@ from tests.seed_payloads import (
     placeholder_full_id,
     seed_files,
     skill_names,
+    variant_base,
     write_skills,
 )
 
@@ -171,60 +173,10 @@ def test_short_skill_names_of_the_oldest_planner_resolve_with_warnings(
 # -- invalid variants of a seed payload -----------------------------------------------------
 
 
-def base_payload() -> list[Any]:
-    """Seed 003's worked example (snake_case, real full_ids): build → QA → metadata → deploy."""
-    (payload,) = [
-        p
-        for p in PAYLOADS
-        if seed_key(p) == "003" and not any("<" in s["skill_id"] for s in p.tasks)
-    ]
-    return concrete(payload.tasks)
-
-
-def cycle(tasks: list[Any]) -> None:
-    tasks[0]["logical_dependencies"] = [4]  # 1 → 4 → 3 → 2 → 1
-
-
-def missing_reference(tasks: list[Any]) -> None:
-    tasks[3]["logical_dependencies"] = [3, 9]
-
-
-def self_dependency(tasks: list[Any]) -> None:
-    tasks[2]["logical_dependencies"] = [2, 3]
-
-
-def mixed_dialects(tasks: list[Any]) -> None:
-    tasks[3]["uniqueId"] = tasks[3].pop("unique_id")
-    tasks[3]["logicalDependencies"] = tasks[3].pop("logical_dependencies")
-
-
-def short_task_name(tasks: list[Any]) -> None:
-    tasks[1]["task_name"] = "QA"
-
-
-def unknown_key(tasks: list[Any]) -> None:
-    tasks[2]["timeout_second"] = tasks[2].pop("timeout_seconds")
-
-
-def unknown_skill(tasks: list[Any]) -> None:
-    tasks[2]["skill_id"] = "acme/skills/aramb-metadatta"
-
-
-VARIANTS: list[tuple[Callable[[list[Any]], None], str, str]] = [
-    (cycle, "dependency_cycle", "tasks[0]"),
-    (missing_reference, "unknown_reference", "tasks[3].logical_dependencies[1]"),
-    (self_dependency, "self_dependency", "tasks[2].logical_dependencies[1]"),
-    (mixed_dialects, "mixed_dialects", "tasks"),
-    (short_task_name, "task_name_length", "tasks[1].task_name"),
-    (unknown_key, "unknown_key", "tasks[2].timeout_second"),
-    (unknown_skill, "unknown_skill", "tasks[2].skill_id"),
-]
-
-
 def test_the_base_payload_of_the_variants_is_valid(
     brahmi_for: Callable[[list[Any]], Brahmi],
 ) -> None:
-    tasks = base_payload()
+    tasks = variant_base()
 
     assert len(brahmi_for(tasks).validate_batch(tasks).tasks) == 4
 
@@ -238,7 +190,7 @@ def test_invalid_variant_of_a_seed_payload_is_rejected_with_its_own_code(
     path: str,
     brahmi_for: Callable[[list[Any]], Brahmi],
 ) -> None:
-    tasks = base_payload()
+    tasks = variant_base()
     brahmi = brahmi_for(copy.deepcopy(tasks))  # the skills of the valid payload
     mutate(tasks)
 
