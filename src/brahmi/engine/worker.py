@@ -53,6 +53,8 @@ class _Finished:
     outcome: Outcome
     result: AgentResult | None = None
     executor: str | None = None
+    #: The version of the skill the attempt ran with (None when it never started).
+    skill_version: str | None = None
 
 
 class Worker:
@@ -214,10 +216,8 @@ class Worker:
         task = claim.task
         path = self._transcript_path(claim)
         transcript = Transcript(path)
-        skill: Skill | None = None
         try:
             finished = await self._attempt(claim, transcript)
-            skill = self.catalog.find(task.skill_id)
         except asyncio.CancelledError:
             transcript.write(
                 "\n[brahmi] attempt stopped (cancelled, timed out elsewhere or lost its lease)\n"
@@ -247,7 +247,7 @@ class Worker:
                 outcome=finished.outcome,
                 transcript_path=str(path) if transcript.exists else None,
                 usage=result.usage.to_dict() if result else None,
-                skill_version=skill.version if skill else None,
+                skill_version=finished.skill_version,
                 session_ref=result.session_ref if result else None,
                 executor=finished.executor,
             )
@@ -354,8 +354,8 @@ class Worker:
                     code=result.error_code,
                     outputs=result.outputs or None,
                 )
-            return _Finished(outcome, result, executor)
-        return _Finished(finished.outcome, None, executor)
+            return _Finished(outcome, result, executor, skill.version)
+        return _Finished(finished.outcome, None, executor, skill.version)
 
     async def _supervise(self, runtime: AgentRuntime, request: AgentRequest) -> AgentResult:
         """Run ``runtime`` under the task's timeout and the idle limit (DESIGN §3).
