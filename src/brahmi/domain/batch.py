@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import difflib
 import graphlib
-from collections.abc import Collection, Iterable, Mapping
+from collections.abc import Collection, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -153,7 +153,7 @@ class _Draft:
     max_attempts: int = DEFAULT_MAX_ATTEMPTS
     max_rebuilds: int = DEFAULT_MAX_REBUILDS
     #: (path, raw value) pairs, resolved once every key is known.
-    raw_dependencies: list[tuple[str, Any, bool]] = field(default_factory=list)
+    raw_dependencies: list[tuple[str, Any]] = field(default_factory=list)
     raw_critiques: list[tuple[str, Any]] = field(default_factory=list)
     dependencies: list[Ref] = field(default_factory=list)
     critiques: list[Ref] = field(default_factory=list)
@@ -406,7 +406,7 @@ class _Checker:
                     "(strings); name tasks of this batch in the dialect's dependency list",
                 )
             elif _is_int(value) or isinstance(value, str):
-                draft.raw_dependencies.append((where, value, True))
+                draft.raw_dependencies.append((where, value))
             else:
                 self.add(
                     where,
@@ -452,7 +452,7 @@ class _Checker:
             else:
                 keys[draft.key] = draft
         for draft in drafts:
-            for where, value, _ in draft.raw_dependencies:
+            for where, value in draft.raw_dependencies:
                 ref = self._ref(where, value, keys, draft, "dependency")
                 if ref is not None and ref not in draft.dependencies:
                     draft.dependencies.append(ref)
@@ -727,11 +727,6 @@ def _task_id(ref: Ref, ids: Mapping[str, str]) -> str:
         return ref.task_id
     assert ref.batch_key is not None
     return ids[ref.batch_key]
-
-
-def keys_in_order(batch: NormalisedBatch) -> Iterable[str]:
-    """The batch keys in the order the tasks were given."""
-    return (t.key for t in batch.tasks)
 
 
 def _looks_task_order(spec: dict[str, Any]) -> bool:

@@ -15,7 +15,19 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import Engine, Float, case, delete, func, insert, or_, select, text, update
+from sqlalchemy import (
+    Engine,
+    Float,
+    bindparam,
+    case,
+    delete,
+    func,
+    insert,
+    or_,
+    select,
+    text,
+    update,
+)
 from sqlalchemy.engine import Connection
 
 from brahmi.skills.skill import Skill
@@ -233,7 +245,7 @@ class SkillIndex:
                 for table in ("skills_fts", "skills_fts_body"):
                     conn.execute(
                         text(f"DELETE FROM {table} WHERE full_id IN :ids").bindparams(  # noqa: S608
-                            _expanding("ids")
+                            bindparam("ids", expanding=True)
                         ),
                         {"ids": list(chunk)},
                     )
@@ -401,9 +413,3 @@ def _words(name: str) -> str:
 def _chunks(items: Sequence[str], size: int = 500) -> Iterable[Sequence[str]]:
     for start in range(0, len(items), size):
         yield items[start : start + size]
-
-
-def _expanding(name: str) -> Any:
-    from sqlalchemy import bindparam
-
-    return bindparam(name, expanding=True)
