@@ -18,6 +18,21 @@ from typing import Any, ClassVar, TextIO
 from brahmi.domain.models import TaskRecord
 from brahmi.skills.skill import Skill
 
+#: The tools a task's agent gets (DESIGN §6): scoped to its own task and project.
+TASK_TOOLS: tuple[str, ...] = ("create_subtask", "search_skills", "get_task", "list_tasks")
+
+#: The tools a planner gets (DESIGN §7, §8): every tool of Brahmi's MCP server.
+PLANNER_TOOLS: tuple[str, ...] = (
+    "search_skills",
+    "create_tasks_batch",
+    "create_task",
+    "create_subtask",
+    "resume_task",
+    "get_task",
+    "list_tasks",
+    "user_response",
+)
+
 
 class RuntimeUnavailable(Exception):
     """The runtime cannot run here (program missing, not configured). Not retried."""
@@ -131,6 +146,46 @@ class AgentRequest:
     #: Runtimes that start a process call this with its pid (its process group id), so a
     #: worker that dies can have its agent stopped by the one that takes over.
     on_process: Callable[[int], None] | None = None
+    #: Brahmi's MCP tools the agent may call, scoped to this task (DESIGN §6).
+    tools: tuple[str, ...] = TASK_TOOLS
+    #: The most agent turns the run may take; None for the runtime's default.
+    max_turns: int | None = None
+
+
+@dataclass(slots=True)
+class ConversationRequest:
+    """One turn of a conversation that is not a task: a planner session's (DESIGN §7).
+
+    The runtime runs the agent with ``system_prompt`` and ``prompt``, resuming
+    ``session_ref`` when given, with Brahmi's MCP ``tools`` at hand (scoped to
+    ``project_id`` and, for ``user_response``, to ``planner_session_id``), and returns an
+    :class:`AgentResult` whose ``session_ref`` is the session to resume next turn.
+
+    Attributes:
+        project_id: The project the conversation belongs to.
+        planner_session_id: The planner session this turn belongs to.
+        system_prompt: The planner skill's body.
+        prompt: The rendered trigger (a user message, a "## Task Completed" block…).
+        workdir: The project workspace.
+        transcript: Where the turn's messages go as they arrive.
+        timeout_s: The turn's wall-clock limit (seconds).
+        tools: Brahmi's MCP tools the agent may call.
+        session_ref: The runtime's session to resume; None for the first turn.
+        env: Extra environment variables; secrets included, so never log it.
+        max_turns: The most agent turns; None for the runtime's default.
+    """
+
+    project_id: str
+    planner_session_id: str
+    system_prompt: str
+    prompt: str
+    workdir: Path
+    transcript: Transcript
+    timeout_s: float
+    tools: tuple[str, ...] = PLANNER_TOOLS
+    session_ref: str | None = None
+    env: dict[str, str] = field(default_factory=dict)
+    max_turns: int | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -166,6 +221,15 @@ class AgentRuntime(ABC):
             RuntimeCrashed: An infrastructure failure; the task is retried with backoff.
             asyncio.CancelledError: After stopping the agent, when the engine cancels.
         """
+
+    async def converse(self, request: ConversationRequest) -> AgentResult:
+        """Run one turn of a conversation (a planner's, DESIGN §7).
+
+        Raises:
+            RuntimeUnavailable: This runtime cannot host conversations (the default).
+            RuntimeCrashed, asyncio.CancelledError: As for :meth:`run`.
+        """
+        raise RuntimeUnavailable(f"the {self.name} runtime cannot host a planner conversation")
 
     def check(self) -> str | None:
         """None when the runtime can run here, else what is missing and how to fix it."""
