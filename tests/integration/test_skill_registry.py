@@ -574,6 +574,52 @@ def test_filters_and_q_combine(registry: SkillRegistry, library: Path) -> None:
     assert registry.search(category="database", q="zebra") == []
 
 
+def _common_word_library(root: Path) -> None:
+    """Thirty skills that all say "widget", three of them "sprocket" (one twice)."""
+    for i in range(30):
+        extra = {3: "sprocket", 7: "sprocket sprocket", 11: "sprocket"}.get(i, "")
+        write_skill(root, f"part-{i:02d}", f"A widget part number {i}. {extra}".strip())
+
+
+def test_a_word_most_skills_hold_changes_no_order_and_the_rarer_words_decide(
+    registry: SkillRegistry, tmp_path: Path
+) -> None:
+    _common_word_library(tmp_path / "parts")
+    registry.add(str(tmp_path / "parts"), owner_repo="acme/parts")
+
+    with_common = registry.search(q="widget sprocket", limit=3)
+    alone = registry.search(q="sprocket", limit=3)
+
+    assert [h.name for h in with_common] == [h.name for h in alone]
+    assert with_common[0].name == "part-07"  # says sprocket twice
+    assert [h.rank for h in with_common] == pytest.approx([h.rank for h in alone], abs=1e-4)
+
+
+def test_when_the_rarer_words_match_too_few_skills_the_common_word_fills_the_list(
+    registry: SkillRegistry, tmp_path: Path
+) -> None:
+    _common_word_library(tmp_path / "parts")
+    registry.add(str(tmp_path / "parts"), owner_repo="acme/parts")
+
+    hits = registry.search(q="widget sprocket", limit=10)
+
+    assert len(hits) == 10
+    assert {h.name for h in hits[:3]} == {"part-03", "part-07", "part-11"}
+    assert all(h.name.startswith("part-") for h in hits[3:])
+
+
+def test_a_query_of_common_words_alone_still_finds_and_ranks(
+    registry: SkillRegistry, tmp_path: Path
+) -> None:
+    _common_word_library(tmp_path / "parts")
+    registry.add(str(tmp_path / "parts"), owner_repo="acme/parts")
+
+    hits = registry.search(q="widget part", limit=5)
+
+    assert len(hits) == 5
+    assert all(h.name.startswith("part-") for h in hits)
+
+
 def test_limit_caps_the_results(registry: SkillRegistry, library: Path) -> None:
     registry.add(str(library), owner_repo="acme/lib")
 

@@ -40,13 +40,29 @@ _sources = t.skill_sources.c
 #: Words of ``q`` used at most; more only slow the search down.
 MAX_QUERY_WORDS = 16
 #: Matching skills ranked by bm25, best first: over name, description and tags (weights
-#: 10, 4, 6, set by migration 0003), then over bodies.
-_FTS_MATCH = {
-    "skills_fts": "SELECT full_id, rank FROM skills_fts WHERE skills_fts MATCH :match "
-    "ORDER BY rank",
-    "skills_fts_body": "SELECT full_id, rank FROM skills_fts_body WHERE skills_fts_body "
-    "MATCH :match ORDER BY rank",
+#: 10, 4, 6), then over bodies. The score is asked for with ``bm25()`` itself rather than
+#: the ``rank`` column (half again as slow), and only for rowids: reading ``full_id`` out of
+#: the FTS table for every match costs more than ranking it, so it is read for the best
+#: ``limit`` alone (``_TOP``). ``_ALL`` ranks every match, for searches with filters.
+_BM25 = {
+    "skills_fts": "bm25(skills_fts, 0.0, 10.0, 4.0, 6.0)",
+    "skills_fts_body": "bm25(skills_fts_body, 0.0, 1.0)",
 }
+_TOP = (
+    "SELECT f.full_id, r.rank FROM (SELECT rowid AS id, {bm25} AS rank FROM {table} "
+    "WHERE {table} MATCH :match ORDER BY rank LIMIT :limit) AS r "
+    "JOIN {table} AS f ON f.rowid = r.id"
+)
+_ALL = "SELECT full_id, {bm25} AS rank FROM {table} WHERE {table} MATCH :match"
+#: Per connection: the number of skills holding each indexed term (``fts5vocab``).
+_VOCABULARY = (
+    "CREATE VIRTUAL TABLE IF NOT EXISTS temp.skills_fts_terms "
+    "USING fts5vocab(main, skills_fts, 'row')"
+)
+_COMMON = (
+    "SELECT term FROM temp.skills_fts_terms WHERE term IN :words "
+    "AND 2 * doc >= (SELECT count(*) FROM skills)"
+)
 #: What a search result carries (not the body: results list skills, ``get`` reads one).
 _HIT_COLUMNS = (
     _skills.full_id,
@@ -103,13 +119,16 @@ class SkillIndex:
 
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
+        # Reads take no write lock (the engine's transactions are BEGIN IMMEDIATE by
+        # default on SQLite), so searches never queue behind a worker's commits.
+        self._reader = engine.execution_options(sqlite_immediate=False)
         self.fts = engine.dialect.name == "sqlite"
 
     # -- sources --------------------------------------------------------------------------
 
     def sources(self) -> list[SourceRecord]:
         """Every source, in the order they were added."""
-        with self.engine.connect() as conn:
+        with self._reader.connect() as conn:
             rows = conn.execute(select(t.skill_sources).order_by(_sources.added_at)).all()
         return [SourceRecord(**r._mapping) for r in rows]
 
@@ -257,7 +276,7 @@ class SkillIndex:
 
     def versions(self, source_id: str) -> dict[str, str]:
         """``full_id → version`` of a source's indexed skills."""
-        with self.engine.connect() as conn:
+        with self._reader.connect() as conn:
             return {
                 r.full_id: r.version
                 for r in conn.execute(
@@ -267,12 +286,12 @@ class SkillIndex:
 
     def full_ids(self) -> set[str]:
         """Every indexed full_id."""
-        with self.engine.connect() as conn:
+        with self._reader.connect() as conn:
             return set(conn.execute(select(_skills.full_id)).scalars())
 
     def get(self, full_id: str) -> dict[str, Any] | None:
         """One skill's row (with ``source`` = its source's location), or None."""
-        with self.engine.connect() as conn:
+        with self._reader.connect() as conn:
             row = conn.execute(
                 select(t.skills, _sources.location.label("source"))
                 .join(t.skill_sources, _sources.id == _skills.source_id)
@@ -282,7 +301,7 @@ class SkillIndex:
 
     def problems(self) -> list[dict[str, Any]]:
         """Every recorded problem, with the location of its source."""
-        with self.engine.connect() as conn:
+        with self._reader.connect() as conn:
             rows = conn.execute(
                 select(t.skill_problems, _sources.location.label("source"))
                 .join(t.skill_sources, _sources.id == t.skill_problems.c.source_id)
@@ -335,7 +354,7 @@ class SkillIndex:
             if term and term.strip()
         ]
         order = [case((clause, 0), else_=1) for clause in named]
-        with self.engine.connect() as conn:
+        with self._reader.connect() as conn:
             rows = conn.execute(query.order_by(*order, _skills.full_id).limit(limit)).all()
         return [dict(r._mapping) for r in rows]
 
@@ -345,18 +364,25 @@ class SkillIndex:
         """Rank with FTS5: first over name, description and tags; only when that finds
         fewer than ``limit`` skills, over the bodies too, which then rank after them (the
         body is the weakest evidence, and scoring every body is what makes a search slow).
-        Every word but the last must match whole (stemmed); the last may be a prefix."""
-        terms = [f'"{w}"' for w in words[:-1]] + [f'"{words[-1]}"*']
-        match = " OR ".join(terms)
+        Every word but the last must match whole (stemmed); the last may be a prefix.
+
+        Words held by at least half of the skills are left out of the match while other
+        words remain: bm25 gives them no weight (their idf is not positive, which FTS5
+        turns into 1e-6), so they change no order and only make FTS5 score thousands of
+        extra matches. When the other words match fewer than ``limit`` skills, the full
+        match is run to fill the list."""
         found: list[dict[str, Any]] = []
-        with self.engine.connect() as conn:
-            for sql in _FTS_MATCH.values():
+        with self._reader.connect() as conn:
+            matches = [_match(words)]
+            weighty = self._weighty(conn, words)
+            if weighty != words:
+                matches.insert(0, _match(weighty))
+            for table, bm25 in _BM25.items():
+                sql = (_ALL if filtered else _TOP).format(table=table, bm25=bm25)
                 # Without filters the best ``limit`` matches are all that is needed; with
                 # filters every match is ranked and the filters choose among them.
                 fts = (
-                    text(sql if filtered else sql + " LIMIT :limit")
-                    .columns(full_id=t.skills.c.full_id.type, rank=Float())
-                    .subquery("fts")
+                    text(sql).columns(full_id=t.skills.c.full_id.type, rank=Float()).subquery("fts")
                 )
                 ranked = (
                     query.add_columns(fts.c.rank)
@@ -364,16 +390,45 @@ class SkillIndex:
                     .order_by(fts.c.rank, _skills.full_id)
                     .limit(limit)
                 )
-                params: dict[str, Any] = {"match": match}
-                if not filtered:
-                    params["limit"] = limit + len(found)
                 seen = {row["full_id"] for row in found}
-                for row in conn.execute(ranked, params):
-                    if row.full_id not in seen and len(found) < limit:
-                        found.append(dict(row._mapping))
+                for match in matches:
+                    params: dict[str, Any] = {"match": match}
+                    if not filtered:
+                        params["limit"] = limit + len(found)
+                    rows = [r for r in conn.execute(ranked, params) if r.full_id not in seen]
+                    if len(found) + len(rows) >= limit or match is matches[-1]:
+                        found.extend(dict(r._mapping) for r in rows[: limit - len(found)])
+                        break
                 if len(found) >= limit:
                     break
         return found
+
+    @staticmethod
+    def _weighty(conn: Connection, words: list[str]) -> list[str]:
+        """``words`` without those held by half the skills or more (see ``_ranked``); all
+        of them when every one is that common. The last word is matched as a prefix, but
+        bm25 counts a prefix phrase's matches as one term's, so a word held by half the
+        skills makes its prefix at least as common."""
+        if len(words) < 2:
+            return words
+        if not conn.info.get("skills_fts_terms"):
+            conn.exec_driver_sql(_VOCABULARY)
+            conn.commit()  # a temp table lives as long as the connection, if committed
+            conn.info["skills_fts_terms"] = True
+        common = set(
+            conn.execute(
+                text(_COMMON).bindparams(bindparam("words", expanding=True)),
+                {"words": words},
+            ).scalars()
+        )
+        kept = [w for w in words if w not in common]
+        return kept or words
+
+
+def _match(words: list[str]) -> str:
+    """An FTS5 query matching any of ``words``, the last as a prefix; never FTS syntax."""
+    terms = [f'"{w}"' for w in words[:-1]] + [f'"{words[-1]}"*']
+    return " OR ".join(terms)
 
 
 def _row(skill: Skill, source_id: str, now: float) -> dict[str, Any]:
