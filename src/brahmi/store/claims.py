@@ -13,13 +13,14 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import Engine, String, bindparam, cast, func, insert, select, update
+from sqlalchemy import Engine, String, bindparam, cast, func, select, update
 from sqlalchemy.engine import Connection
 
 from brahmi import errors
 from brahmi.domain import lifecycle
 from brahmi.domain.models import Claim, TaskRecord, TaskStatus
 from brahmi.store import tables as t
+from brahmi.store.bulk import bulk_insert
 from brahmi.store.events import EventWriter
 from brahmi.store.rows import task_record
 from brahmi.store.transitions import apply_outcome
@@ -29,8 +30,6 @@ log = logging.getLogger(__name__)
 S = TaskStatus
 _tasks = t.tasks.c
 _TASK_BY_ID = select(t.tasks).where(_tasks.id == bindparam("p_id"))
-
-_INSERT_ATTEMPTS = insert(t.attempts)
 
 
 def _claim_statement(*, skip_locked: bool) -> Any:
@@ -201,7 +200,7 @@ class WorkerOperations:
                 }
             )
             events.status(row, S.READY, S.RUNNING, attempt_id=attempt_id, attempt=row["attempts"])
-        conn.execute(_INSERT_ATTEMPTS, attempts)
+        bulk_insert(conn, t.attempts, attempts)
         # A claim's TaskRecord leaves ``dependencies`` empty: runs do not need them.
         return [Claim(task_record(row), attempt_id, row["attempts"]) for row, attempt_id in claimed]
 

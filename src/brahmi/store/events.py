@@ -5,12 +5,10 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from sqlalchemy import insert
 from sqlalchemy.engine import Connection
 
 from brahmi.store import tables as t
-
-_INSERT = insert(t.events)
+from brahmi.store.bulk import bulk_insert
 
 
 class EventWriter:
@@ -45,5 +43,5 @@ class EventWriter:
     def flush(self, conn: Connection) -> None:
         """Insert the gathered events in ``conn``'s transaction."""
         if self.rows:
-            conn.execute(_INSERT, self.rows)
+            bulk_insert(conn, t.events, self.rows)
             self.rows.clear()

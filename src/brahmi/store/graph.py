@@ -19,6 +19,7 @@ from sqlalchemy.engine import Connection
 from brahmi.domain import lifecycle
 from brahmi.domain.models import TaskStatus
 from brahmi.domain.subtasks import Sibling, next_subtask
+from brahmi.store import driver
 from brahmi.store import tables as t
 from brahmi.store.events import EventWriter
 from brahmi.store.rows import chunks, dependents_map
@@ -98,7 +99,7 @@ def promote_dependents(
     waiting: dict[str, Mapping[Any, Any]] = {}
     seen: dict[str, set[TaskStatus]] = defaultdict(set)
     if len(completed) == 1:  # the hot path: one query
-        for found in conn.execute(_WAITING_WITH_STATUSES, {"p_id": completed[0]}):
+        for found in driver.execute(conn, _WAITING_WITH_STATUSES, {"p_id": completed[0]}):
             waiting[found.id] = found._mapping
             seen[found.id].add(S(found.status))
     else:
@@ -140,8 +141,8 @@ def _move_planned(
     if new is S.READY and row["has_subtasks"]:
         advance_parent(conn, events, row["id"], now)  # DESIGN §4: no agent of its own
         return
-    if conn.execute(
-        _MOVE_PLANNED, {"p_id": row["id"], "p_status": new.value, "p_now": now}
+    if driver.execute(
+        conn, _MOVE_PLANNED, {"p_id": row["id"], "p_status": new.value, "p_now": now}
     ).rowcount:
         events.status(row, S.PLANNED, new)
 

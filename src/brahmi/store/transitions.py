@@ -19,6 +19,7 @@ from brahmi.domain import lifecycle
 from brahmi.domain.loop import Rebuild, on_fail_verdict
 from brahmi.domain.models import TaskStatus
 from brahmi.domain.subtasks import next_subtask
+from brahmi.store import driver
 from brahmi.store import tables as t
 from brahmi.store.events import EventWriter
 from brahmi.store.graph import (
@@ -143,10 +144,11 @@ def apply_outcome(
         statement, params["p_outputs"] = _RECORD_OUTPUTS, outcome.outputs
     else:
         statement = _RECORD
-    recorded = conn.execute(statement, params).first()
+    recorded = driver.execute(conn, statement, params).first()
     if recorded is None:
         return False
-    conn.execute(
+    driver.execute(
+        conn,
         _FINISH_ATTEMPT,
         {
             "p_attempt": attempt_id,
