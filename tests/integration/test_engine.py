@@ -14,6 +14,7 @@ import threading
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -640,3 +641,17 @@ def test_an_attempt_that_writes_output_has_its_transcript_file_on_the_attempt_ro
     assert attempt.skill_version.startswith("sha256:")
     task = brahmi.get_task(ids["1"])
     assert task.skill_version == attempt.skill_version
+
+
+def test_a_claimed_task_is_the_task_as_stored_json_and_booleans_decoded(
+    brahmi: Brahmi, workspace: Path
+) -> None:
+    inputs = {"paths": ["a.py"], "strict": True, "limits": {"lines": 80}}
+    _, ids = create(brahmi, workspace, [spec(1, "build", inputs=inputs)])
+
+    (claim,) = brahmi.store.claim("worker-1", 1, now=time.time(), lease_s=30.0)
+
+    assert claim.task == replace(brahmi.store.get_task(ids["1"]), dependencies=())
+    assert claim.task.inputs == inputs
+    assert claim.task.is_qa is False
+    assert claim.task.has_subtasks is False

@@ -19,6 +19,7 @@ from sqlalchemy.engine import Connection
 from brahmi import errors
 from brahmi.domain import lifecycle
 from brahmi.domain.models import Claim, TaskRecord, TaskStatus
+from brahmi.store import driver
 from brahmi.store import tables as t
 from brahmi.store.bulk import bulk_insert
 from brahmi.store.events import EventWriter
@@ -182,7 +183,9 @@ class WorkerOperations:
     ) -> list[Claim]:
         statement = _CLAIM_LOCKED if self._skip_locked else _CLAIM
         params = {"p_now": now, "p_limit": limit, "p_owner": worker_id, "p_expires": now + lease_s}
-        rows = [dict(r._mapping) for r in conn.execute(statement, params)]
+        rows = driver.typed(
+            conn, t.tasks, [dict(r._mapping) for r in driver.execute(conn, statement, params)]
+        )
         rows.sort(key=lambda r: (r["task_order"], r["created_at"], r["id"]))
         claimed = [(row, str(row["current_attempt_id"])) for row in rows]
         if not claimed:

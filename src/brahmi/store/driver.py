@@ -7,8 +7,8 @@ SQLite takes to run the statement. :func:`execute` compiles a statement once per
 and hands its parameters to the driver through ``exec_driver_sql`` inside the caller's
 transaction, so errors are still SQLAlchemy's and nothing else changes.
 
-The rows it returns are the driver's own: JSON columns come back as text and booleans as
-the driver stores them, so use it for statements whose results need no type processing.
+The rows it returns are the driver's own: on SQLite, JSON columns come back as text and
+booleans as integers. :func:`typed` converts a table's rows back to Python values.
 """
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, cast
 
-from sqlalchemy import JSON
+from sqlalchemy import JSON, Boolean, Table
 from sqlalchemy.engine import Connection, CursorResult
 from sqlalchemy.sql import ClauseElement
 from sqlalchemy.sql.compiler import SQLCompiler
@@ -87,3 +87,32 @@ def _compiled(conn: Connection, statement: ClauseElement) -> _Compiled:
 
 
 _KEEP: list[ClauseElement] = []
+
+
+def typed(conn: Connection, table: Table, rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """``rows`` of ``table`` read by :func:`execute`, with JSON and boolean columns decoded
+    as ``conn.execute`` would have returned them (in place; also returned)."""
+    if conn.dialect.name != "sqlite":
+        return rows  # psycopg decodes JSONB and booleans itself
+    json_columns, bool_columns = _decoders(table)
+    loads = json.loads
+    for row in rows:
+        for name in json_columns:
+            if (value := row.get(name)) is not None:
+                row[name] = loads(value)
+        for name in bool_columns:
+            if (value := row.get(name)) is not None:
+                row[name] = bool(value)
+    return rows
+
+
+_DECODERS: dict[str, tuple[list[str], list[str]]] = {}
+
+
+def _decoders(table: Table) -> tuple[list[str], list[str]]:
+    if table.name not in _DECODERS:
+        _DECODERS[table.name] = (
+            [c.name for c in table.columns if isinstance(c.type, JSON)],
+            [c.name for c in table.columns if isinstance(c.type, Boolean)],
+        )
+    return _DECODERS[table.name]
