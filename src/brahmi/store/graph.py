@@ -13,7 +13,7 @@ from collections import defaultdict
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
-from sqlalchemy import bindparam, func, select, update
+from sqlalchemy import bindparam, func, literal, select, update
 from sqlalchemy.engine import Connection
 
 from brahmi.domain import lifecycle
@@ -32,19 +32,24 @@ _WAITING_DEPENDENTS = (
     select(_tasks.id, _tasks.project_id, _tasks.has_subtasks)
     .select_from(t.task_dependencies.join(t.tasks, _tasks.id == _deps.task_id))
     .where(_deps.depends_on_id.in_(bindparam("p_ids", expanding=True)))
-    .where(_tasks.status == S.PLANNED.value)
+    .where((_tasks.status + literal("")) == S.PLANNED.value)  # see _WAITING_WITH_STATUSES
     .distinct()
 )
 _d1 = t.task_dependencies.alias("d1")
 _d2 = t.task_dependencies.alias("d2")
 _waiting = t.tasks.alias("waiting")
 _upstream = t.tasks.alias("upstream")
-#: For one completed task: each planned dependent with its dependencies' statuses.
+#: For one completed task: each planned dependent with its dependencies' statuses. The
+#: status test is on an expression (``status || ''``) so no index serves it: SQLite would
+#: otherwise start from every planned task of the database instead of the completed
+#: task's few dependents, making each completion cost as much as the graph is large.
 _WAITING_WITH_STATUSES = (
     select(_waiting.c.id, _waiting.c.project_id, _waiting.c.has_subtasks, _upstream.c.status)
     .select_from(
         _d1.join(
-            _waiting, (_waiting.c.id == _d1.c.task_id) & (_waiting.c.status == S.PLANNED.value)
+            _waiting,
+            (_waiting.c.id == _d1.c.task_id)
+            & ((_waiting.c.status + literal("")) == S.PLANNED.value),
         )
         .join(_d2, _d2.c.task_id == _d1.c.task_id)
         .join(_upstream, _upstream.c.id == _d2.c.depends_on_id)
