@@ -1,10 +1,22 @@
-"""``store.driver.execute`` runs Core statements through the driver with the same effect."""
+"""``store.driver`` runs Core statements on the DBAPI cursor with ``conn.execute``'s effect."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
-from sqlalchemy import Column, Integer, MetaData, String, Table, bindparam, create_engine, update
+import pytest
+from sqlalchemy import (
+    Column,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    bindparam,
+    create_engine,
+    insert,
+    update,
+)
+from sqlalchemy.exc import IntegrityError
 
 from brahmi.store import driver
 from brahmi.store.tables import Json
@@ -39,7 +51,8 @@ def test_a_statement_runs_with_caller_and_statement_binds_and_json_encoded(
         first = driver.execute(conn, _SET, {"p_id": 1, "p_name": "renamed", "p_data": {"a": [1]}})
         guarded = driver.execute(conn, _SET, {"p_id": 2, "p_name": "x", "p_data": None})
 
-        assert [tuple(r) for r in first] == [(1, "renamed")]
+        assert [dict(r) for r in first] == [{"id": 1, "name": "renamed"}]
+        assert first.rowcount == 1
         assert guarded.first() is None  # the WHERE's own bound value ("old") applied
     with engine.connect() as conn:
         rows = conn.execute(_things.select().order_by(_things.c.id)).all()
@@ -54,3 +67,25 @@ def test_a_value_left_none_for_a_json_bind_is_sql_null(tmp_path: Path) -> None:
         driver.execute(conn, _SET, {"p_id": 1, "p_name": "n", "p_data": None})
         stored = conn.exec_driver_sql("SELECT data IS NULL FROM things").scalar()
     assert stored == 1
+
+
+_ADD = insert(_things).values(
+    id=bindparam("p_id"), name=bindparam("p_name"), data=None, score=bindparam("p_score")
+)
+
+
+def test_a_driver_error_is_raised_as_sqlalchemy_raises_it_and_rows_read_as_attributes(
+    tmp_path: Path,
+) -> None:
+    engine = create_engine(f"sqlite:///{tmp_path / 'things.db'}")
+    _metadata.create_all(engine)
+    with engine.begin() as conn:
+        added = driver.execute(conn, _ADD, {"p_id": 1, "p_name": "old", "p_score": 3})
+        assert added.rowcount == 1
+        assert added.first() is None  # no RETURNING, no rows
+        with pytest.raises(IntegrityError):
+            driver.execute(conn, _ADD, {"p_id": 1, "p_name": "again", "p_score": 4})
+        (row,) = driver.execute(conn, _SET, {"p_id": 1, "p_name": "b", "p_data": [2]})
+    assert (row.id, row.name, row._mapping["name"]) == (1, "b", "b")
+    with pytest.raises(AttributeError):
+        _ = row.missing

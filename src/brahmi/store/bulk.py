@@ -3,8 +3,9 @@
 ``conn.execute(insert(table), rows)`` processes every parameter of every row in Python;
 for a 10,000-task batch that is most of the time spent storing it. ``bulk_insert``
 compiles the INSERT once for the connection's dialect, encodes JSON columns with the
-standard library, and hands the rows to the driver's ``executemany`` through SQLAlchemy's
-``exec_driver_sql``, inside the caller's transaction.
+standard library, and hands the rows to the driver's ``executemany`` on the cursor of the
+caller's connection, inside its transaction (errors wrapped as SQLAlchemy's, see
+:mod:`brahmi.store.driver`).
 """
 
 from __future__ import annotations
@@ -15,6 +16,8 @@ from typing import Any
 
 from sqlalchemy import JSON, Table, insert
 from sqlalchemy.engine import Connection
+
+from brahmi.store.driver import cursor_of, wrapped
 
 _POSITIONAL = {"qmark", "numeric", "format", "numeric_dollar"}
 
@@ -34,12 +37,15 @@ def bulk_insert(conn: Connection, table: Table, rows: Sequence[Mapping[str, Any]
         params: list[Any] = [_encode(row, columns, encoded) for row in rows]
         if order != list(range(len(columns))):
             params = [tuple(p[i] for i in order) for p in params]
-        conn.exec_driver_sql(compiled.string, params)
     else:
-        conn.exec_driver_sql(
-            compiled.string,
-            [dict(zip(columns, _encode(r, columns, encoded), strict=True)) for r in rows],
-        )
+        params = [dict(zip(columns, _encode(r, columns, encoded), strict=True)) for r in rows]
+    cursor = cursor_of(conn)
+    try:
+        cursor.executemany(compiled.string, params)
+    except conn.dialect.loaded_dbapi.Error as exc:
+        raise wrapped(conn, exc, compiled.string, params) from exc
+    finally:
+        cursor.close()
 
 
 _CACHE: dict[tuple[str, str, tuple[str, ...]], tuple[list[bool], Any]] = {}

@@ -183,9 +183,7 @@ class WorkerOperations:
     ) -> list[Claim]:
         statement = _CLAIM_LOCKED if self._skip_locked else _CLAIM
         params = {"p_now": now, "p_limit": limit, "p_owner": worker_id, "p_expires": now + lease_s}
-        rows = driver.typed(
-            conn, t.tasks, [dict(r._mapping) for r in driver.execute(conn, statement, params)]
-        )
+        rows = driver.typed(conn, t.tasks, driver.execute(conn, statement, params).rows)
         rows.sort(key=lambda r: (r["task_order"], r["created_at"], r["id"]))
         claimed = [(row, str(row["current_attempt_id"])) for row in rows]
         if not claimed:

@@ -1,25 +1,28 @@
 """Running the engine's hottest statements at the driver's speed.
 
-Every finished attempt runs the same handful of statements (record the result, close the
-attempt, promote dependents). Through ``conn.execute`` each call pays for a cache key, a
-compiled-cache lookup and parameter processing, which together cost about as much as
+Every finished attempt runs the same handful of statements (claim, record the result,
+close the attempt, promote dependents, log events). Through ``conn.execute`` each call pays
+for a cache key, parameter processing and a result object, which together cost more than
 SQLite takes to run the statement. :func:`execute` compiles a statement once per dialect
-and hands its parameters to the driver through ``exec_driver_sql`` inside the caller's
-transaction, so errors are still SQLAlchemy's and nothing else changes.
+and runs it on the DBAPI cursor of the caller's connection, inside its transaction; driver
+errors are wrapped as SQLAlchemy's (``sqlalchemy.exc.DBAPIError`` subclasses), as
+``conn.execute`` would raise them.
 
-The rows it returns are the driver's own: on SQLite, JSON columns come back as text and
-booleans as integers. :func:`typed` converts a table's rows back to Python values.
+The rows it returns are :class:`Record` mappings of the driver's own values: on SQLite,
+JSON columns come back as text and booleans as integers. :func:`typed` converts a table's
+rows back to Python values.
 """
 
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any, cast
 
 from sqlalchemy import JSON, Boolean, Table
-from sqlalchemy.engine import Connection, CursorResult
+from sqlalchemy.engine import Connection
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.sql import ClauseElement
 from sqlalchemy.sql.compiler import SQLCompiler
 
@@ -41,9 +44,39 @@ class _Compiled:
 _CACHE: dict[tuple[str, int], _Compiled] = {}
 
 
-def execute(
-    conn: Connection, statement: ClauseElement, params: Mapping[str, Any]
-) -> CursorResult[Any]:
+class Record(dict[str, Any]):
+    """One row: column name → value, also readable as attributes (``row.status``)."""
+
+    __slots__ = ()
+
+    def __getattr__(self, name: str) -> Any:
+        try:
+            return self[name]
+        except KeyError:
+            raise AttributeError(name) from None
+
+    @property
+    def _mapping(self) -> Record:
+        """The row as a mapping (itself), as SQLAlchemy rows offer it."""
+        return self
+
+
+@dataclass(frozen=True, slots=True)
+class Result:
+    """What a statement returned: its rows (all fetched) and the rows it changed."""
+
+    rows: list[Record]
+    rowcount: int
+
+    def __iter__(self) -> Iterator[Record]:
+        return iter(self.rows)
+
+    def first(self) -> Record | None:
+        """The first row, or None."""
+        return self.rows[0] if self.rows else None
+
+
+def execute(conn: Connection, statement: ClauseElement, params: Mapping[str, Any]) -> Result:
     """Run ``statement`` with ``params`` (bind name → value) in ``conn``'s transaction.
 
     ``statement`` must be built once (module level): it is cached by identity. Expanding
@@ -63,7 +96,28 @@ def execute(
     driver_params: Any = (
         tuple(encoded) if compiled.positional else dict(zip(compiled.names, encoded, strict=True))
     )
-    return conn.exec_driver_sql(compiled.sql, driver_params)
+    cursor = cursor_of(conn)
+    try:
+        cursor.execute(compiled.sql, driver_params)
+        rows: list[Record] = []
+        if cursor.description is not None:
+            columns = [d[0] for d in cursor.description]
+            rows = [Record(zip(columns, row, strict=True)) for row in cursor.fetchall()]
+        return Result(rows, cursor.rowcount)
+    except conn.dialect.loaded_dbapi.Error as exc:
+        raise wrapped(conn, exc, compiled.sql, driver_params) from exc
+    finally:
+        cursor.close()
+
+
+def cursor_of(conn: Connection) -> Any:
+    """A DBAPI cursor on ``conn``'s connection (in its transaction); close it after use."""
+    return conn.connection.cursor()
+
+
+def wrapped(conn: Connection, exc: Exception, sql: str, params: Any) -> Exception:
+    """``exc``, raised by the driver, as SQLAlchemy would raise it."""
+    return DBAPIError.instance(sql, params, exc, conn.dialect.loaded_dbapi.Error)
 
 
 def _compiled(conn: Connection, statement: ClauseElement) -> _Compiled:
@@ -89,7 +143,7 @@ def _compiled(conn: Connection, statement: ClauseElement) -> _Compiled:
 _KEEP: list[ClauseElement] = []
 
 
-def typed(conn: Connection, table: Table, rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+def typed(conn: Connection, table: Table, rows: list[Record]) -> list[Record]:
     """``rows`` of ``table`` read by :func:`execute`, with JSON and boolean columns decoded
     as ``conn.execute`` would have returned them (in place; also returned)."""
     if conn.dialect.name != "sqlite":
