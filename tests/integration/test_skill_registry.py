@@ -574,21 +574,22 @@ def test_filters_and_q_combine(registry: SkillRegistry, library: Path) -> None:
     assert registry.search(category="database", q="zebra") == []
 
 
-def _common_word_library(root: Path) -> None:
-    """Thirty skills that all say "widget", three of them "sprocket" (one twice)."""
+@pytest.fixture
+def parts(registry: SkillRegistry, tmp_path: Path) -> SkillRegistry:
+    """The registry with thirty skills that all say "widget", three of them "sprocket"
+    (one twice): "widget" is held by more than half of the skills, built-ins included."""
     for i in range(30):
         extra = {3: "sprocket", 7: "sprocket sprocket", 11: "sprocket"}.get(i, "")
-        write_skill(root, f"part-{i:02d}", f"A widget part number {i}. {extra}".strip())
+        write_skill(tmp_path / "parts", f"part-{i:02d}", f"A widget part number {i}. {extra}")
+    registry.add(str(tmp_path / "parts"), owner_repo="acme/parts")
+    return registry
 
 
 def test_a_word_most_skills_hold_changes_no_order_and_the_rarer_words_decide(
-    registry: SkillRegistry, tmp_path: Path
+    parts: SkillRegistry,
 ) -> None:
-    _common_word_library(tmp_path / "parts")
-    registry.add(str(tmp_path / "parts"), owner_repo="acme/parts")
-
-    with_common = registry.search(q="widget sprocket", limit=3)
-    alone = registry.search(q="sprocket", limit=3)
+    with_common = parts.search(q="widget sprocket", limit=3)
+    alone = parts.search(q="sprocket", limit=3)
 
     assert [h.name for h in with_common] == [h.name for h in alone]
     assert with_common[0].name == "part-07"  # says sprocket twice
@@ -596,25 +597,17 @@ def test_a_word_most_skills_hold_changes_no_order_and_the_rarer_words_decide(
 
 
 def test_when_the_rarer_words_match_too_few_skills_the_common_word_fills_the_list(
-    registry: SkillRegistry, tmp_path: Path
+    parts: SkillRegistry,
 ) -> None:
-    _common_word_library(tmp_path / "parts")
-    registry.add(str(tmp_path / "parts"), owner_repo="acme/parts")
-
-    hits = registry.search(q="widget sprocket", limit=10)
+    hits = parts.search(q="widget sprocket", limit=10)
 
     assert len(hits) == 10
     assert {h.name for h in hits[:3]} == {"part-03", "part-07", "part-11"}
     assert all(h.name.startswith("part-") for h in hits[3:])
 
 
-def test_a_query_of_common_words_alone_still_finds_and_ranks(
-    registry: SkillRegistry, tmp_path: Path
-) -> None:
-    _common_word_library(tmp_path / "parts")
-    registry.add(str(tmp_path / "parts"), owner_repo="acme/parts")
-
-    hits = registry.search(q="widget part", limit=5)
+def test_a_query_of_common_words_alone_still_finds_and_ranks(parts: SkillRegistry) -> None:
+    hits = parts.search(q="widget part", limit=5)
 
     assert len(hits) == 5
     assert all(h.name.startswith("part-") for h in hits)
