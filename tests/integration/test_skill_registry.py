@@ -593,7 +593,8 @@ def test_a_word_most_skills_hold_changes_no_order_and_the_rarer_words_decide(
 
     assert [h.name for h in with_common] == [h.name for h in alone]
     assert with_common[0].name == "part-07"  # says sprocket twice
-    assert [h.rank for h in with_common] == pytest.approx([h.rank for h in alone], abs=1e-4)
+    if parts.index.fts:  # FTS5's bm25 gives the common word no weight at all
+        assert [h.rank for h in with_common] == pytest.approx([h.rank for h in alone], abs=1e-4)
 
 
 def test_when_the_rarer_words_match_too_few_skills_the_common_word_fills_the_list(
