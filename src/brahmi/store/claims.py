@@ -47,10 +47,18 @@ def _claim_statement(*, skip_locked: bool) -> Any:
         .limit(bindparam("p_limit"))
     )
     if skip_locked:
-        candidates = candidates.with_for_update(skip_locked=True)
+        # PostgreSQL: lock the candidates once, in a MATERIALIZED CTE. As an ``IN``
+        # subquery the planner may rescan it per row, and each rescan skips the rows this
+        # statement already updated and locks ``p_limit`` more: a claim past its limit.
+        picked = candidates.with_for_update(skip_locked=True).cte("picked").prefix_with(
+            "MATERIALIZED"
+        )
+        chosen = _tasks.id == picked.c.id
+    else:
+        chosen = _tasks.id.in_(candidates)
     return (
         update(t.tasks)
-        .where(_tasks.id.in_(candidates) & (_tasks.status == S.READY.value))
+        .where(chosen & (_tasks.status == S.READY.value))
         .values(
             status=S.RUNNING.value,
             attempts=_tasks.attempts + 1,
