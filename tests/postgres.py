@@ -21,7 +21,9 @@ from sqlalchemy.pool import NullPool
 from brahmi.store.database import create_db_engine, upgrade
 
 ENV = "BRAHMI_TEST_DATABASE_URL"
-SKIP_REASON = f"{ENV} is not set (a PostgreSQL URL, e.g. postgresql+psycopg://postgres@127.0.0.1:5432/test)"
+SKIP_REASON = (
+    f"{ENV} is not set (a PostgreSQL URL, e.g. postgresql+psycopg://postgres@127.0.0.1:5432/test)"
+)
 
 
 def server_url() -> str | None:
@@ -36,7 +38,7 @@ class PostgresDatabases:
         self.url = make_url(url)
         self.admin = create_engine(self.url, isolation_level="AUTOCOMMIT", poolclass=NullPool)
         self.template = f"brahmi_tpl_{os.getpid()}_{uuid.uuid4().hex[:8]}"
-        self._execute(f'CREATE DATABASE "{self.template}"')
+        self.execute(f'CREATE DATABASE "{self.template}"')
         engine = create_db_engine(self.url_of(self.template))
         try:
             upgrade(engine)
@@ -50,19 +52,20 @@ class PostgresDatabases:
     def create(self) -> str:
         """A new migrated database; returns its name."""
         name = f"brahmi_t_{uuid.uuid4().hex[:12]}"
-        self._execute(f'CREATE DATABASE "{name}" TEMPLATE "{self.template}"')
+        self.execute(f'CREATE DATABASE "{name}" TEMPLATE "{self.template}"')
         return name
 
     def drop(self, name: str) -> None:
         """Drop a database, ending any connection still open to it."""
-        self._execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        self.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
     def close(self) -> None:
         """Drop the template and let go of the server."""
         self.drop(self.template)
         self.admin.dispose()
 
-    def _execute(self, sql: str) -> None:
+    def execute(self, sql: str) -> None:
+        """Run one statement on the server (outside a transaction)."""
         with self.admin.connect() as conn:
             conn.execute(text(sql))
 

@@ -50,8 +50,8 @@ def _claim_statement(*, skip_locked: bool) -> Any:
         # PostgreSQL: lock the candidates once, in a MATERIALIZED CTE. As an ``IN``
         # subquery the planner may rescan it per row, and each rescan skips the rows this
         # statement already updated and locks ``p_limit`` more: a claim past its limit.
-        picked = candidates.with_for_update(skip_locked=True).cte("picked").prefix_with(
-            "MATERIALIZED"
+        picked = (
+            candidates.with_for_update(skip_locked=True).cte("picked").prefix_with("MATERIALIZED")
         )
         chosen = _tasks.id == picked.c.id
     else:
