@@ -14,13 +14,20 @@ from typing import Any
 
 from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.engine import Connection
-from sqlalchemy.exc import OperationalError
+from sqlalchemy.exc import InterfaceError, OperationalError
 
 from brahmi import errors
 
 #: How long a SQLite connection waits for another writer, in seconds.
 SQLITE_BUSY_TIMEOUT_S = 30.0
 MIGRATIONS_DIR = Path(__file__).parent / "migrations"
+#: What a database that is down, restarting or unreachable raises mid-operation: workers
+#: back off and retry, REST answers 503 (DESIGN §9, issue 8 "bad input").
+OUTAGE_ERRORS: tuple[type[Exception], ...] = (
+    OperationalError,
+    InterfaceError,
+    errors.StoreUnavailable,
+)
 
 
 def sqlite_url(path: Path) -> str:

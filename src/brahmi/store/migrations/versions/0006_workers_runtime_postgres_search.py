@@ -42,6 +42,24 @@ FROM (
 ) AS s
 """
 
+#: Wake idle workers (``LISTEN brahmi_ready``, store/notify.py) when a statement leaves a
+#: task ready; the notification is delivered when its transaction commits.
+PG_NOTIFY_FUNCTION = """
+CREATE FUNCTION brahmi_notify_ready() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+    IF EXISTS (SELECT 1 FROM new_rows WHERE status = 'ready') THEN
+        PERFORM pg_notify('brahmi_ready', '');
+    END IF;
+    RETURN NULL;
+END
+$$
+"""
+PG_NOTIFY_TRIGGERS = [
+    f"CREATE TRIGGER tasks_ready_{event.lower()} AFTER {event} ON tasks "
+    "REFERENCING NEW TABLE AS new_rows FOR EACH STATEMENT EXECUTE FUNCTION brahmi_notify_ready()"
+    for event in ("INSERT", "UPDATE")
+]
+
 
 def upgrade() -> None:
     with op.batch_alter_table("tasks") as batch:
@@ -65,10 +83,16 @@ def upgrade() -> None:
         op.execute(PG_SKILLS_FTS)
         op.execute(PG_SKILLS_FTS_INDEX)
         op.execute(PG_SKILLS_FTS_FILL)
+        op.execute(PG_NOTIFY_FUNCTION)
+        for trigger in PG_NOTIFY_TRIGGERS:
+            op.execute(trigger)
 
 
 def downgrade() -> None:
     if op.get_bind().dialect.name == "postgresql":
+        op.execute("DROP TRIGGER tasks_ready_insert ON tasks")
+        op.execute("DROP TRIGGER tasks_ready_update ON tasks")
+        op.execute("DROP FUNCTION brahmi_notify_ready()")
         op.execute("DROP TABLE skills_fts")
     op.drop_index("ix_workers_heartbeat_at", table_name="workers")
     op.drop_table("workers")
