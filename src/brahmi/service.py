@@ -25,7 +25,7 @@ from brahmi.engine.clock import SYSTEM_CLOCK, Clock
 from brahmi.engine.worker import Worker
 from brahmi.registry import SkillRegistry
 from brahmi.skills.catalog import Skills, SkillSource
-from brahmi.store.database import create_db_engine, ensure_schema
+from brahmi.store.database import create_db_engine, ensure_schema, require_schema
 from brahmi.store.projects import ProjectRecord
 from brahmi.store.skills import SkillIndex
 from brahmi.store.tasks import BoundTask, TaskStore
@@ -94,7 +94,16 @@ class Brahmi:
             if self.settings.database_url is None:
                 self.settings.home.mkdir(parents=True, exist_ok=True)
             engine = create_db_engine(self.settings.url)
-            ensure_schema(engine)
+            try:
+                # The embedded SQLite file is migrated on first use; a shared database only
+                # by `brahmi db upgrade` (DESIGN §9).
+                if engine.dialect.name == "sqlite":
+                    ensure_schema(engine)
+                else:
+                    require_schema(engine)
+            except errors.BrahmiError:
+                engine.dispose()
+                raise
             self._store = TaskStore(engine)
         return self._store
 
