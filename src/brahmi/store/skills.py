@@ -49,6 +49,9 @@ _FTS_MATCH = {
     "skills_fts_body": "SELECT full_id, rank FROM skills_fts_body WHERE skills_fts_body "
     "MATCH :match ORDER BY rank",
 }
+#: PostgreSQL advisory lock serialising writes to the index: several workers starting at
+#: once all index the built-ins, and two inserts of one full_id would collide.
+_INDEX_LOCK = 0x6272_6168_6D69  # "brahmi"
 #: What a search result carries (not the body: results list skills, ``get`` reads one).
 _HIT_COLUMNS = (
     _skills.full_id,
@@ -129,6 +132,7 @@ class SkillIndex:
     ) -> SourceRecord:
         """Register a source, or update the one with the same ``location``."""
         with self.engine.begin() as conn:
+            self._serialise(conn)
             row = conn.execute(select(t.skill_sources).where(_sources.location == location)).first()
             values = {
                 "kind": kind,
@@ -150,6 +154,7 @@ class SkillIndex:
     def remove_source(self, source_id: str) -> int:
         """Forget a source and its skills; returns how many skills went with it."""
         with self.engine.begin() as conn:
+            self._serialise(conn)
             removed = self._clear(conn, source_id)
             conn.execute(delete(t.skill_sources).where(_sources.id == source_id))
         return removed
@@ -171,6 +176,7 @@ class SkillIndex:
         """
         problems = list(problems)
         with self.engine.begin() as conn:
+            self._serialise(conn)
             self._clear(conn, source.id)
             taken = (
                 {
@@ -250,6 +256,11 @@ class SkillIndex:
                 update(t.skill_sources).where(_sources.id == source.id).values(indexed_at=now)
             )
         return IndexOutcome(len(kept), problems)
+
+    def _serialise(self, conn: Connection) -> None:
+        """On PostgreSQL, wait for any other writer of the index (until commit)."""
+        if self.tsvector:
+            conn.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": _INDEX_LOCK})
 
     def _clear(self, conn: Connection, source_id: str) -> int:
         ids = list(
