@@ -275,6 +275,9 @@ def test_three_workers_finish_every_task_once_though_one_is_killed_mid_run(
 def test_a_server_killed_while_storing_a_batch_leaves_it_wholly_absent(
     cluster: Cluster, db: Engine
 ) -> None:
+    # Skills registered in the shared database, as a team would (`brahmi skills add`).
+    added = cluster.start("skills-add", "skills", "add", str(cluster.skills), "--as", "acme/faults")
+    assert added.wait(60) == 0, cluster.logs()
     port = free_port()
     server = cluster.start("serve", "serve", "--no-workers", "--port", str(port))
     url = f"http://127.0.0.1:{port}"
@@ -283,7 +286,7 @@ def test_a_server_killed_while_storing_a_batch_leaves_it_wholly_absent(
         f"{url}/api/v1/projects", json={"workspace": str(cluster.root / "WS")}, timeout=30
     )
     assert project.status_code in (200, 201), project.text
-    project_id = project.json()["id"]
+    project_id = project.json()["project_id"]
     big = noop_fan_batch(roots=50, fan=200)  # 10,000 tasks: storing takes a while
     posted: list[httpx.Response | Exception] = []
 
@@ -291,7 +294,9 @@ def test_a_server_killed_while_storing_a_batch_leaves_it_wholly_absent(
         try:
             posted.append(
                 httpx.post(
-                    f"{url}/api/v1/projects/{project_id}/tasks/batch", json={"tasks": big}, timeout=120
+                    f"{url}/api/v1/projects/{project_id}/tasks/batch",
+                    json={"tasks": big},
+                    timeout=120,
                 )
             )
         except httpx.HTTPError as exc:
@@ -305,7 +310,7 @@ def test_a_server_killed_while_storing_a_batch_leaves_it_wholly_absent(
                 db,
                 "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() "
                 "AND pid <> pg_backend_pid() AND xact_start IS NOT NULL "
-                "AND query ILIKE 'INSERT INTO%'",
+                "AND query ILIKE 'INSERT INTO tasks%'",
             )
         ),
         "the server is inserting the batch",
