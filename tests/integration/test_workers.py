@@ -170,3 +170,66 @@ def test_a_dependency_completed_elsewhere_notifies_the_listener(
 @pytest.mark.parametrize("either_database", ["sqlite"], indirect=True)
 def test_sqlite_has_no_listener_and_relies_on_wakeups_and_polling(brahmi: Brahmi) -> None:
     assert brahmi.store.ready_listener(lambda: None) is None
+
+
+def layered_specs(layers: int, width: int) -> list[dict[str, object]]:
+    """Task j of each layer depends on tasks j and j+1 (mod width) of the layer before."""
+    specs = []
+    for layer in range(layers):
+        for j in range(width):
+            uid = layer * width + j + 1
+            deps = (
+                []
+                if layer == 0
+                else sorted(
+                    {(layer - 1) * width + j + 1, (layer - 1) * width + (j + 1) % width + 1}
+                )
+            )
+            specs.append(spec(uid, f"Layer {layer} task {j}", *deps))
+    return specs
+
+
+def test_two_workers_completing_the_dependencies_of_one_task_at_once_both_promote_it(
+    settings: Settings, workspace: Path
+) -> None:
+    # Two workers finishing a task's two dependencies in concurrent transactions must not
+    # both conclude "the other one is still running" (on PostgreSQL, READ COMMITTED):
+    # every task of a layered graph has two dependencies, so a lost promotion shows up
+    # as a task left planned and the graph never settling.
+    runtime = ScriptedRuntime()
+    first = Brahmi(settings.with_(concurrency=8), runtimes=registry_with(runtime))
+    second = Brahmi(settings.with_(concurrency=8), runtimes=registry_with(runtime))
+    try:
+        batch_id, _ = create(first, workspace, layered_specs(layers=12, width=10))
+        done = threading.Event()
+
+        def work(instance: Brahmi) -> None:
+            async def until_done() -> None:
+                stop = asyncio.Event()
+                running = asyncio.create_task(instance.worker().run(stop))
+                while not done.is_set():
+                    await asyncio.sleep(0.02)
+                stop.set()
+                await running
+
+            asyncio.run(until_done())
+
+        threads = [threading.Thread(target=work, args=(b,)) for b in (first, second)]
+        for thread in threads:
+            thread.start()
+        deadline = time.monotonic() + 30
+        try:
+            while time.monotonic() < deadline:
+                counts = first.store.status_counts(batch_id=batch_id)
+                if counts.get(S.COMPLETED) == 120:
+                    break
+                time.sleep(0.05)
+        finally:
+            done.set()
+            for thread in threads:
+                thread.join(30)
+
+        assert first.store.status_counts(batch_id=batch_id) == {S.COMPLETED: 120}
+    finally:
+        first.close()
+        second.close()

@@ -144,12 +144,16 @@ class TaskStore(WorkerOperations, WorkerDirectory):
         events = EventWriter(now)
         new_ids = {b.id for b in tasks}
         with self.engine.begin() as conn:
-            outside = list({d for b in tasks for d in b.dependencies if d not in new_ids})
+            outside = sorted({d for b in tasks for d in b.dependencies if d not in new_ids})
             statuses: dict[str, TaskStatus] = {}
             for chunk in chunks(outside):
-                for row in conn.execute(
-                    select(_tasks.id, _tasks.status).where(_tasks.id.in_(chunk))
-                ):
+                query = select(_tasks.id, _tasks.status).where(_tasks.id.in_(chunk))
+                if conn.dialect.name == "postgresql":
+                    # A dependency completing meanwhile would not see these new tasks (not
+                    # committed yet) and leave them planned forever: hold its status still
+                    # until this batch commits (SQLite serialises writers anyway).
+                    query = query.order_by(_tasks.id).with_for_update(read=True)
+                for row in conn.execute(query):
                     statuses[row.id] = S(row.status)
             conn.execute(
                 insert(t.batches),
