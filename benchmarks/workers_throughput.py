@@ -12,6 +12,14 @@ the latest ``finished_at`` of its dependencies, both written by the workers (one
 clock). Reported over every such task, and over those whose dependent ran in another
 process than the dependency that finished last ("across processes"), p50 and p99.
 
+Those figures mostly show queueing (a worker's slots are full) or no wait at all (the
+worker that finishes a task claims its dependent in the same transaction). Dispatch across
+processes proper is measured by a **ping-pong chain**: 100 tasks alternating between a
+skill of the ``noop`` runtime and the built-in ``run-command`` skill (the ``command``
+runtime running ``true``), with one worker process serving only ``noop`` and another only
+``command`` (``--runtime``), one run at a time each: every dependent is claimed by the
+other process, which has to be woken. Latency = dependent claimed - dependency finished.
+
 On PostgreSQL the workers poll every 0.5 s (the default), so what wakes a worker across
 processes is ``LISTEN/NOTIFY``; on SQLite, which has no notifications, they poll every
 0.05 s.
@@ -78,7 +86,12 @@ def postgres_database(server_url: str) -> Iterator[str]:
 
 @contextlib.contextmanager
 def workers(
-    home: Path, url: str | None, processes: int, concurrency: int, watch: Engine
+    home: Path,
+    url: str | None,
+    processes: int,
+    concurrency: int,
+    watch: Engine,
+    runtimes: list[list[str]] | None = None,
 ) -> Iterator[None]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("BRAHMI_")}
     env["BRAHMI_HOME"] = str(home)
@@ -86,9 +99,10 @@ def workers(
         env["BRAHMI_DATABASE_URL"] = url
     else:
         env["BRAHMI_POLL_S"] = "0.05"
+    served = runtimes or [["--runtime", "noop"]] * processes
     procs = [
         subprocess.Popen(
-            [BRAHMI, "worker", "--concurrency", str(concurrency), "--runtime", "noop"],
+            [BRAHMI, "worker", "--concurrency", str(concurrency), *served[i]],
             env=env,
             stdin=subprocess.DEVNULL,
             stdout=subprocess.DEVNULL,
@@ -164,6 +178,8 @@ def pct(values: list[float], q: float) -> str:
 
 
 def bench(label: str, url: str | None, args: argparse.Namespace) -> None:
+    if args.ping_pong_only:
+        return
     for processes in args.processes:
         with tempfile.TemporaryDirectory() as tmp:
             home = Path(tmp)
@@ -194,6 +210,71 @@ def bench(label: str, url: str | None, args: argparse.Namespace) -> None:
                 brahmi.close()
 
 
+NOOP_SKILL_MD = (
+    "---\nname: noop-step\ndescription: Does nothing (a benchmark step).\n"
+    "metadata:\n  brahmi-runtime: noop\n---\n\n# noop-step\n\nNothing.\n"
+)
+
+
+def ping_pong(label: str, url: str | None, args: argparse.Namespace) -> None:
+    """Cross-process dispatch latency: a chain whose steps alternate between two workers."""
+    with tempfile.TemporaryDirectory() as tmp:
+        home = Path(tmp)
+        skills = home / "bench-skills"
+        (skills / "noop-step").mkdir(parents=True)
+        (skills / "noop-step" / "SKILL.md").write_text(NOOP_SKILL_MD, encoding="utf-8")
+        skill_arg = f"{skills}=bench/skills"
+        settings = Settings(home=home, database_url=url, skill_dirs=(skill_arg,))
+        brahmi = Brahmi(settings)
+        project_id = brahmi.project_for(home).id
+        brahmi.registry.sources()
+        watch = create_engine(settings.url)
+        chain = []
+        for uid in range(1, 101):
+            step = {
+                "unique_id": uid,
+                "task_name": f"step {uid}",
+                "description": "ping-pong step",
+                "task_order": 1,
+                "logical_dependencies": [uid - 1] if uid > 1 else [],
+            }
+            if uid % 2:
+                step |= {"skill_id": "bench/skills/noop-step", "inputs": {}}
+            else:
+                step |= {
+                    "skill_id": "brahmi/builtin/run-command",
+                    "inputs": {"command": ["true"]},
+                }
+            chain.append(step)
+        served = [
+            ["--runtime", "noop", "--skills", skill_arg],
+            ["--runtime", "command", "--skills", skill_arg],
+        ]
+        gaps: list[float] = []
+        try:
+            with workers(home, url, 2, 1, watch, served):
+                for _ in range(args.repeat):
+                    batch = brahmi.create_tasks_batch(project_id, chain)
+                    query = (
+                        "SELECT count(*) FROM tasks WHERE batch_id = :b AND status = 'completed'"
+                    )
+                    deadline = time.monotonic() + 300
+                    while _count(watch, query, b=batch.batch_id) < len(chain):
+                        if time.monotonic() > deadline:
+                            raise SystemExit("the ping-pong chain did not complete")
+                        time.sleep(0.02)
+                    every, _ = dispatch_latencies(watch, batch.batch_id)
+                    gaps += every
+        finally:
+            watch.dispose()
+            brahmi.close()
+        print(
+            f"{label:<10} ping-pong chain, {len(gaps)} cross-process dispatches: "
+            f"p50 {pct(gaps, 0.5)} ms, p99 {pct(gaps, 0.99)} ms, max {max(gaps):.1f} ms",
+            flush=True,
+        )
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeat", type=int, default=3, help="runs per figure (median)")
@@ -206,6 +287,7 @@ def main() -> None:
     )
     parser.add_argument("--postgres", default=os.environ.get("BRAHMI_TEST_DATABASE_URL"))
     parser.add_argument("--skip-sqlite", action="store_true")
+    parser.add_argument("--ping-pong-only", action="store_true", help="only the latency chain")
     parser.add_argument(
         "--shapes",
         type=lambda s: s.split(","),
@@ -224,10 +306,13 @@ def main() -> None:
     if args.postgres:
         with postgres_database(args.postgres) as url:
             bench("postgresql", url, args)
+        with postgres_database(args.postgres) as url:
+            ping_pong("postgresql", url, args)
     else:
         print("(no --postgres URL and no BRAHMI_TEST_DATABASE_URL: PostgreSQL skipped)")
     if not args.skip_sqlite:
         bench("sqlite", None, args)
+        ping_pong("sqlite", None, args)
 
 
 if __name__ == "__main__":
