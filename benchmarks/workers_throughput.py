@@ -205,6 +205,15 @@ def bench(label: str, url: str | None, args: argparse.Namespace) -> None:
                             f"{pct(cross, 0.5):>8} {pct(cross, 0.99):>8} {len(cross):>6}",
                             flush=True,
                         )
+                if url is not None:
+                    size = _count(
+                        watch,
+                        "SELECT sum(pg_total_relation_size(c)) FROM unnest(ARRAY['tasks', "
+                        "'attempts', 'events', 'task_dependencies', 'task_history', "
+                        "'batches']::regclass[]) AS c",
+                    )
+                    tasks = _count(watch, "SELECT count(*) FROM tasks")
+                    print(f"{label:<10} {size / tasks:,.0f} bytes per task stored ({tasks} tasks)")
             finally:
                 watch.dispose()
                 brahmi.close()
