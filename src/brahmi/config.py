@@ -7,6 +7,9 @@
 | ``BRAHMI_CONCURRENCY`` | agent runs at once per worker | 4 |
 | ``BRAHMI_EXECUTOR`` | runtime for skills that name none | ``claude-code`` |
 | ``BRAHMI_IDLE_TIMEOUT`` | seconds without agent output before a run is ended | 900 |
+| ``BRAHMI_LEASE_S`` | seconds a claim holds a task without a heartbeat | 30 |
+| ``BRAHMI_HEARTBEAT_S`` | seconds between a worker's heartbeats | 2 |
+| ``BRAHMI_POLL_S`` | seconds an idle worker waits before looking for work unasked | 0.5 |
 """
 
 from __future__ import annotations
@@ -48,6 +51,8 @@ class Settings:
     skill_dirs: tuple[str, ...] = field(default_factory=tuple)
     #: Where agents reach Brahmi's API and MCP while ``brahmi serve`` runs (``BRAHMI_URL``).
     server_url: str | None = None
+    #: The runtimes a worker claims tasks for (``brahmi worker --runtime``); None: any.
+    worker_runtimes: tuple[str, ...] | None = None
 
     @property
     def url(self) -> str:
@@ -78,6 +83,9 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
         concurrency=_number(env, "BRAHMI_CONCURRENCY", 4, int),
         default_executor=env.get("BRAHMI_EXECUTOR") or "claude-code",
         idle_timeout_s=_number(env, "BRAHMI_IDLE_TIMEOUT", 900.0, float),
+        lease_s=_number(env, "BRAHMI_LEASE_S", 30.0, float),
+        heartbeat_interval_s=_number(env, "BRAHMI_HEARTBEAT_S", 2.0, float),
+        poll_interval_s=_number(env, "BRAHMI_POLL_S", 0.5, float),
     )
 
 

@@ -25,7 +25,7 @@ from brahmi.engine.clock import SYSTEM_CLOCK, Clock
 from brahmi.engine.worker import Worker
 from brahmi.registry import SkillRegistry
 from brahmi.skills.catalog import Skills, SkillSource
-from brahmi.store.database import create_db_engine, ensure_schema
+from brahmi.store.database import create_db_engine, ensure_schema, require_schema
 from brahmi.store.projects import ProjectRecord
 from brahmi.store.skills import SkillIndex
 from brahmi.store.tasks import BoundTask, TaskStore
@@ -94,7 +94,16 @@ class Brahmi:
             if self.settings.database_url is None:
                 self.settings.home.mkdir(parents=True, exist_ok=True)
             engine = create_db_engine(self.settings.url)
-            ensure_schema(engine)
+            try:
+                # The embedded SQLite file is migrated on first use; a shared database only
+                # by `brahmi db upgrade` (DESIGN §9).
+                if engine.dialect.name == "sqlite":
+                    ensure_schema(engine)
+                else:
+                    require_schema(engine)
+            except errors.BrahmiError:
+                engine.dispose()
+                raise
             self._store = TaskStore(engine)
         return self._store
 
@@ -207,8 +216,9 @@ class Brahmi:
                 ids = {t.batch_key or t.id: t.id for t in stored}
                 return BatchCreated(earlier, ids, batch.warnings, reused=True)
         ids = {task.key: str(uuid.uuid4()) for task in batch.tasks}
+        runtime_of = self._runtime_chooser(project_id)
         bound = [
-            BoundTask(ids[spec.key], spec, deps, critiques)
+            BoundTask(ids[spec.key], spec, deps, critiques, runtime_of(spec.skill_id))
             for spec, deps, critiques in bind_ids(batch, ids)
         ]
         batch_id = str(uuid.uuid4())
@@ -301,7 +311,12 @@ class Brahmi:
             spec, skills=self.catalog.full_ids(), parent_skill_id=parent.skill_id
         )
         created = self.store.create_subtask(
-            parent_task_id, task, now=self.clock.now(), position=position, after=after
+            parent_task_id,
+            task,
+            now=self.clock.now(),
+            position=position,
+            after=after,
+            runtime=self._runtime_chooser(parent.project_id)(task.skill_id),
         )
         self._changed()
         return created
@@ -354,6 +369,31 @@ class Brahmi:
         return self.store.cancel(task_id, now=self.clock.now())
 
     # -- running ---------------------------------------------------------------------------
+
+    def _runtime_chooser(self, project_id: str) -> Callable[[str], str | None]:
+        """``skill_id → runtime`` for new tasks of a project (DESIGN §6): the forced
+        executor, else the skill's runtime, else the project's, else the default. Stored
+        on the task so that a ``brahmi worker`` claims only what it can run (DESIGN §9).
+        None when the skill cannot be read now (the worker chooses when it runs)."""
+        project_executor = self.store.get_project(project_id).settings.get("executor")
+        chosen: dict[str, str | None] = {}
+
+        def runtime_of(skill_id: str) -> str | None:
+            if skill_id not in chosen:
+                try:
+                    skill_runtime = self.catalog.get(skill_id).runtime
+                except errors.BrahmiError:
+                    chosen[skill_id] = None
+                    return None
+                chosen[skill_id] = (
+                    self.settings.forced_executor
+                    or skill_runtime
+                    or project_executor
+                    or self.settings.default_executor
+                )
+            return chosen[skill_id]
+
+        return runtime_of
 
     def worker(self) -> Worker:
         """A worker over this instance's store, skills and runtimes."""

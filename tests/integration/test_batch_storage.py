@@ -15,6 +15,13 @@ from brahmi.service import Brahmi
 from brahmi.store import tables
 from brahmi.store.tasks import AttemptResult
 
+
+@pytest.fixture
+def database_url(either_database: str | None) -> str | None:
+    """Every test here runs on SQLite and on PostgreSQL."""
+    return either_database
+
+
 SKILL = "brahmi/builtin/run-command"
 S = TaskStatus
 

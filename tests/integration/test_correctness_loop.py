@@ -22,6 +22,13 @@ from brahmi.testing import Hang, ScriptedRuntime
 from tests.integration.support import create, spec
 from tests.integration.support import settle as settle_batch
 
+
+@pytest.fixture
+def database_url(either_database: str | None) -> str | None:
+    """Every test here runs on SQLite and on PostgreSQL."""
+    return either_database
+
+
 S = TaskStatus
 WAIT_S = 10.0
 FEEDBACK_HEADING = "Feedback from QA — attempt"

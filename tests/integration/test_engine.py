@@ -43,6 +43,12 @@ SKILL = "brahmi/builtin/run-command"
 WAIT_S = 10.0
 
 
+@pytest.fixture
+def database_url(either_database: str | None) -> str | None:
+    """Every test here runs on SQLite and on PostgreSQL."""
+    return either_database
+
+
 async def _settle(brahmi: Brahmi, batch_id: str) -> list[Any]:
     return await run_until_settled(brahmi, batch_id, timeout_s=WAIT_S)
 

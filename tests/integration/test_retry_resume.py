@@ -21,6 +21,13 @@ from brahmi.service import Brahmi
 from brahmi.testing import Crash, Fail, ScriptedRuntime
 from tests.integration.support import create, settle, spec
 
+
+@pytest.fixture
+def database_url(either_database: str | None) -> str | None:
+    """Every test here runs on SQLite and on PostgreSQL."""
+    return either_database
+
+
 S = TaskStatus
 
 

@@ -29,6 +29,13 @@ from brahmi.skills.skill import load_skill
 from brahmi.store import tables
 from brahmi.testing import run_until_settled
 
+
+@pytest.fixture
+def database_url(either_database: str | None) -> str | None:
+    """Every test here runs on SQLite and on PostgreSQL."""
+    return either_database
+
+
 BUILTINS = sorted(p.name for p in BUILTIN_DIR.iterdir() if (p / "SKILL.md").is_file())
 
 #: The (category, tag) searches the seed planners make, and the skill that must come first.

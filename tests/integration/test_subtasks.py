@@ -17,6 +17,13 @@ from brahmi.domain.models import TaskRecord, TaskStatus
 from brahmi.service import Brahmi
 from brahmi.testing import Fail, ScriptedRuntime
 
+
+@pytest.fixture
+def database_url(either_database: str | None) -> str | None:
+    """Every test here runs on SQLite and on PostgreSQL."""
+    return either_database
+
+
 S = TaskStatus
 SKILL = "brahmi/builtin/run-command"
 OTHER_SKILL = "brahmi/builtin/pytest-critique"

@@ -13,6 +13,7 @@ import asyncio
 import contextlib
 import ipaddress
 import json
+import logging
 import re
 from collections.abc import AsyncIterator
 from typing import Any
@@ -31,6 +32,9 @@ from brahmi.domain.access import LOCAL
 from brahmi.domain.access import Scope as AccessScope
 from brahmi.mcp.server import PROJECT_HEADER, SCOPE_HEADER, build_mcp
 from brahmi.service import Brahmi
+from brahmi.store.database import OUTAGE_ERRORS
+
+log = logging.getLogger(__name__)
 
 #: Largest request body accepted, in bytes.
 MAX_BODY_BYTES = 5 * 1024 * 1024
@@ -234,6 +238,20 @@ def create_app(
     @app.exception_handler(errors.BrahmiError)
     async def _brahmi_error(_request: Request, exc: errors.BrahmiError) -> JSONResponse:
         return JSONResponse(exc.to_dict(), status_code=status_for(exc))
+
+    async def _outage(_request: Request, exc: Exception) -> JSONResponse:
+        # The database went away mid-request (down, restarting): nothing was committed.
+        unavailable = errors.StoreUnavailable(
+            "the database is unavailable; nothing was changed, try again shortly"
+        )
+        log.warning("request failed, database unavailable: %s", exc)
+        return JSONResponse(
+            unavailable.to_dict(), status_code=status_for(unavailable), headers={"Retry-After": "2"}
+        )
+
+    for outage in OUTAGE_ERRORS:
+        if not issubclass(outage, errors.BrahmiError):
+            app.add_exception_handler(outage, _outage)
 
     @app.exception_handler(RequestValidationError)
     async def _bad_request(_request: Request, exc: RequestValidationError) -> JSONResponse:

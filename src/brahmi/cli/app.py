@@ -113,7 +113,7 @@ def _root(
 
 
 def _register() -> None:
-    from brahmi.cli import db, run, serve, skills, tasks
+    from brahmi.cli import db, run, serve, skills, tasks, worker
 
     app.command("validate")(run.validate)
     app.command("run")(run.run)
@@ -121,6 +121,8 @@ def _register() -> None:
     app.add_typer(skills.app, name="skills")
     app.command("serve")(serve.serve)
     app.command("mcp")(serve.mcp)
+    app.command("worker")(worker.worker)
+    app.command("workers")(worker.workers)
     app.add_typer(serve.tokens_app, name="tokens")
     app.add_typer(db.app, name="db")
 

@@ -103,8 +103,16 @@ def run(
         "an earlier run of the same plan created; without, finish the project's open tasks.",
     ),
     json_output: bool = typer.Option(False, "--json", help="Print the final state as JSON."),
+    no_workers: bool = typer.Option(
+        False,
+        "--no-workers",
+        help="Submit and wait while workers elsewhere (`brahmi worker`) run the tasks.",
+    ),
 ) -> None:
     """Submit a plan and run it to the end in this process, showing every task live.
+
+    With --no-workers this process runs nothing: it submits the plan and shows progress
+    while `brahmi worker` processes on any machine sharing the database run it.
 
     Exit 0 when every task completed, 1 when any failed, was cancelled or is blocked, 2 for
     an invalid plan (nothing is stored then). Completed tasks are never run again: if this
@@ -138,7 +146,12 @@ def run(
             scope.task_ids = {
                 t.id for t in brahmi.list_tasks(project_id=proj.id) if not t.status.is_settled
             }
-        final = asyncio.run(_drive(brahmi, scope, json_output))
+        if no_workers and not json_output and not _live_workers(brahmi):
+            stderr.print(
+                "no live workers yet: start `brahmi worker` where the tasks should run",
+                highlight=False,
+            )
+        final = asyncio.run(_drive(brahmi, scope, json_output, run_worker=not no_workers))
     finally:
         brahmi.close()
     if json_output:
@@ -184,11 +197,21 @@ class _Scope:
         return all(status.is_settled for status in self.counts(brahmi, top_level=True))
 
 
-async def _drive(brahmi: Brahmi, scope: _Scope, quiet: bool) -> list[TaskRecord]:
-    """Run a worker until every task in scope is settled; show progress meanwhile."""
-    worker = brahmi.worker()
+def _live_workers(brahmi: Brahmi) -> int:
+    return len(brahmi.store.live_workers(now=time.time(), stale_after_s=brahmi.settings.lease_s))
+
+
+async def _drive(
+    brahmi: Brahmi, scope: _Scope, quiet: bool, *, run_worker: bool = True
+) -> list[TaskRecord]:
+    """Run a worker (unless ``run_worker`` is False: workers elsewhere do) until every
+    task in scope is settled; show progress meanwhile."""
     stop = asyncio.Event()
-    running = asyncio.create_task(worker.run(stop), name="brahmi-worker")
+    running = (
+        asyncio.create_task(brahmi.worker().run(stop), name="brahmi-worker")
+        if run_worker
+        else asyncio.create_task(stop.wait(), name="brahmi-wait")
+    )
     live = sys.stdout.isatty() and not quiet
     printer = _EventPrinter(brahmi, scope) if not live and not quiet else None
     try:

@@ -180,6 +180,8 @@ class TaskRecord:
     has_subtasks: bool = False
     attempt_base: int = 0
     pending_resume: dict[str, Any] | None = None
+    #: The runtime chosen at creation (DESIGN §6); None: chosen when it runs.
+    runtime: str | None = None
     dependencies: tuple[str, ...] = ()
 
     @property

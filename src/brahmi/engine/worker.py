@@ -12,6 +12,8 @@ import asyncio
 import contextlib
 import functools
 import logging
+import os
+import socket
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -38,6 +40,7 @@ from brahmi.engine.orphans import stop_orphan
 from brahmi.skills.catalog import Skills
 from brahmi.skills.skill import Skill
 from brahmi.store.claims import AttemptResult
+from brahmi.store.database import OUTAGE_ERRORS
 from brahmi.store.projects import ProjectRecord
 from brahmi.store.tasks import TaskStore
 from brahmi.store.tokens import TokenStore
@@ -46,6 +49,9 @@ log = logging.getLogger(__name__)
 
 #: Seconds an agent's token outlives its run's time limit.
 TOKEN_GRACE_S = 300.0
+#: Seconds a worker waits before retrying a database that is down: the first, and the most.
+OUTAGE_BACKOFF_S = (0.2, 5.0)
+_HEARTBEAT_ERRORS: tuple[type[Exception], ...] = (errors.BrahmiError, *OUTAGE_ERRORS)
 
 
 @dataclass(frozen=True, slots=True)
@@ -115,25 +121,70 @@ class Worker:
         self._wake = asyncio.Event()
         self._loop = asyncio.get_running_loop()
         self._stopping = False
-        self.recover()
+        if not await self._start_up(stop):
+            return
+        listener = self.store.ready_listener(self.wake)
+        if listener is not None:
+            listener.start()
         heartbeat = asyncio.create_task(self._heartbeat_loop(stop), name="brahmi-heartbeat")
+        backoff = OUTAGE_BACKOFF_S[0]
         try:
             while not stop.is_set():
-                free = self.settings.concurrency - len(self._running)
-                claims = self._claim(free) if free > 0 else []
-                for claim in claims:
-                    self._start(claim)
-                if claims and len(claims) == free:
-                    await asyncio.sleep(0)  # let finished runs record before claiming again
-                    continue
-                await self._idle(stop)
+                try:
+                    free = self.settings.concurrency - len(self._running)
+                    claims = self._claim(free) if free > 0 else []
+                    for claim in claims:
+                        self._start(claim)
+                    backoff = OUTAGE_BACKOFF_S[0]
+                    if claims and len(claims) == free:
+                        await asyncio.sleep(0)  # let finished runs record before claiming
+                        continue
+                    await self._idle(stop)
+                except OUTAGE_ERRORS as exc:
+                    backoff = await self._outage(stop, exc, backoff)
         finally:
             self._stopping = True
             self._flush()
             heartbeat.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await heartbeat
-            await self._hand_back()
+            if listener is not None:
+                await asyncio.to_thread(listener.stop)
+            try:
+                await self._hand_back()
+                self.store.worker_stopped(self.id, now=self.clock.now())
+            except OUTAGE_ERRORS:
+                # Unreachable database: the leases run out and the tasks are claimed again.
+                log.warning(
+                    "could not hand back the tasks of worker %s; their leases run out", self.id
+                )
+
+    async def _start_up(self, stop: asyncio.Event) -> bool:
+        """Register this worker and take back dead workers' tasks, retrying while the
+        database is down; False when told to stop first."""
+        backoff = OUTAGE_BACKOFF_S[0]
+        while not stop.is_set():
+            try:
+                self.store.register_worker(
+                    self.id,
+                    host=socket.gethostname(),
+                    pid=os.getpid(),
+                    runtimes=self.settings.worker_runtimes,
+                    concurrency=self.settings.concurrency,
+                    now=self.clock.now(),
+                )
+                self.recover()
+                return True
+            except OUTAGE_ERRORS as exc:
+                backoff = await self._outage(stop, exc, backoff)
+        return False
+
+    async def _outage(self, stop: asyncio.Event, exc: Exception, backoff: float) -> float:
+        """Wait ``backoff`` seconds (or until stopped) after a database error; the next."""
+        log.warning("the database is unavailable (%s); retrying in %.1f s", exc, backoff)
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(stop.wait(), backoff)
+        return min(backoff * 2, OUTAGE_BACKOFF_S[1])
 
     def recover(self) -> int:
         """Take back tasks held by dead workers of this host and by expired leases.
@@ -151,7 +202,13 @@ class Worker:
         return taken
 
     def _claim(self, limit: int) -> list[Claim]:
-        return self.store.claim(self.id, limit, now=self.clock.now(), lease_s=self.settings.lease_s)
+        return self.store.claim(
+            self.id,
+            limit,
+            now=self.clock.now(),
+            lease_s=self.settings.lease_s,
+            runtimes=self.settings.worker_runtimes,
+        )
 
     def _start(self, claim: Claim) -> None:
         task = asyncio.create_task(self._execute(claim), name=f"brahmi-task-{claim.task.id}")
@@ -185,11 +242,12 @@ class Worker:
                 await asyncio.wait_for(stop.wait(), self.settings.heartbeat_interval_s)
             try:
                 self.heartbeat()
-            except errors.BrahmiError:
+            except _HEARTBEAT_ERRORS:
                 log.exception("heartbeat failed; retrying")
 
     def heartbeat(self) -> None:
         """Extend leases, stop attempts that lost their task, take back expired leases."""
+        self.store.touch_worker(self.id, now=self.clock.now())
         lost = self.store.heartbeat(
             self.id, list(self._running), now=self.clock.now(), lease_s=self.settings.lease_s
         )
@@ -275,6 +333,7 @@ class Worker:
                 claim_next=0 if self._stopping else free,
                 worker_id=self.id,
                 lease_s=self.settings.lease_s,
+                runtimes=self.settings.worker_runtimes,
             )
         except Exception:
             log.exception("could not record %d result(s) together; one at a time", len(results))
@@ -309,7 +368,7 @@ class Worker:
         except errors.SkillNotFound as exc:
             return failed(FailureKind.UNAVAILABLE, exc.message, "skill_not_found")
         project = self._project(task.project_id)
-        executor = self._executor_name(skill, project)
+        executor = self._executor_name(skill, project, task)
         try:
             runtime = self.runtimes.get(executor)
         except errors.ExecutorNotFound as exc:
@@ -403,10 +462,12 @@ class Worker:
             self._projects[project_id] = self.store.get_project(project_id)
         return self._projects[project_id]
 
-    def _executor_name(self, skill: Skill, project: ProjectRecord) -> str:
-        """Forced executor, else the skill's, else the project's, else the default (§6)."""
+    def _executor_name(self, skill: Skill, project: ProjectRecord, task: TaskRecord) -> str:
+        """Forced executor, else the one chosen at creation, else the skill's, else the
+        project's, else the default (§6)."""
         return (
             self.settings.forced_executor
+            or task.runtime
             or skill.runtime
             or project.settings.get("executor")
             or self.settings.default_executor

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import logging
 from collections import defaultdict
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -33,8 +33,11 @@ _tasks = t.tasks.c
 _TASK_BY_ID = select(t.tasks).where(_tasks.id == bindparam("p_id"))
 
 
-def _claim_statement(*, skip_locked: bool) -> Any:
+def _claim_statement(*, skip_locked: bool, by_runtime: bool = False) -> Any:
     """One statement that leases up to ``p_limit`` ready tasks, best first.
+
+    With ``by_runtime`` only tasks whose runtime is one of ``p_runtimes`` are taken (a
+    ``brahmi worker --runtime``): a machine without a runtime never claims its tasks.
 
     The attempt id is ``<task id>:<attempt number>``, computed in the statement itself, so
     several tasks are claimed without a query per task; it is unique because a task's
@@ -46,11 +49,21 @@ def _claim_statement(*, skip_locked: bool) -> Any:
         .order_by(_tasks.task_order, _tasks.created_at, _tasks.id)
         .limit(bindparam("p_limit"))
     )
+    if by_runtime:
+        candidates = candidates.where(_tasks.runtime.in_(bindparam("p_runtimes", expanding=True)))
     if skip_locked:
-        candidates = candidates.with_for_update(skip_locked=True)
+        # PostgreSQL: lock the candidates once, in a MATERIALIZED CTE. As an ``IN``
+        # subquery the planner may rescan it per row, and each rescan skips the rows this
+        # statement already updated and locks ``p_limit`` more: a claim past its limit.
+        picked = (
+            candidates.with_for_update(skip_locked=True).cte("picked").prefix_with("MATERIALIZED")
+        )
+        chosen = _tasks.id == picked.c.id
+    else:
+        chosen = _tasks.id.in_(candidates)
     return (
         update(t.tasks)
-        .where(_tasks.id.in_(candidates) & (_tasks.status == S.READY.value))
+        .where(chosen & (_tasks.status == S.READY.value))
         .values(
             status=S.RUNNING.value,
             attempts=_tasks.attempts + 1,
@@ -66,6 +79,9 @@ def _claim_statement(*, skip_locked: bool) -> Any:
 
 _CLAIM = _claim_statement(skip_locked=False)
 _CLAIM_LOCKED = _claim_statement(skip_locked=True)
+_CLAIMS_BY_RUNTIME = {
+    locked: _claim_statement(skip_locked=locked, by_runtime=True) for locked in (False, True)
+}
 _EXTEND_LEASES = (
     update(t.tasks)
     .where(
@@ -156,19 +172,30 @@ class WorkerOperations:
 
     # -- claiming and leases ---------------------------------------------------------------
 
-    def claim(self, worker_id: str, limit: int, *, now: float, lease_s: float) -> list[Claim]:
+    def claim(
+        self,
+        worker_id: str,
+        limit: int,
+        *,
+        now: float,
+        lease_s: float,
+        runtimes: Sequence[str] | None = None,
+    ) -> list[Claim]:
         """Lease up to ``limit`` ready tasks for new attempts (DESIGN §3, §9).
 
         Ready tasks are taken in (``task_order``, creation time) order. On PostgreSQL the
         candidate rows are locked ``FOR UPDATE SKIP LOCKED`` so concurrent workers take
         different tasks; on SQLite ``BEGIN IMMEDIATE`` serialises claimers. Either way the
         update re-checks ``status = 'ready'``.
+
+        Args:
+            runtimes: Claim only tasks whose ``runtime`` is one of these; None: any task.
         """
         if limit <= 0:
             return []
         events = EventWriter(now)
         with self.engine.begin() as conn:
-            claims = self._claim_in(conn, events, worker_id, limit, now, lease_s)
+            claims = self._claim_in(conn, events, worker_id, limit, now, lease_s, runtimes)
             events.flush(conn)
         return claims
 
@@ -180,10 +207,22 @@ class WorkerOperations:
         limit: int,
         now: float,
         lease_s: float,
+        runtimes: Sequence[str] | None = None,
     ) -> list[Claim]:
-        statement = _CLAIM_LOCKED if self._skip_locked else _CLAIM
-        params = {"p_now": now, "p_limit": limit, "p_owner": worker_id, "p_expires": now + lease_s}
-        rows = driver.typed(conn, t.tasks, driver.execute(conn, statement, params).rows)
+        params: dict[str, Any] = {
+            "p_now": now,
+            "p_limit": limit,
+            "p_owner": worker_id,
+            "p_expires": now + lease_s,
+        }
+        rows: list[Mapping[str, Any]]
+        if runtimes is None:
+            statement = _CLAIM_LOCKED if self._skip_locked else _CLAIM
+            rows = [*driver.typed(conn, t.tasks, driver.execute(conn, statement, params).rows)]
+        else:  # the runtimes are an expanding IN list, which only SQLAlchemy renders
+            params["p_runtimes"] = list(runtimes)
+            statement = _CLAIMS_BY_RUNTIME[self._skip_locked]
+            rows = [dict(r._mapping) for r in conn.execute(statement, params)]
         rows.sort(key=lambda r: (r["task_order"], r["created_at"], r["id"]))
         claimed = [(row, str(row["current_attempt_id"])) for row in rows]
         if not claimed:
@@ -312,6 +351,7 @@ class WorkerOperations:
         claim_next: int = 0,
         worker_id: str | None = None,
         lease_s: float = 30.0,
+        runtimes: Sequence[str] | None = None,
     ) -> tuple[bool, list[Claim]]:
         """Record one attempt's result; see :meth:`finish_attempts`.
 
@@ -319,7 +359,12 @@ class WorkerOperations:
             Whether it was recorded, and the claims made.
         """
         recorded, claims = self.finish_attempts(
-            [result], now=now, claim_next=claim_next, worker_id=worker_id, lease_s=lease_s
+            [result],
+            now=now,
+            claim_next=claim_next,
+            worker_id=worker_id,
+            lease_s=lease_s,
+            runtimes=runtimes,
         )
         return recorded[0], claims
 
@@ -331,6 +376,7 @@ class WorkerOperations:
         claim_next: int = 0,
         worker_id: str | None = None,
         lease_s: float = 30.0,
+        runtimes: Sequence[str] | None = None,
     ) -> tuple[list[bool], list[Claim]]:
         """Record attempts' results, each only if its attempt still holds its task.
 
@@ -343,6 +389,7 @@ class WorkerOperations:
         Args:
             results: The attempts' results.
             claim_next: How many ready tasks to claim afterwards for ``worker_id``.
+            runtimes: What those claims are limited to (see :meth:`claim`).
 
         Returns:
             For each result whether it was recorded (False when the attempt had been
@@ -356,7 +403,7 @@ class WorkerOperations:
             for result in results:
                 recorded.append(self._record(conn, events, result, now))
             if claim_next > 0 and worker_id is not None:
-                claims = self._claim_in(conn, events, worker_id, claim_next, now, lease_s)
+                claims = self._claim_in(conn, events, worker_id, claim_next, now, lease_s, runtimes)
             events.flush(conn)
         return recorded, claims
 

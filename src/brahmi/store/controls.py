@@ -63,8 +63,12 @@ def create_subtask(
     *,
     position: int | None = None,
     after: str | None = None,
+    runtime: str | None = None,
 ) -> str:
     """Add a sub-task to ``parent_id`` (DESIGN §4); returns its id.
+
+    ``runtime`` is the runtime chosen for it (stored so that workers claim only what they
+    can run).
 
     It inherits the parent's project, user and ``task_order``; it runs when its turn comes
     in position order. Added to a parent that is ready but not yet claimed, it makes the
@@ -107,6 +111,7 @@ def create_subtask(
             "position": at,
             "batch_id": parent.batch_id,
             "skill_id": spec.skill_id,
+            "runtime": runtime,
             "task_name": spec.task_name,
             "description": spec.description,
             "task_order": parent.task_order,

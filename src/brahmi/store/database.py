@@ -13,14 +13,21 @@ from pathlib import Path
 from typing import Any
 
 from sqlalchemy import Engine, create_engine, event
-from sqlalchemy.engine import Connection
-from sqlalchemy.exc import OperationalError
+from sqlalchemy.engine import Connection, make_url
+from sqlalchemy.exc import ArgumentError, InterfaceError, NoSuchModuleError, OperationalError
 
 from brahmi import errors
 
 #: How long a SQLite connection waits for another writer, in seconds.
 SQLITE_BUSY_TIMEOUT_S = 30.0
 MIGRATIONS_DIR = Path(__file__).parent / "migrations"
+#: What a database that is down, restarting or unreachable raises mid-operation: workers
+#: back off and retry, REST answers 503 (DESIGN §9, issue 8 "bad input").
+OUTAGE_ERRORS: tuple[type[Exception], ...] = (
+    OperationalError,
+    InterfaceError,
+    errors.StoreUnavailable,
+)
 
 
 def sqlite_url(path: Path) -> str:
@@ -38,6 +45,12 @@ def create_db_engine(url: str) -> Engine:
         StoreUnavailable: When the URL's driver is not installed.
     """
     try:
+        make_url(url)
+    except (ArgumentError, ValueError) as exc:
+        raise errors.StoreUnavailable(
+            f"{url!r} is not a database URL; use postgresql+psycopg://USER@HOST:PORT/DB"
+        ) from exc
+    try:
         if url.startswith("sqlite"):
             engine = create_engine(
                 url,
@@ -48,8 +61,15 @@ def create_db_engine(url: str) -> Engine:
             _configure_sqlite(engine)
             return engine
         return create_engine(url, pool_pre_ping=True, pool_size=8, max_overflow=8)
+    except NoSuchModuleError as exc:  # postgres://, mysql://…
+        raise errors.StoreUnavailable(
+            f"{_safe(url)} names a database Brahmi does not use; "
+            "use postgresql+psycopg://USER@HOST:PORT/DB"
+        ) from exc
     except ImportError as exc:  # a driver that is not installed
-        raise errors.StoreUnavailable(f"cannot open {url!r}: {exc}") from exc
+        raise errors.StoreUnavailable(
+            f"cannot open {_safe(url)}: {exc} (pip install 'psycopg[binary]')"
+        ) from exc
 
 
 def _configure_sqlite(engine: Engine) -> None:
@@ -106,8 +126,48 @@ def head_revision() -> str:
 
 def ensure_schema(engine: Engine) -> None:
     """Migrate the database when it is behind this version of Brahmi."""
-    if current_revision(engine) != head_revision():
+    if _reach(engine) != head_revision():
         upgrade(engine)
+
+
+def require_schema(engine: Engine) -> None:
+    """Check that a shared database (PostgreSQL) is at this version's revision.
+
+    Shared databases are never migrated behind an operator's back: many processes open
+    them, and a migration is a deliberate step (``brahmi db upgrade``).
+
+    Raises:
+        StoreUnavailable: With a one-line message: the database cannot be reached, or is
+            not at this version's revision (run ``brahmi db upgrade``).
+    """
+    found, head = _reach(engine), head_revision()
+    if found != head:
+        at = f"at revision {found}" if found else "not migrated"
+        raise errors.StoreUnavailable(
+            f"the database {_safe(str(engine.url))} is {at}; this Brahmi needs revision "
+            f"{head}: run `brahmi db upgrade`"
+        )
+
+
+def _reach(engine: Engine) -> str | None:
+    """The current revision, or a one-line StoreUnavailable when the server cannot be
+    reached."""
+    try:
+        return current_revision(engine)
+    except OperationalError as exc:
+        reason = str(exc.orig).strip().splitlines()[0] if exc.orig else str(exc)
+        raise errors.StoreUnavailable(
+            f"cannot reach the database {_safe(str(engine.url))}: {reason} "
+            "(check BRAHMI_DATABASE_URL and that the server runs)"
+        ) from exc
+
+
+def _safe(url: str) -> str:
+    """A URL with its password hidden, for messages and logs."""
+    try:
+        return make_url(url).render_as_string(hide_password=True)
+    except (ArgumentError, ValueError):
+        return "the database URL"
 
 
 def _alembic_config() -> Any:

@@ -63,6 +63,20 @@ _DEPENDENCY_STATUSES = (
     .where(_deps.task_id.in_(bindparam("p_ids", expanding=True)))
     .distinct()
 )
+#: PostgreSQL: lock the planned dependents of completed tasks, in id order, before reading
+#: their dependencies' statuses. Without it, two workers completing the two dependencies
+#: of one task at once (READ COMMITTED) each see the other's still running, and neither
+#: promotes it: it would wait forever. The lock makes the second wait for the first to
+#: commit, and its next statement sees that commit. SQLite's BEGIN IMMEDIATE already
+#: serialises writers.
+_LOCK_WAITING_DEPENDENTS = (
+    select(_tasks.id)
+    .select_from(t.task_dependencies.join(t.tasks, _tasks.id == _deps.task_id))
+    .where(_deps.depends_on_id.in_(bindparam("p_ids", expanding=True)))
+    .where(_tasks.status == S.PLANNED.value)
+    .order_by(_tasks.id)
+    .with_for_update(of=t.tasks)
+)
 _MOVE_PLANNED = (
     update(t.tasks)
     .where((_tasks.id == bindparam("p_id")) & (_tasks.status == S.PLANNED.value))
@@ -103,6 +117,9 @@ def promote_dependents(
     """Give each waiting dependent of ``completed`` the status its dependencies call for."""
     waiting: dict[str, Mapping[Any, Any]] = {}
     seen: dict[str, set[TaskStatus]] = defaultdict(set)
+    if conn.dialect.name == "postgresql":
+        for chunk in chunks(completed):
+            conn.execute(_LOCK_WAITING_DEPENDENTS, {"p_ids": list(chunk)}).all()
     if len(completed) == 1:  # the hot path: one query
         for found in driver.execute(conn, _WAITING_WITH_STATUSES, {"p_id": completed[0]}):
             waiting[found.id] = found._mapping

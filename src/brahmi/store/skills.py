@@ -1,10 +1,12 @@
 """The skill index: sources, skills, tags and problems in the database, searchable.
 
 ``search`` filters ``category`` and ``tag`` exactly (case-insensitive) and ranks ``q`` with
-SQLite's FTS5 (bm25 over name, description, tags and body). The query text is reduced to
-its words before it reaches FTS5, so punctuation or operators in ``q`` can never break a
-search (the seeds warn that ``q`` broke search elsewhere). On other databases ``q``
-falls back to matching words in name and description until their own index arrives.
+SQLite's FTS5 (bm25 over name, description, tags and body) or PostgreSQL's full-text
+search (``ts_rank`` over a tsvector weighted name A, tags and description B, body C;
+migration 0006). The query text is reduced to its words before it reaches either, so
+punctuation or operators in ``q`` can never break a search (the seeds warn that ``q`` broke
+search elsewhere). On other databases ``q`` falls back to matching words in name and
+description.
 """
 
 from __future__ import annotations
@@ -63,6 +65,9 @@ _COMMON = (
     "SELECT term FROM temp.skills_fts_terms WHERE term IN :words "
     "AND 2 * doc >= (SELECT count(*) FROM skills)"
 )
+#: PostgreSQL advisory lock serialising writes to the index: several workers starting at
+#: once all index the built-ins, and two inserts of one full_id would collide.
+_INDEX_LOCK = 0x6272_6168_6D69  # "brahmi"
 #: What a search result carries (not the body: results list skills, ``get`` reads one).
 _HIT_COLUMNS = (
     _skills.full_id,
@@ -123,6 +128,7 @@ class SkillIndex:
         # default on SQLite), so searches never queue behind a worker's commits.
         self._reader = engine.execution_options(sqlite_immediate=False)
         self.fts = engine.dialect.name == "sqlite"
+        self.tsvector = engine.dialect.name == "postgresql"
 
     # -- sources --------------------------------------------------------------------------
 
@@ -145,6 +151,7 @@ class SkillIndex:
     ) -> SourceRecord:
         """Register a source, or update the one with the same ``location``."""
         with self.engine.begin() as conn:
+            self._serialise(conn)
             row = conn.execute(select(t.skill_sources).where(_sources.location == location)).first()
             values = {
                 "kind": kind,
@@ -166,6 +173,7 @@ class SkillIndex:
     def remove_source(self, source_id: str) -> int:
         """Forget a source and its skills; returns how many skills went with it."""
         with self.engine.begin() as conn:
+            self._serialise(conn)
             removed = self._clear(conn, source_id)
             conn.execute(delete(t.skill_sources).where(_sources.id == source_id))
         return removed
@@ -187,6 +195,7 @@ class SkillIndex:
         """
         problems = list(problems)
         with self.engine.begin() as conn:
+            self._serialise(conn)
             self._clear(conn, source.id)
             taken = (
                 {
@@ -235,6 +244,19 @@ class SkillIndex:
                     "INSERT INTO skills_fts_body (full_id, body) VALUES (?, ?)",
                     [(s.full_id, s.body) for s in kept],
                 )
+            if self.tsvector and kept:
+                conn.execute(
+                    text(_PG_INDEX),
+                    [
+                        {
+                            "full_id": s.full_id,
+                            "name": _words(s.name),
+                            "head": " ".join(s.tags) + " " + s.description,
+                            "body": s.body,
+                        }
+                        for s in kept
+                    ],
+                )
             bulk_insert(
                 conn,
                 t.skill_problems,
@@ -254,14 +276,19 @@ class SkillIndex:
             )
         return IndexOutcome(len(kept), problems)
 
+    def _serialise(self, conn: Connection) -> None:
+        """On PostgreSQL, wait for any other writer of the index (until commit)."""
+        if self.tsvector:
+            conn.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": _INDEX_LOCK})
+
     def _clear(self, conn: Connection, source_id: str) -> int:
         ids = list(
             conn.execute(select(_skills.full_id).where(_skills.source_id == source_id)).scalars()
         )
         for chunk in _chunks(ids):
             conn.execute(delete(t.skill_tags).where(t.skill_tags.c.full_id.in_(chunk)))
-            if self.fts:
-                for table in ("skills_fts", "skills_fts_body"):
+            if self.fts or self.tsvector:
+                for table in ("skills_fts", "skills_fts_body") if self.fts else ("skills_fts",):
                     conn.execute(
                         text(f"DELETE FROM {table} WHERE full_id IN :ids").bindparams(  # noqa: S608
                             bindparam("ids", expanding=True)
@@ -343,6 +370,8 @@ class SkillIndex:
             )
         if words and self.fts:
             return self._ranked(query, words, limit, filtered=bool(category or tag))
+        if words and self.tsvector:
+            return self._ranked_tsvector(query, words, limit)
         if words:
             text_of = func.lower(_skills.name + " " + _skills.description)
             query = query.where(or_(*(text_of.contains(w) for w in words)))
@@ -424,11 +453,59 @@ class SkillIndex:
         kept = [w for w in words if w not in common]
         return kept or words
 
+    def _ranked_tsvector(self, query: Any, words: list[str], limit: int) -> list[dict[str, Any]]:
+        """Rank with PostgreSQL's full-text search, like :meth:`_ranked`: skills whose name,
+        tags or description match come before those only their body matches; within each,
+        by ``ts_rank`` (weights A, B, C). Every word but the last matches whole (stemmed),
+        the last also as a prefix. ``rank`` is negated, so lower is better on both
+        databases."""
+        # The parser splits on underscores anyway; a word of only underscores is no word.
+        words = [part for w in words for part in w.split("_") if part]
+        if not words:
+            return []
+        params = {f"w{i}": w for i, w in enumerate(words[:-1])}
+        params["last"] = words[-1]
+
+        # Stemmed ('english', without stop words); only a query of nothing but stop words
+        # (q="the") falls back to the words as written ('simple'), which the index also holds.
+        def query_in(config: str) -> str:
+            whole = [f"plainto_tsquery('{config}', :w{i})" for i in range(len(words) - 1)]
+            return " || ".join([*whole, f"to_tsquery('{config}', :last || ':*')"])
+
+        english, simple = query_in("english"), query_in("simple")
+        tsquery = f"CASE WHEN numnode({english}) > 0 THEN {english} ELSE {simple} END"
+        sql = (
+            "SELECT f.full_id, -(ts_rank(f.document, q.q) + CASE WHEN f.head @@ q.q "  # noqa: S608
+            f"THEN 1 ELSE 0 END) AS rank FROM skills_fts f, (SELECT {tsquery} AS q) q "
+            "WHERE f.document @@ q.q"
+        )
+        fts = text(sql).columns(full_id=t.skills.c.full_id.type, rank=Float()).subquery("fts")
+        ranked = (
+            query.add_columns(fts.c.rank)
+            .join(fts, fts.c.full_id == _skills.full_id)
+            .order_by(fts.c.rank, _skills.full_id)
+            .limit(limit)
+        )
+        with self._reader.connect() as conn:
+            return [dict(row._mapping) for row in conn.execute(ranked, params)]
+
 
 def _match(words: list[str]) -> str:
     """An FTS5 query matching any of ``words``, the last as a prefix; never FTS syntax."""
     terms = [f'"{w}"' for w in words[:-1]] + [f'"{words[-1]}"*']
     return " OR ".join(terms)
+
+
+#: Index one skill for PostgreSQL's full-text search (the table is made by migration 0006):
+#: each field stemmed ('english') and as written ('simple', stop words kept).
+_PG_INDEX = """
+INSERT INTO skills_fts (full_id, head, document)
+SELECT :full_id, h.head, h.head || setweight(to_tsvector('english', :body)
+    || to_tsvector('simple', :body), 'C')
+FROM (SELECT setweight(to_tsvector('english', :name) || to_tsvector('simple', :name), 'A')
+      || setweight(to_tsvector('english', :head) || to_tsvector('simple', :head), 'B')
+      AS head) AS h
+"""
 
 
 def _row(skill: Skill, source_id: str, now: float) -> dict[str, Any]:

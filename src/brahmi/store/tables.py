@@ -73,6 +73,9 @@ tasks = Table(
     Column("batch_key", String(64), nullable=True),
     Column("skill_id", String(255), nullable=False),
     Column("skill_version", String(128), nullable=True),
+    #: The runtime chosen when the task was created (DESIGN §6); a worker claims only the
+    #: tasks whose runtime it has. NULL (older rows): chosen when it runs.
+    Column("runtime", String(64), nullable=True),
     Column("task_name", String(255), nullable=False),
     Column("description", Text, nullable=False),
     Column("task_order", Integer, nullable=False),
@@ -260,8 +263,27 @@ tokens = Table(
     Column("revoked", Boolean, nullable=False, default=False),
 )
 
-#: Tables the database has that the models do not declare: SQLite's FTS5 indexes of skills
-#: (``skills_fts``, ``skills_fts_body``) and their shadow tables, created by migration 0003.
+workers = Table(
+    "workers",
+    metadata,
+    #: The id its leases carry (``host:pid:nonce``).
+    Column("id", String(255), primary_key=True),
+    Column("host", String(255), nullable=False),
+    Column("pid", Integer, nullable=False),
+    #: The runtimes it claims tasks for; NULL for every runtime (in-process workers).
+    Column("runtimes", Json, nullable=True),
+    Column("concurrency", Integer, nullable=False),
+    Column("started_at", Float, nullable=False),
+    #: Its last heartbeat; a worker silent for longer than a lease is taken for dead.
+    Column("heartbeat_at", Float, nullable=False),
+    #: Set when it stopped cleanly.
+    Column("stopped_at", Float, nullable=True),
+    Index("ix_workers_heartbeat_at", "heartbeat_at"),
+)
+
+#: Tables the database has that the models do not declare: the full-text indexes of skills,
+#: SQLite's FTS5 tables (``skills_fts``, ``skills_fts_body`` and their shadow tables,
+#: migration 0003) or PostgreSQL's tsvector table (``skills_fts``, migration 0006).
 #: Schema comparisons skip them.
 FTS_TABLE = "skills_fts"
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import logging
 from collections import defaultdict
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -31,8 +31,10 @@ from brahmi.store import tables as t
 from brahmi.store.bulk import bulk_insert
 from brahmi.store.claims import AttemptResult, WorkerOperations
 from brahmi.store.events import EventWriter
+from brahmi.store.notify import ReadyListener
 from brahmi.store.projects import ProjectRecord
 from brahmi.store.rows import chunks, dependencies_of, task_record, upstream_of
+from brahmi.store.workers import WorkerDirectory
 
 log = logging.getLogger(__name__)
 
@@ -52,9 +54,11 @@ class BoundTask:
     spec: NewTask
     dependencies: Sequence[str]
     critiques: Sequence[str]
+    #: The runtime chosen for it (DESIGN §6), or None to choose when it runs.
+    runtime: str | None = None
 
 
-class TaskStore(WorkerOperations):
+class TaskStore(WorkerOperations, WorkerDirectory):
     """Projects, tasks, attempts and events in one database.
 
     Args:
@@ -64,6 +68,13 @@ class TaskStore(WorkerOperations):
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
         self._skip_locked = engine.dialect.name == "postgresql"
+
+    def ready_listener(self, on_ready: Callable[[], None]) -> ReadyListener | None:
+        """A ``LISTEN/NOTIFY`` listener calling ``on_ready`` when tasks become ready, on
+        PostgreSQL (not started); None on SQLite, where in-process wake-ups and polling do."""
+        if self.engine.dialect.name != "postgresql":
+            return None
+        return ReadyListener(self.engine.url.render_as_string(hide_password=False), on_ready)
 
     # -- projects --------------------------------------------------------------------------
 
@@ -133,12 +144,16 @@ class TaskStore(WorkerOperations):
         events = EventWriter(now)
         new_ids = {b.id for b in tasks}
         with self.engine.begin() as conn:
-            outside = list({d for b in tasks for d in b.dependencies if d not in new_ids})
+            outside = sorted({d for b in tasks for d in b.dependencies if d not in new_ids})
             statuses: dict[str, TaskStatus] = {}
             for chunk in chunks(outside):
-                for row in conn.execute(
-                    select(_tasks.id, _tasks.status).where(_tasks.id.in_(chunk))
-                ):
+                query = select(_tasks.id, _tasks.status).where(_tasks.id.in_(chunk))
+                if conn.dialect.name == "postgresql":
+                    # A dependency completing meanwhile would not see these new tasks (not
+                    # committed yet) and leave them planned forever: hold its status still
+                    # until this batch commits (SQLite serialises writers anyway).
+                    query = query.order_by(_tasks.id).with_for_update(read=True)
+                for row in conn.execute(query):
                     statuses[row.id] = S(row.status)
             conn.execute(
                 insert(t.batches),
@@ -343,12 +358,13 @@ class TaskStore(WorkerOperations):
         now: float,
         position: int | None = None,
         after: str | None = None,
+        runtime: str | None = None,
     ) -> TaskRecord:
         """Add a sub-task; see :func:`brahmi.store.controls.create_subtask`."""
         with self.engine.begin() as conn:
             events = EventWriter(now)
             subtask_id = controls.create_subtask(
-                conn, events, parent_id, spec, now, position=position, after=after
+                conn, events, parent_id, spec, now, position=position, after=after, runtime=runtime
             )
             events.flush(conn)
         return self.get_task(subtask_id)
@@ -402,6 +418,7 @@ def _new_row(
         "batch_id": batch_id,
         "batch_key": spec.key,
         "skill_id": spec.skill_id,
+        "runtime": b.runtime,
         "task_name": spec.task_name,
         "description": spec.description,
         "task_order": spec.task_order,

@@ -1,0 +1,114 @@
+"""The workers table: who claims tasks, from where, and when each last said it was alive.
+
+A worker registers when it starts, touches its row at every heartbeat and marks it stopped
+when it shuts down cleanly. ``brahmi workers`` lists the live ones: not stopped, and heard
+from within the staleness limit (a killed worker simply stops being heard from; its leases
+run out and its tasks are claimed again, DESIGN §9).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import Engine, func, insert, select, update
+
+from brahmi.domain.models import TaskStatus
+from brahmi.store import tables as t
+
+_workers = t.workers.c
+_tasks = t.tasks.c
+
+
+@dataclass(frozen=True, slots=True)
+class WorkerRecord:
+    """A registered worker and what it holds now. Times are Unix seconds."""
+
+    id: str
+    host: str
+    pid: int
+    #: The runtimes it claims tasks for; None for every runtime.
+    runtimes: list[str] | None
+    concurrency: int
+    started_at: float
+    heartbeat_at: float
+    stopped_at: float | None
+    #: Tasks it holds the lease of now.
+    running: int = 0
+
+    def to_dict(self) -> dict[str, Any]:
+        """As ``brahmi workers --json`` prints it."""
+        return {
+            "id": self.id,
+            "host": self.host,
+            "pid": self.pid,
+            "runtimes": self.runtimes,
+            "concurrency": self.concurrency,
+            "started_at": self.started_at,
+            "heartbeat_at": self.heartbeat_at,
+            "running": self.running,
+        }
+
+
+class WorkerDirectory:
+    """Worker rows; mixed into :class:`~brahmi.store.tasks.TaskStore`."""
+
+    engine: Engine
+
+    def register_worker(
+        self,
+        worker_id: str,
+        *,
+        host: str,
+        pid: int,
+        runtimes: Sequence[str] | None,
+        concurrency: int,
+        now: float,
+    ) -> None:
+        """Record a starting worker (a new row: worker ids are never reused)."""
+        with self.engine.begin() as conn:
+            conn.execute(
+                insert(t.workers),
+                {
+                    "id": worker_id,
+                    "host": host,
+                    "pid": pid,
+                    "runtimes": list(runtimes) if runtimes is not None else None,
+                    "concurrency": concurrency,
+                    "started_at": now,
+                    "heartbeat_at": now,
+                },
+            )
+
+    def touch_worker(self, worker_id: str, *, now: float) -> None:
+        """Note a worker's heartbeat."""
+        with self.engine.begin() as conn:
+            conn.execute(update(t.workers).where(_workers.id == worker_id).values(heartbeat_at=now))
+
+    def worker_stopped(self, worker_id: str, *, now: float) -> None:
+        """Mark a worker that shut down cleanly."""
+        with self.engine.begin() as conn:
+            conn.execute(
+                update(t.workers)
+                .where(_workers.id == worker_id)
+                .values(stopped_at=now, heartbeat_at=now)
+            )
+
+    def live_workers(self, *, now: float, stale_after_s: float) -> list[WorkerRecord]:
+        """Workers not stopped and heard from within ``stale_after_s`` seconds, oldest
+        first, each with how many tasks it holds."""
+        held = (
+            select(_tasks.lease_owner, func.count().label("running"))
+            .where(_tasks.status == TaskStatus.RUNNING.value)
+            .group_by(_tasks.lease_owner)
+            .subquery()
+        )
+        query = (
+            select(t.workers, func.coalesce(held.c.running, 0).label("running"))
+            .outerjoin(held, held.c.lease_owner == _workers.id)
+            .where(_workers.stopped_at.is_(None), _workers.heartbeat_at >= now - stale_after_s)
+            .order_by(_workers.started_at, _workers.id)
+        )
+        with self.engine.connect() as conn:
+            return [WorkerRecord(**r._mapping) for r in conn.execute(query)]
