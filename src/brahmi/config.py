@@ -48,6 +48,8 @@ class Settings:
     skill_dirs: tuple[str, ...] = field(default_factory=tuple)
     #: Where agents reach Brahmi's API and MCP while ``brahmi serve`` runs (``BRAHMI_URL``).
     server_url: str | None = None
+    #: The longest wait for an answer to ``resume_task(mode="qa")`` (DESIGN §8).
+    question_timeout_s: float = 300.0
 
     @property
     def url(self) -> str:
@@ -58,6 +60,14 @@ class Settings:
     def transcripts_dir(self) -> Path:
         """Where attempt transcripts are written."""
         return self.home / "transcripts"
+
+    def tool_env(self) -> dict[str, str]:
+        """The variables a tool server started for an agent (``brahmi mcp``) needs to open
+        this database: ``BRAHMI_HOME`` and, when set, ``BRAHMI_DATABASE_URL``."""
+        env = {"BRAHMI_HOME": str(self.home)}
+        if self.database_url:
+            env["BRAHMI_DATABASE_URL"] = self.database_url
+        return env
 
     def with_(self, **changes: object) -> Settings:
         """A copy with some fields changed."""

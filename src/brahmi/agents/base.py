@@ -48,15 +48,26 @@ class Usage:
 
     input_tokens: int = 0
     output_tokens: int = 0
+    #: What this run cost (USD); for a resumed session, only this run's share.
     cost_usd: float = 0.0
+    #: Agent turns the run took, when the runtime counts them.
+    turns: int | None = None
+    #: The session's cost so far (USD), for runtimes whose sessions span runs: what the
+    #: next resume of the session subtracts (issue 6).
+    session_cost_usd: float | None = None
 
     def to_dict(self) -> dict[str, Any]:
         """As stored on the attempt."""
-        return {
+        data: dict[str, Any] = {
             "input_tokens": self.input_tokens,
             "output_tokens": self.output_tokens,
             "cost_usd": self.cost_usd,
         }
+        if self.turns is not None:
+            data["turns"] = self.turns
+        if self.session_cost_usd is not None:
+            data["session_cost_usd"] = self.session_cost_usd
+        return data
 
 
 @dataclass(frozen=True, slots=True)
@@ -67,6 +78,9 @@ class Resume:
     #: ``continue`` or ``qa``.
     mode: str
     session_ref: str | None = None
+    #: What the session cost so far (USD), so a runtime that reports session totals can
+    #: give this run's share.
+    session_cost_usd: float = 0.0
 
 
 class Transcript:
@@ -150,6 +164,9 @@ class AgentRequest:
     tools: tuple[str, ...] = TASK_TOOLS
     #: The most agent turns the run may take; None for the runtime's default.
     max_turns: int | None = None
+    #: The project's options for runtimes (``project.settings["runtime_options"]``), e.g.
+    #: ``permission_mode``, ``allowed_tools``, ``model`` for claude-code.
+    runtime_options: dict[str, Any] = field(default_factory=dict)
 
 
 @dataclass(slots=True)
@@ -171,8 +188,14 @@ class ConversationRequest:
         timeout_s: The turn's wall-clock limit (seconds).
         tools: Brahmi's MCP tools the agent may call.
         session_ref: The runtime's session to resume; None for the first turn.
-        env: Extra environment variables; secrets included, so never log it.
+        env: Extra environment variables; secrets included, so never log it. Give
+            ``BRAHMI_HOME`` (and ``BRAHMI_DATABASE_URL`` when set) so the runtime's tool
+            server opens the same database (:func:`brahmi.config.Settings.tool_env`).
         max_turns: The most agent turns; None for the runtime's default.
+        session_cost_usd: What ``session_ref`` cost so far (USD; the last turn's
+            ``usage.session_cost_usd``), so ``usage.cost_usd`` is this turn's share.
+        on_process: Called with the agent's pid (its process group id).
+        runtime_options: As for :class:`AgentRequest`.
     """
 
     project_id: str
@@ -186,6 +209,9 @@ class ConversationRequest:
     session_ref: str | None = None
     env: dict[str, str] = field(default_factory=dict)
     max_turns: int | None = None
+    session_cost_usd: float = 0.0
+    on_process: Callable[[int], None] | None = None
+    runtime_options: dict[str, Any] = field(default_factory=dict)
 
 
 @dataclass(frozen=True, slots=True)
@@ -204,6 +230,8 @@ class AgentResult:
     session_ref: str | None = None
     usage: Usage = field(default_factory=Usage)
     duration_s: float = 0.0
+    #: The agent's final message as text (a conversation's reply, a question's answer).
+    message: str | None = None
 
 
 class AgentRuntime(ABC):
