@@ -7,6 +7,7 @@
 | ``BRAHMI_CONCURRENCY`` | agent runs at once per worker | 4 |
 | ``BRAHMI_EXECUTOR`` | runtime for skills that name none | ``claude-code`` |
 | ``BRAHMI_IDLE_TIMEOUT`` | seconds without agent output before a run is ended | 900 |
+| ``BRAHMI_SKILL_DIRS`` | extra local skill folders (``DIR`` or ``DIR=owner/repo``), one per line | unset |
 """
 
 from __future__ import annotations
@@ -67,6 +68,8 @@ class Settings:
         env = {"BRAHMI_HOME": str(self.home)}
         if self.database_url:
             env["BRAHMI_DATABASE_URL"] = self.database_url
+        if self.skill_dirs:
+            env["BRAHMI_SKILL_DIRS"] = "\n".join(self.skill_dirs)
         return env
 
     def with_(self, **changes: object) -> Settings:
@@ -88,6 +91,9 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
         concurrency=_number(env, "BRAHMI_CONCURRENCY", 4, int),
         default_executor=env.get("BRAHMI_EXECUTOR") or "claude-code",
         idle_timeout_s=_number(env, "BRAHMI_IDLE_TIMEOUT", 900.0, float),
+        skill_dirs=tuple(
+            line for line in (env.get("BRAHMI_SKILL_DIRS") or "").splitlines() if line.strip()
+        ),
     )
 
 

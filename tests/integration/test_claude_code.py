@@ -121,3 +121,265 @@ def test_agent_edits_a_file_in_the_workspace_and_ends_with_its_outputs(
     assert attempt.usage is not None and attempt.usage["turns"] == 2
     transcript = Path(attempt.transcript_path or "").read_text()
     assert "-> Write" in transcript and "[claude] success" in transcript
+
+
+def task_id_in(body: dict[str, Any]) -> str:
+    """The task id the rendered prompt of the request's first message shows."""
+    first = json.dumps(body["messages"][0])
+    return first.split("Task id: `", 1)[1].split("`", 1)[0]
+
+
+def test_an_agent_adds_a_subtask_through_brahmis_tools_and_the_subtask_then_runs(
+    brahmi: Brahmi, project_id: str, anthropic_api: FakeAnthropicAPI
+) -> None:
+    seen: dict[str, str] = {}
+
+    def add_subtask(body: dict[str, Any]) -> Any:
+        seen["parent"] = task_id_in(body)
+        from tests.fakes.anthropic_api import Reply
+
+        return Reply(
+            [
+                tool_use(
+                    "mcp__brahmi__create_subtask",
+                    {
+                        "parent_task_id": seen["parent"],
+                        "task": {"task_name": "Write the tests", "description": "Test it."},
+                    },
+                )
+            ]
+        )
+
+    anthropic_api.reply_with(add_subtask)
+    anthropic_api.reply(text(fenced({"split": True})))
+    anthropic_api.reply(text(fenced({"tests": 3})))
+
+    tasks = run(brahmi, project_id, [spec(1, "Build the feature")])
+
+    parent = tasks["Build the feature"]
+    assert parent.status is S.COMPLETED, parent.error
+    assert parent.subtasks_completed
+    [child] = brahmi.store.subtasks_of(parent.id)
+    assert child.task_name == "Write the tests"
+    assert child.status is S.COMPLETED and child.outputs == {"tests": 3}
+    assert '"status":"planned"' in anthropic_api.tool_results()[0]
+    assert "Parent task" in json.dumps(anthropic_api.requests[-1]["messages"][0])
+
+
+def test_an_agents_tools_are_scoped_to_its_own_task_and_project(
+    brahmi: Brahmi,
+    project_id: str,
+    anthropic_api: FakeAnthropicAPI,
+    tmp_path: Path,
+) -> None:
+    other_folder = tmp_path / "other"
+    other_folder.mkdir()
+    other_project = brahmi.project_for(other_folder)
+    foreign = brahmi.create_task(
+        other_project.id, {"task_name": "Someone else's", "skill_id": f"{OWNER_REPO}/builder"}
+    )
+    sibling = brahmi.create_task(
+        project_id,
+        {"task_name": "A sibling", "skill_id": f"{OWNER_REPO}/builder", "task_order": 9},
+    )
+    brahmi.cancel_task(sibling.id)
+    anthropic_api.reply(
+        tool_use(
+            "mcp__brahmi__create_subtask",
+            {"parent_task_id": sibling.id, "task": {"task_name": "Sneaky"}},
+        ),
+        tool_use("mcp__brahmi__get_task", {"task_id": foreign.id}),
+        tool_use("mcp__brahmi__create_tasks_batch", {"tasks": []}),
+    )
+    anthropic_api.reply(text(fenced({"tried": True})))
+
+    tasks = run(brahmi, project_id, [spec(1, "Stay in scope")])
+
+    assert tasks["Stay in scope"].status is S.COMPLETED
+    results = anthropic_api.tool_results()
+    assert "forbidden" in results[0]
+    assert "task_not_found" in results[1]
+    assert brahmi.store.subtasks_of(sibling.id) == []
+    # Only the tools the agent was given exist for it: create_tasks_batch is not one.
+    offered = anthropic_api.tool_names(0)
+    assert {
+        f"mcp__brahmi__{n}" for n in ("create_subtask", "search_skills", "get_task", "list_tasks")
+    } <= set(offered)
+    assert "mcp__brahmi__create_tasks_batch" not in offered
+    assert "No such tool" in results[2]
+
+
+def test_a_qa_agent_fails_then_passes_turning_the_correctness_loop(
+    brahmi: Brahmi, project_id: str, anthropic_api: FakeAnthropicAPI
+) -> None:
+    feedback = {"summary": "no tests", "issues": [{"what": "missing tests"}]}
+    anthropic_api.reply(text(fenced({"built": 1})))
+    anthropic_api.reply(text(fenced({"verdict": "fail", "feedback_for_rebuild": feedback})))
+    anthropic_api.reply(text(fenced({"built": 2})))
+    anthropic_api.reply(text(fenced({"verdict": "pass", "score": 95})))
+
+    tasks = run(
+        brahmi,
+        project_id,
+        [
+            spec(1, "Build it"),
+            spec(2, "Judge it", "critic", 1, inputs={"critiques_tasks": [1]}),
+        ],
+    )
+
+    build, judge = tasks["Build it"], tasks["Judge it"]
+    assert build.status is S.COMPLETED and build.outputs == {"built": 2}
+    assert judge.status is S.COMPLETED and judge.outputs["verdict"] == "pass"
+    assert build.rebuilds == 1 and judge.rebuilds == 1
+    assert "Feedback from QA" in json.dumps(anthropic_api.requests[2]["messages"][0])
+    assert "missing tests" in json.dumps(anthropic_api.requests[2]["messages"][0])
+    # The critic's skill allows Read, Grep and Glob only: no edit or shell tool exists.
+    critic_tools = set(anthropic_api.tool_names(1))
+    assert {"Read", "Grep", "Glob"} <= critic_tools
+    assert not {"Bash", "Write", "Edit"} & critic_tools
+    assert CRITIC_BODY in anthropic_api.system_text(1)
+    assert brahmi.usage.totals(project_id=project_id).runs == 4
+
+
+def test_a_run_past_its_timeout_is_stopped_with_its_process_group(
+    brahmi: Brahmi, project_id: str, anthropic_api: FakeAnthropicAPI
+) -> None:
+    anthropic_api.reply(text("thinking..."), delay_s=60)
+
+    tasks = run(brahmi, project_id, [spec(1, "Hang", timeout_seconds=3, max_attempts=1)])
+
+    task = tasks["Hang"]
+    assert task.status is S.FAILED
+    assert task.error_code == "timeout"
+    [attempt] = brahmi.store.attempts_for(task.id)
+    assert attempt.process_id is not None
+    import os
+
+    with pytest.raises(ProcessLookupError):
+        os.killpg(attempt.process_id, 0)
+    assert "run stopped" in Path(attempt.transcript_path or "").read_text()
+
+
+def test_a_final_message_without_json_fails_with_agent_output_invalid(
+    brahmi: Brahmi, project_id: str, anthropic_api: FakeAnthropicAPI
+) -> None:
+    anthropic_api.reply(text("All done, it works!"))
+
+    task = run(brahmi, project_id, [spec(1, "Say nothing useful")])["Say nothing useful"]
+
+    assert task.status is S.FAILED
+    assert task.error_code == "agent_output_invalid"
+    [attempt] = brahmi.store.attempts_for(task.id)
+    assert "All done, it works!" in Path(attempt.transcript_path or "").read_text()
+
+
+def test_resume_task_continue_resumes_the_session_and_counts_only_the_new_cost(
+    brahmi: Brahmi, project_id: str, anthropic_api: FakeAnthropicAPI
+) -> None:
+    anthropic_api.reply(text(fenced({"version": 1})))
+    task = run(brahmi, project_id, [spec(1, "Write v1")])["Write v1"]
+    assert task.status is S.COMPLETED
+    first_session = task.session_ref
+
+    brahmi.resume_task(task.id, "Now make it version 2.", "continue")
+    anthropic_api.reply(text(fenced({"version": 2})), input_tokens=300, output_tokens=10)
+    asyncio.run(run_until_settled(brahmi, task.batch_id or "", timeout_s=90))
+
+    again = brahmi.get_task(task.id)
+    assert again.status is S.COMPLETED and again.outputs == {"version": 2}
+    resumed = anthropic_api.requests[-1]
+    # The earlier conversation came back, then the new message.
+    assert len(resumed["messages"]) >= 3
+    assert "Now make it version 2." in json.dumps(resumed["messages"][-1])
+    assert "Write v1" in json.dumps(resumed["messages"][0])
+    assert again.session_ref == first_session
+    _, second = brahmi.store.attempts_for(task.id)
+    assert second.usage is not None
+    # The CLI reports the session's total ($0.0006 + $0.00105); the attempt keeps its share.
+    assert second.usage["cost_usd"] == pytest.approx(300 * 3e-6 + 10 * 15e-6)
+    assert second.usage["session_cost_usd"] == pytest.approx(0.0006 + 300 * 3e-6 + 10 * 15e-6)
+    assert brahmi.usage.totals(task_id=task.id).cost_usd == pytest.approx(
+        0.0006 + 300 * 3e-6 + 10 * 15e-6
+    )
+
+
+def test_resume_task_qa_answers_from_the_session_read_only_and_changes_nothing(
+    brahmi: Brahmi, project_id: str, anthropic_api: FakeAnthropicAPI
+) -> None:
+    anthropic_api.reply(text(fenced({"port": 8080})))
+    task = run(brahmi, project_id, [spec(1, "Pick a port")])["Pick a port"]
+    events_before = len(brahmi.store.events(task_id=task.id))
+    anthropic_api.reply(text("I chose 8080 because it was free."))
+
+    answer = brahmi.ask_task(task.id, "Why that port?", timeout_s=60)
+
+    assert answer.answer == "I chose 8080 because it was free."
+    asked = anthropic_api.requests[-1]
+    assert "Pick a port" in json.dumps(asked["messages"][0])
+    assert "Why that port?" in json.dumps(asked["messages"][-1])
+    offered = set(anthropic_api.tool_names(-1))
+    assert {"Read", "Glob", "Grep", "mcp__brahmi__get_task"} <= offered
+    assert not {"Bash", "Edit", "Write", "mcp__brahmi__create_subtask"} & offered
+    after = brahmi.get_task(task.id)
+    assert (after.status, after.outputs, after.attempts, after.session_ref) == (
+        task.status,
+        task.outputs,
+        task.attempts,
+        task.session_ref,
+    )
+    assert answer.session_ref != task.session_ref  # a fork: the task's session is untouched
+    events = brahmi.store.events(task_id=task.id)
+    assert len(events) == events_before + 1
+    assert events[-1].kind == "question_answered"
+    assert events[-1].data["answer"] == answer.answer
+    assert brahmi.usage.totals(task_id=task.id).runs == 2
+
+
+def test_resume_task_qa_waits_a_bounded_time(
+    brahmi: Brahmi, project_id: str, anthropic_api: FakeAnthropicAPI
+) -> None:
+    from brahmi import errors
+
+    anthropic_api.reply(text(fenced({"ok": True})))
+    task = run(brahmi, project_id, [spec(1, "Quick")])["Quick"]
+    anthropic_api.reply(text("..."), delay_s=60)
+
+    with pytest.raises(errors.QuestionTimedOut) as caught:
+        brahmi.ask_task(task.id, "Still there?", timeout_s=3)
+
+    assert caught.value.code == "question_timeout"
+    assert brahmi.get_task(task.id).status is S.COMPLETED
+
+
+def test_a_spent_budget_ends_the_correctness_loop_and_stops_new_runs(
+    brahmi: Brahmi, project_id: str, anthropic_api: FakeAnthropicAPI
+) -> None:
+    # Each run (one API call) costs $0.0006; the build and the first critique spend the
+    # $0.001 budget.
+    brahmi.configure_project(project_id, {"budget": {"usd": 0.001}})
+    feedback = {"summary": "broken", "issues": [{"what": "it crashes"}]}
+    anthropic_api.reply(text(fenced({"built": 1})))
+    anthropic_api.reply(text(fenced({"verdict": "fail", "feedback_for_rebuild": feedback})))
+
+    tasks = run(
+        brahmi,
+        project_id,
+        [
+            spec(1, "Build it"),
+            spec(2, "Judge it", "critic", 1, inputs={"critiques_tasks": [1]}),
+            spec(3, "Ship it", "builder", 2),
+        ],
+    )
+
+    assert tasks["Judge it"].status is S.FAILED
+    assert tasks["Judge it"].error_code == "budget_exceeded"
+    assert tasks["Ship it"].status is S.BLOCKED
+    assert len(anthropic_api.requests) == 2
+
+    later = run(brahmi, project_id, [spec(1, "One more")])["One more"]
+    assert later.status is S.FAILED and later.error_code == "budget_exceeded"
+    assert len(anthropic_api.requests) == 2  # no agent started
+    kinds = [e.kind for e in brahmi.store.events(task_id=later.id)]
+    assert "budget_exceeded" in kinds
+    budget = brahmi.usage.budget(project_id)
+    assert budget.exceeded and budget.spent.cost_usd == pytest.approx(0.0012)

@@ -277,7 +277,7 @@ def _argv(cli: Path, launch: _Launch, scratch: Path) -> list[str]:
     server_env = {
         key: value
         for key, value in {**os.environ, **launch.env}.items()
-        if key in ("BRAHMI_HOME", "BRAHMI_DATABASE_URL") and value
+        if key in ("BRAHMI_HOME", "BRAHMI_DATABASE_URL", "BRAHMI_SKILL_DIRS") and value
     }
     server_args = ["-m", "brahmi", "mcp", *launch.mcp_args]
     for tool in launch.brahmi_tools:
