@@ -7,7 +7,7 @@
 | ``BRAHMI_CONCURRENCY`` | agent runs at once per worker | 4 |
 | ``BRAHMI_EXECUTOR`` | runtime for skills that name none | ``claude-code`` |
 | ``BRAHMI_IDLE_TIMEOUT`` | seconds without agent output before a run is ended | 900 |
-| ``BRAHMI_SKILL_DIRS`` | extra local skill folders (``DIR`` or ``DIR=owner/repo``), one per line | unset |
+| ``BRAHMI_SKILL_DIRS`` | extra skill folders (``DIR[=owner/repo]``), one per line | unset |
 """
 
 from __future__ import annotations

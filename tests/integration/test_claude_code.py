@@ -383,3 +383,60 @@ def test_a_spent_budget_ends_the_correctness_loop_and_stops_new_runs(
     assert "budget_exceeded" in kinds
     budget = brahmi.usage.budget(project_id)
     assert budget.exceeded and budget.spent.cost_usd == pytest.approx(0.0012)
+
+
+def test_converse_resumes_its_session_across_turns_with_brahmis_tools(
+    brahmi: Brahmi,
+    project_id: str,
+    workspace: Path,
+    anthropic_api: FakeAnthropicAPI,
+    tmp_path: Path,
+) -> None:
+    from brahmi.agents.base import PLANNER_TOOLS, ConversationRequest, Transcript
+
+    runtime = brahmi.runtimes.get("claude-code")
+    env = {**anthropic_api.env(tmp_path / "planner-home"), **brahmi.settings.tool_env()}
+
+    def turn(prompt: str, session_ref: str | None, cost: float) -> Any:
+        transcript = Transcript(tmp_path / f"planner-{len(prompt)}.log")
+        request = ConversationRequest(
+            project_id=project_id,
+            planner_session_id="planner-session-1",
+            system_prompt="You are the PLANNER-MARKER.",
+            prompt=prompt,
+            workdir=workspace,
+            transcript=transcript,
+            timeout_s=60,
+            tools=PLANNER_TOOLS,
+            session_ref=session_ref,
+            env=env,
+            session_cost_usd=cost,
+        )
+        try:
+            return asyncio.run(runtime.converse(request))
+        finally:
+            transcript.close()
+
+    anthropic_api.reply(tool_use("mcp__brahmi__search_skills", {"q": "builder"}))
+    anthropic_api.reply(text("I found the builder skill."))
+    first = turn("Build me a greeter.", None, 0.0)
+    assert first.ok and first.message == "I found the builder skill."
+    assert "acme/agents/builder" in anthropic_api.tool_results()[0]
+    assert "PLANNER-MARKER" in anthropic_api.system_text(0)
+    offered = set(anthropic_api.tool_names(0))
+    assert {f"mcp__brahmi__{name}" for name in PLANNER_TOOLS} <= offered
+    assert not {"Bash", "Edit", "Write"} & offered
+
+    anthropic_api.reply(tool_use("mcp__brahmi__user_response", {"message": "On it!"}))
+    anthropic_api.reply(text("Replied."))
+    assert first.usage.session_cost_usd is not None
+    second = turn(
+        "## Task Completed\nThe greeter is built.", first.session_ref, first.usage.session_cost_usd
+    )
+
+    assert second.ok and second.session_ref == first.session_ref
+    resumed = json.dumps(anthropic_api.requests[-2]["messages"])
+    assert "Build me a greeter." in resumed and "I found the builder skill." in resumed
+    assert second.usage.cost_usd == pytest.approx(0.0012)  # this turn only
+    [reply] = [e for e in brahmi.store.events(project_id=project_id) if e.kind == "user_response"]
+    assert reply.data == {"message": "On it!", "planner_session_id": "planner-session-1"}

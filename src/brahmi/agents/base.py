@@ -262,3 +262,7 @@ class AgentRuntime(ABC):
     def check(self) -> str | None:
         """None when the runtime can run here, else what is missing and how to fix it."""
         return None
+
+    def version(self) -> str | None:
+        """The version of what the runtime runs (e.g. the Claude Code CLI), if it has one."""
+        return None

@@ -65,7 +65,7 @@ def cli_version(cli: Path) -> str | None:
     """What ``claude --version`` prints (e.g. ``2.1.330 (Claude Code)``), or None."""
     version_file = cli.parent / "claude.version"
     if version_file.is_file():
-        return version_file.read_text(encoding="utf-8").strip() + " (Claude Code, bundled)"
+        return version_file.read_text(encoding="utf-8").strip() + ", bundled"
     try:
         done = subprocess.run(
             [str(cli), "--version"],
