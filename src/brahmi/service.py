@@ -352,7 +352,8 @@ class Brahmi:
 
     def resume_task(self, task_id: str, message: str, mode: str = "continue") -> TaskRecord:
         """``resume_task`` (DESIGN §6). ``continue`` runs a finished task again with
-        ``message``; new outputs replace the old, which stay in its history.
+        ``message``; new outputs replace the old, which stay in its history. For ``qa``
+        (a question, answered without changing anything) call :meth:`ask_task`.
 
         Raises:
             TaskNotFound: No such task.
@@ -360,6 +361,10 @@ class Brahmi:
             NoSession: ``mode="qa"`` for a task without an agent session.
         """
         if mode == "qa":
+            if self.store.get_task(task_id).session_ref is None:
+                raise errors.NoSession(
+                    f"task {task_id} has no agent session to ask", task_id=task_id
+                )
             raise errors.InvalidTransition(
                 "mode 'qa' answers a question and changes nothing: call ask_task",
                 task_id=task_id,

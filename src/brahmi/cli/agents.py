@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 
 import typer
+from rich.markup import escape
 
 from brahmi import errors
 from brahmi.cli.app import handle_errors, stdout
@@ -43,10 +44,10 @@ def check(json_output: bool = typer.Option(False, "--json", help="Print JSON."))
     else:
         for row in rows:
             mark = "[green]ok[/]     " if row["ok"] else "[red]missing[/]"
-            version = f" [dim]{row['version']}[/]" if row["version"] else ""
             star = " (default)" if row["name"] == default else ""
+            version = f" [dim]{escape(row['version'])}[/]" if row["version"] else ""
             stdout.print(f"{mark} {row['name']}{star}{version}", highlight=False)
             if row["problem"]:
-                stdout.print(f"         fix: {row['problem']}", highlight=False)
+                stdout.print(f"         fix: {escape(row['problem'])}", highlight=False)
     if not default_ok:
         raise typer.Exit(1)

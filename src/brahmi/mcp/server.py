@@ -14,6 +14,8 @@ started with and the caller is local.
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import json
 from collections.abc import Callable, Collection
 from typing import Any, TypeVar
@@ -30,6 +32,8 @@ from brahmi.service import Brahmi
 #: Headers the ASGI layer sets (after removing any a client sent).
 PROJECT_HEADER = "x-brahmi-project"
 SCOPE_HEADER = "x-brahmi-scope"
+#: Seconds between progress reports while a question waits for its answer.
+PROGRESS_INTERVAL_S = 5.0
 #: Most tasks one batch may hold, over MCP and REST (larger batches are rejected whole).
 MAX_BATCH_TASKS = 10_000
 T = TypeVar("T")
@@ -202,15 +206,34 @@ def build_mcp(
         return task_view(created)
 
     @server.tool()
-    def resume_task(
+    async def resume_task(
         task_id: str, message: str, mode: str = "continue", ctx: Context | None = None
     ) -> dict[str, Any]:
         """Act on a finished task: mode "continue" runs it again with `message` (new outputs
         replace the old; completed work after it runs again); mode "qa" asks its agent
-        session a question and changes nothing."""
+        session the question `message` and returns {"answer"}, changing nothing (waits at
+        most a few minutes, reporting progress)."""
         project_id = writable(ctx)
         owned(_call(lambda: brahmi.get_task(task_id)), project_id)
-        return task_view(_call(lambda: brahmi.resume_task(task_id, message, mode)))
+        if mode != "qa":
+            return task_view(_call(lambda: brahmi.resume_task(task_id, message, mode)))
+        asking = asyncio.ensure_future(brahmi.ask_task_async(task_id, message))
+        waited = 0.0
+        limit = brahmi.settings.question_timeout_s
+        while not asking.done():
+            done, _ = await asyncio.wait({asking}, timeout=PROGRESS_INTERVAL_S)
+            if done:
+                break
+            waited += PROGRESS_INTERVAL_S
+            if ctx is not None:
+                with contextlib.suppress(Exception):  # a client without progress support
+                    await ctx.report_progress(
+                        waited, limit, f"waiting for the agent's answer ({waited:g} s)"
+                    )
+        try:
+            return asking.result().to_dict()
+        except errors.BrahmiError as exc:
+            raise _tool_error(exc) from None
 
     @server.tool()
     def get_task(task_id: str, ctx: Context | None = None) -> dict[str, Any]:
