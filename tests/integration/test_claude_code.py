@@ -440,3 +440,92 @@ def test_converse_resumes_its_session_across_turns_with_brahmis_tools(
     assert second.usage.cost_usd == pytest.approx(0.0012)  # this turn only
     [reply] = [e for e in brahmi.store.events(project_id=project_id) if e.kind == "user_response"]
     assert reply.data == {"message": "On it!", "planner_session_id": "planner-session-1"}
+
+
+def test_a_silent_run_is_ended_by_the_idle_limit(
+    brahmi: Brahmi, project_id: str, anthropic_api: FakeAnthropicAPI
+) -> None:
+    brahmi.settings = brahmi.settings.with_(idle_timeout_s=3.0)
+    anthropic_api.reply(text("..."), delay_s=60)
+
+    task = run(brahmi, project_id, [spec(1, "Go quiet", max_attempts=1)])["Go quiet"]
+
+    assert task.status is S.FAILED and task.error_code == "idle_timeout"
+
+
+def test_cancelling_a_running_task_stops_claude_code(
+    brahmi: Brahmi, project_id: str, anthropic_api: FakeAnthropicAPI
+) -> None:
+    import os
+    import time
+
+    anthropic_api.reply(text("..."), delay_s=60)
+    batch = brahmi.create_tasks_batch(project_id, [spec(1, "Be cancelled")])
+    task_id = next(iter(batch.task_ids.values()))
+
+    async def scenario() -> int:
+        worker = brahmi.worker()
+        stop = asyncio.Event()
+        running = asyncio.create_task(worker.run(stop))
+        deadline = time.monotonic() + 60
+        pid: int | None = None
+        while pid is None or not anthropic_api.requests:
+            assert time.monotonic() < deadline, "Claude Code never called the model"
+            await asyncio.sleep(0.05)
+            attempts = brahmi.store.attempts_for(task_id)
+            pid = attempts[-1].process_id if attempts else None
+        brahmi.cancel_task(task_id)
+        while brahmi.store.attempts_for(task_id)[-1].status == "running":
+            assert time.monotonic() < deadline
+            await asyncio.sleep(0.05)
+        await asyncio.sleep(0)
+        stop.set()
+        await running
+        return pid
+
+    pid = asyncio.run(scenario())
+
+    assert brahmi.get_task(task_id).status is S.CANCELLED
+    with pytest.raises(ProcessLookupError):
+        os.killpg(pid, 0)
+
+
+def test_mcp_and_rest_answer_a_question_to_a_tasks_session(
+    brahmi: Brahmi, project_id: str, anthropic_api: FakeAnthropicAPI
+) -> None:
+    import httpx
+    from mcp import Client
+
+    from brahmi.api.app import create_app
+    from brahmi.mcp.server import build_mcp
+
+    anthropic_api.reply(text(fenced({"port": 8080})))
+    task = run(brahmi, project_id, [spec(1, "Pick a port")])["Pick a port"]
+    anthropic_api.reply(text("Because 8080 was free."))
+    anthropic_api.reply(text("It serves HTTP."))
+
+    async def over_mcp() -> Any:
+        async with Client(build_mcp(brahmi, project_id)) as client:
+            return await client.call_tool(
+                "resume_task", {"task_id": task.id, "message": "Why?", "mode": "qa"}
+            )
+
+    result = asyncio.run(over_mcp())
+    assert not result.is_error, result
+    assert result.structured_content["answer"] == "Because 8080 was free."
+
+    async def over_rest() -> tuple[httpx.Response, httpx.Response]:
+        transport = httpx.ASGITransport(app=create_app(brahmi), client=("127.0.0.1", 123))
+        async with httpx.AsyncClient(transport=transport, base_url="http://127.0.0.1:8421") as http:
+            asked = await http.post(
+                f"/api/v1/tasks/{task.id}/resume",
+                json={"message": "What does it serve?", "mode": "qa", "timeout_s": 60},
+            )
+            shown = await http.get(f"/api/v1/tasks/{task.id}")
+            return asked, shown
+
+    asked, shown = asyncio.run(over_rest())
+    assert asked.status_code == 200, asked.text
+    assert asked.json()["answer"] == "It serves HTTP."
+    assert shown.json()["usage"]["runs"] == 3
+    assert shown.json()["status"] == "completed"

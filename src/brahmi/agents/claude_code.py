@@ -26,6 +26,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
+import re
 import shlex
 import shutil
 import signal
@@ -253,10 +254,7 @@ def _skill_allowed_tools(skill_dir: Path) -> list[str]:
         return []
     if report.frontmatter is None:
         return []
-    raw = report.frontmatter.data.get("allowed-tools")
-    if isinstance(raw, str):
-        return [part for part in raw.replace(",", " ").split() if part]
-    return _list(raw)
+    return _list(report.frontmatter.data.get("allowed-tools"))
 
 
 async def _run(launch: _Launch, *, parse_outputs: bool) -> AgentResult:
@@ -505,9 +503,14 @@ def _int(value: Any) -> int | None:
         return None
 
 
+#: One tool in a list: a name, optionally with a rule in parentheses (``Bash(git *)``).
+_TOOL = re.compile(r"[^\s,()]+(?:\([^)]*\))?")
+
+
 def _list(value: Any) -> list[str]:
+    """Tools given as a list, or a string separated by spaces or commas."""
     if isinstance(value, str):
-        return [part for part in value.replace(",", " ").split() if part]
+        return _TOOL.findall(value)
     if isinstance(value, list | tuple):
         return [str(v) for v in value]
     return []

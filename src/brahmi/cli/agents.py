@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from typing import Any
 
 import typer
 from rich.markup import escape
@@ -26,7 +27,7 @@ def check(json_output: bool = typer.Option(False, "--json", help="Print JSON."))
 
     settings = load_settings()
     registry = RuntimeRegistry()
-    rows = []
+    rows: list[dict[str, Any]] = []
     for name in registry.names():
         try:
             runtime = registry.get(name)

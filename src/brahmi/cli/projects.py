@@ -125,7 +125,7 @@ def configure(
         options = dict(record.settings.get("runtime_options") or {})
         for key, value in (
             ("permission_mode", permission_mode),
-            ("allowed_tools", allowed_tools.split() if allowed_tools is not None else None),
+            ("allowed_tools", allowed_tools),
             ("model", model),
             ("max_turns", max_turns),
         ):
