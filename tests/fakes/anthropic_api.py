@@ -53,6 +53,8 @@ class Reply:
     output_tokens: int = 20
     #: Seconds to wait before answering (a slow or hung model).
     delay_s: float = 0.0
+    #: Answer with this HTTP error status instead (e.g. 401 for a bad key).
+    error_status: int | None = None
 
 
 def text(value: str) -> Block:
@@ -107,6 +109,10 @@ class FakeAnthropicAPI:
     ) -> None:
         """Queue a reply made of ``blocks`` with the usage it reports."""
         self._script.append(Reply(list(blocks), input_tokens, output_tokens, delay_s))
+
+    def reply_error(self, status: int, message: str = "scripted error") -> None:
+        """Queue an HTTP error answer (401 ``authentication_error``, 500 ``api_error``…)."""
+        self._script.append(Reply([text(message)], error_status=status))
 
     def reply_with(self, make: Callable[[dict[str, Any]], Reply]) -> None:
         """Queue a reply computed from the request body when it arrives."""
@@ -164,6 +170,15 @@ class FakeAnthropicAPI:
     def tool_names(self, index: int = -1) -> list[str]:
         """The names of the tools offered in request ``index``."""
         return [t.get("name", "") for t in self.requests[index].get("tools", [])]
+
+
+_ERROR_TYPES = {
+    400: "invalid_request_error",
+    401: "authentication_error",
+    403: "permission_error",
+    429: "rate_limit_error",
+    529: "overloaded_error",
+}
 
 
 def _text_of(value: Any) -> str:
@@ -249,6 +264,14 @@ def _handler(api: FakeAnthropicAPI) -> type[BaseHTTPRequestHandler]:
             reply = api._next(body)
             if reply.delay_s:
                 time.sleep(reply.delay_s)
+            if reply.error_status is not None:
+                kind = _ERROR_TYPES.get(reply.error_status, "api_error")
+                message = reply.blocks[0].text if reply.blocks else kind
+                self._json(
+                    {"type": "error", "error": {"type": kind, "message": message}},
+                    reply.error_status,
+                )
+                return
             model = str(body.get("model") or MODEL)
             if not body.get("stream"):
                 self._json(_whole(reply, model))

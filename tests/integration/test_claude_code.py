@@ -333,6 +333,7 @@ def test_resume_task_qa_answers_from_the_session_read_only_and_changes_nothing(
     assert events[-1].kind == "question_answered"
     assert events[-1].data["answer"] == answer.answer
     assert brahmi.usage.totals(task_id=task.id).runs == 2
+    assert answer.usage["cost_usd"] == pytest.approx(0.0006)  # the question's share only
 
 
 def test_resume_task_qa_waits_a_bounded_time(
@@ -529,3 +530,46 @@ def test_mcp_and_rest_answer_a_question_to_a_tasks_session(
     assert asked.json()["answer"] == "It serves HTTP."
     assert shown.json()["usage"]["runs"] == 3
     assert shown.json()["status"] == "completed"
+
+
+def test_a_run_that_spends_the_rest_of_the_budget_is_stopped_by_the_cli(
+    brahmi: Brahmi, project_id: str, anthropic_api: FakeAnthropicAPI, workspace: Path
+) -> None:
+    brahmi.configure_project(project_id, {"budget": {"usd": 0.001}})
+    (workspace / "notes.txt").write_text("hello\n")
+    for _ in range(3):
+        anthropic_api.reply(tool_use("Read", {"file_path": str(workspace / "notes.txt")}))
+    anthropic_api.reply(text(fenced({"read": True})))
+
+    task = run(brahmi, project_id, [spec(1, "Read a lot")])["Read a lot"]
+
+    assert task.status is S.FAILED and task.error_code == "budget_exceeded"
+    assert len(anthropic_api.requests) == 2  # stopped once $0.0012 of $0.001 was spent
+    assert brahmi.usage.totals(task_id=task.id).cost_usd == pytest.approx(0.0012)
+
+
+def test_continue_without_the_session_on_this_machine_starts_a_new_one(
+    brahmi: Brahmi, project_id: str, anthropic_api: FakeAnthropicAPI
+) -> None:
+    from sqlalchemy import update
+
+    from brahmi.store import tables
+
+    anthropic_api.reply(text(fenced({"v": 1})))
+    task = run(brahmi, project_id, [spec(1, "Travel")])["Travel"]
+    lost = "6f1c7b8e-0000-4000-8000-000000000000"
+    with brahmi.store.engine.begin() as conn:
+        conn.execute(
+            update(tables.tasks).where(tables.tasks.c.id == task.id).values(session_ref=lost)
+        )
+    brahmi.resume_task(task.id, "Make it v2.", "continue")
+    anthropic_api.reply(text(fenced({"v": 2})))
+    asyncio.run(run_until_settled(brahmi, task.batch_id or "", timeout_s=90))
+
+    again = brahmi.get_task(task.id)
+    assert again.status is S.COMPLETED and again.outputs == {"v": 2}
+    assert again.session_ref not in (lost, task.session_ref)
+    fresh = anthropic_api.requests[-1]["messages"]
+    assert "Make it v2." in json.dumps(fresh[0])  # the whole task and the message, anew
+    transcript = Path(brahmi.store.attempts_for(task.id)[-1].transcript_path or "").read_text()
+    assert "continuing in a new session" in transcript

@@ -167,6 +167,9 @@ class AgentRequest:
     #: The project's options for runtimes (``project.settings["runtime_options"]``), e.g.
     #: ``permission_mode``, ``allowed_tools``, ``model`` for claude-code.
     runtime_options: dict[str, Any] = field(default_factory=dict)
+    #: What is left of the project's USD budget; a runtime that can should stop the run
+    #: there (AgentResult ``error_code="budget_exceeded"``). None: no budget.
+    max_budget_usd: float | None = None
 
 
 @dataclass(slots=True)
@@ -196,6 +199,8 @@ class ConversationRequest:
             ``usage.session_cost_usd``), so ``usage.cost_usd`` is this turn's share.
         on_process: Called with the agent's pid (its process group id).
         runtime_options: As for :class:`AgentRequest`.
+        max_budget_usd: As for :class:`AgentRequest` (the planner passes what is left of
+            the project's budget: ``Budget.remaining_usd``).
     """
 
     project_id: str
@@ -212,6 +217,7 @@ class ConversationRequest:
     session_cost_usd: float = 0.0
     on_process: Callable[[int], None] | None = None
     runtime_options: dict[str, Any] = field(default_factory=dict)
+    max_budget_usd: float | None = None
 
 
 @dataclass(frozen=True, slots=True)

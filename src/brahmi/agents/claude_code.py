@@ -101,6 +101,8 @@ class _Launch:
     on_process: Any = None
     setting_sources: str = ""
     disallowed_tools: tuple[str, ...] = field(default_factory=tuple)
+    #: USD this run may still spend (the project's budget); None: no limit.
+    max_budget_usd: float | None = None
 
 
 class ClaudeCodeRuntime(AgentRuntime):
@@ -144,6 +146,7 @@ class ClaudeCodeRuntime(AgentRuntime):
                 fork=True,
                 prior_cost_usd=resume.session_cost_usd,
                 on_process=request.on_process,
+                max_budget_usd=request.max_budget_usd,
             )
             return await _run(launch, parse_outputs=False)
         builtin, allowed = tool_policy(request.skill.path, options)
@@ -164,8 +167,19 @@ class ClaudeCodeRuntime(AgentRuntime):
             prior_cost_usd=resume.session_cost_usd if resume is not None else 0.0,
             on_process=request.on_process,
             disallowed_tools=tuple(_list(options.get("disallowed_tools"))),
+            max_budget_usd=request.max_budget_usd,
         )
-        return await _run(launch, parse_outputs=True)
+        result = await _run(launch, parse_outputs=True)
+        if launch.resume and result.error_code == "no_session":
+            # The session is on another machine (or was deleted): the prompt holds the
+            # whole task and the message, so a fresh session can still do the work.
+            request.transcript.write(
+                f"[brahmi] {result.error}; continuing in a new session instead\n"
+            )
+            launch.resume = None
+            launch.prior_cost_usd = 0.0
+            result = await _run(launch, parse_outputs=True)
+        return result
 
     async def converse(self, request: ConversationRequest) -> AgentResult:
         """Run one planner turn (DESIGN §7): the planner skill appended to Claude Code's
@@ -199,6 +213,7 @@ class ClaudeCodeRuntime(AgentRuntime):
             resume=request.session_ref,
             prior_cost_usd=request.session_cost_usd,
             on_process=request.on_process,
+            max_budget_usd=request.max_budget_usd,
         )
         return await _run(launch, parse_outputs=False)
 
@@ -321,6 +336,10 @@ def _argv(cli: Path, launch: _Launch, scratch: Path) -> list[str]:
         argv += ["--append-system-prompt-file", str(prompt_file)]
     if launch.model:
         argv += ["--model", launch.model]
+    if launch.max_budget_usd is not None:
+        # The CLI compares the session's total (earlier runs of a resumed one included).
+        limit = launch.max_budget_usd + (launch.prior_cost_usd if launch.resume else 0.0)
+        argv += ["--max-budget-usd", f"{limit:.6f}"]
     if launch.resume:
         argv += ["--resume", launch.resume]
         if launch.fork:
@@ -412,6 +431,14 @@ def _result(
                 error=f"session {launch.resume} is not on this machine (sessions live where "
                 "the agent ran)",
                 error_code="no_session",
+                **common,
+            )
+        if result.get("subtype") == "error_max_budget_usd":
+            return AgentResult(
+                ok=False,
+                error="the project's budget ran out during the run "
+                f"(${launch.max_budget_usd or 0.0:.4f} was left)",
+                error_code="budget_exceeded",
                 **common,
             )
         if result.get("subtype") == "error_max_turns":

@@ -132,6 +132,7 @@ async def ask(
         ),
         tools=QUESTION_TOOLS,
         runtime_options=dict(project.settings.get("runtime_options") or {}),
+        max_budget_usd=budget.remaining_usd,
     )
     started = time.monotonic()
     try:

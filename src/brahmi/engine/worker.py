@@ -348,6 +348,7 @@ class Worker:
             on_process=functools.partial(self.store.record_process, claim.attempt_id),
             max_turns=_max_turns(skill, project),
             runtime_options=dict(project.settings.get("runtime_options") or {}),
+            max_budget_usd=budget.remaining_usd,
         )
         transcript.header(
             f"[brahmi] task {task.id} ({task.task_name}) attempt {claim.attempt_number} "

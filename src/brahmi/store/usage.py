@@ -62,6 +62,11 @@ class Budget:
             self.tokens is not None and self.spent.tokens >= self.tokens
         )
 
+    @property
+    def remaining_usd(self) -> float | None:
+        """USD left to spend (never negative); None without a USD limit."""
+        return None if self.usd is None else max(0.0, self.usd - self.spent.cost_usd)
+
     def describe(self) -> str:
         """For messages: ``$5.0012 of $5.00`` and/or ``2,001,000 of 2,000,000 tokens``."""
         parts = []
