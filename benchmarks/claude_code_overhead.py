@@ -19,11 +19,12 @@ import tempfile
 import time
 from pathlib import Path
 
+from tests.fakes.anthropic_api import FakeAnthropicAPI, text, tool_use
+
 from brahmi.agents.claude_cli import find_cli
 from brahmi.config import Settings
 from brahmi.service import Brahmi
 from brahmi.testing import run_until_settled
-from tests.fakes.anthropic_api import FakeAnthropicAPI, text, tool_use
 
 SKILL = "---\nname: bench\ndescription: A benchmark skill.\nmetadata:\n  brahmi-runtime: claude-code\n---\n\nWork.\n"
 
