@@ -26,7 +26,10 @@ from brahmi.config import Settings
 from brahmi.service import Brahmi
 from brahmi.testing import run_until_settled
 
-SKILL = "---\nname: bench\ndescription: A benchmark skill.\nmetadata:\n  brahmi-runtime: claude-code\n---\n\nWork.\n"
+SKILL = (
+    "---\nname: bench\ndescription: A benchmark skill.\n"
+    "metadata:\n  brahmi-runtime: claude-code\n---\n\nWork.\n"
+)
 
 
 def main() -> None:
