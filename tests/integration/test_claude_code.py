@@ -52,7 +52,15 @@ def brahmi(settings: Settings, tmp_path: Path) -> Iterator[Brahmi]:
     root = tmp_path / "skills"
     write_skill(root, "builder", BUILDER_BODY)
     write_skill(root, "critic", CRITIC_BODY, 'allowed-tools: "Read Grep Glob"\n')
-    instance = Brahmi(settings.with_(skill_dirs=(f"{root}={OWNER_REPO}",), forced_executor=None))
+    # An explicit database URL: the tool server must get it, the agent's shell must not.
+    settings.home.mkdir(parents=True, exist_ok=True)
+    instance = Brahmi(
+        settings.with_(
+            skill_dirs=(f"{root}={OWNER_REPO}",),
+            forced_executor=None,
+            database_url=f"sqlite:///{settings.home / 'brahmi.db'}",
+        )
+    )
     assert instance.catalog.problems == []
     yield instance
     instance.close()
@@ -101,6 +109,9 @@ def test_agent_edits_a_file_in_the_workspace_and_ends_with_its_outputs(
     anthropic_api.reply(
         tool_use("Write", {"file_path": str(target), "content": "print('hello')\n"})
     )
+    anthropic_api.reply(
+        tool_use("Bash", {"command": 'echo "db=[$BRAHMI_DATABASE_URL] task=$BRAHMI_TASK_ID"'})
+    )
     anthropic_api.reply(text(fenced({"files": ["greet.py"], "status": "done"})))
 
     tasks = run(brahmi, project_id, [spec(1, "Write the greeter")])
@@ -114,11 +125,12 @@ def test_agent_edits_a_file_in_the_workspace_and_ends_with_its_outputs(
     assert BUILDER_BODY in anthropic_api.system_text(0)
     assert "# Task: Write the greeter" in json.dumps(first["messages"])
     assert "Output contract" in json.dumps(first["messages"])
+    assert f"db=[] task={task.id}" in anthropic_api.tool_results()[1]
     totals = brahmi.usage.totals(task_id=task.id)
-    assert (totals.input_tokens, totals.output_tokens, totals.runs) == (200, 40, 1)
-    assert totals.cost_usd == pytest.approx(200 * 3e-6 + 40 * 15e-6)
+    assert (totals.input_tokens, totals.output_tokens, totals.runs) == (300, 60, 1)
+    assert totals.cost_usd == pytest.approx(300 * 3e-6 + 60 * 15e-6)
     [attempt] = brahmi.store.attempts_for(task.id)
-    assert attempt.usage is not None and attempt.usage["turns"] == 2
+    assert attempt.usage is not None and attempt.usage["turns"] == 3
     transcript = Path(attempt.transcript_path or "").read_text()
     assert "-> Write" in transcript and "[claude] success" in transcript
 
@@ -396,7 +408,7 @@ def test_converse_resumes_its_session_across_turns_with_brahmis_tools(
     from brahmi.agents.base import PLANNER_TOOLS, ConversationRequest, Transcript
 
     runtime = brahmi.runtimes.get("claude-code")
-    env = {**anthropic_api.env(tmp_path / "planner-home"), **brahmi.settings.tool_env()}
+    env = anthropic_api.env(tmp_path / "planner-home")
 
     def turn(prompt: str, session_ref: str | None, cost: float) -> Any:
         transcript = Transcript(tmp_path / f"planner-{len(prompt)}.log")
@@ -411,6 +423,7 @@ def test_converse_resumes_its_session_across_turns_with_brahmis_tools(
             tools=PLANNER_TOOLS,
             session_ref=session_ref,
             env=env,
+            tool_env=brahmi.settings.tool_env(),
             session_cost_usd=cost,
         )
         try:

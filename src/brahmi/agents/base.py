@@ -170,6 +170,10 @@ class AgentRequest:
     #: What is left of the project's USD budget; a runtime that can should stop the run
     #: there (AgentResult ``error_code="budget_exceeded"``). None: no budget.
     max_budget_usd: float | None = None
+    #: Where a tool server started for the agent (``brahmi mcp``) finds this instance's
+    #: database: :meth:`brahmi.config.Settings.tool_env`. Kept out of the agent's own
+    #: environment (it may hold a database password).
+    tool_env: dict[str, str] = field(default_factory=dict)
 
 
 @dataclass(slots=True)
@@ -191,9 +195,9 @@ class ConversationRequest:
         timeout_s: The turn's wall-clock limit (seconds).
         tools: Brahmi's MCP tools the agent may call.
         session_ref: The runtime's session to resume; None for the first turn.
-        env: Extra environment variables; secrets included, so never log it. Give
-            ``BRAHMI_HOME`` (and ``BRAHMI_DATABASE_URL`` when set) so the runtime's tool
-            server opens the same database (:func:`brahmi.config.Settings.tool_env`).
+        env: Extra environment variables; secrets included, so never log it.
+        tool_env: As for :class:`AgentRequest`: pass ``settings.tool_env()`` so the
+            runtime's tool server opens the same database.
         max_turns: The most agent turns; None for the runtime's default.
         session_cost_usd: What ``session_ref`` cost so far (USD; the last turn's
             ``usage.session_cost_usd``), so ``usage.cost_usd`` is this turn's share.
@@ -218,6 +222,7 @@ class ConversationRequest:
     on_process: Callable[[int], None] | None = None
     runtime_options: dict[str, Any] = field(default_factory=dict)
     max_budget_usd: float | None = None
+    tool_env: dict[str, str] = field(default_factory=dict)
 
 
 @dataclass(frozen=True, slots=True)

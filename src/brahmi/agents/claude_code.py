@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import os
 import re
 import shlex
@@ -34,6 +35,7 @@ import sys
 import tempfile
 import time
 from collections import deque
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -75,6 +77,8 @@ READ_ONLY_BRAHMI_TOOLS = ("search_skills", "get_task", "list_tasks")
 INTERRUPT_GRACE_S = 3.0
 #: stderr lines a crash's error quotes.
 STDERR_TAIL_LINES = 8
+#: Variables the tool server needs to open Brahmi's database (``Settings.tool_env``).
+TOOL_SERVER_VARIABLES = ("BRAHMI_HOME", "BRAHMI_DATABASE_URL", "BRAHMI_SKILL_DIRS")
 #: The most bytes one stream line may hold (a tool result can be large).
 MAX_LINE_BYTES = 64 * 1024 * 1024
 
@@ -88,6 +92,7 @@ class _Launch:
     workdir: Path
     transcript: Transcript
     env: dict[str, str]
+    tool_env: dict[str, str]
     mcp_args: list[str]
     brahmi_tools: tuple[str, ...]
     builtin_tools: tuple[str, ...] | None
@@ -98,7 +103,7 @@ class _Launch:
     resume: str | None = None
     fork: bool = False
     prior_cost_usd: float = 0.0
-    on_process: Any = None
+    on_process: Callable[[int], None] | None = None
     setting_sources: str = ""
     disallowed_tools: tuple[str, ...] = field(default_factory=tuple)
     #: USD this run may still spend (the project's budget); None: no limit.
@@ -135,6 +140,7 @@ class ClaudeCodeRuntime(AgentRuntime):
                 workdir=request.workdir,
                 transcript=request.transcript,
                 env=request.env,
+                tool_env=request.tool_env,
                 mcp_args=tool_args,
                 brahmi_tools=brahmi_tools,
                 builtin_tools=READ_ONLY_TOOLS,
@@ -156,6 +162,7 @@ class ClaudeCodeRuntime(AgentRuntime):
             workdir=request.workdir,
             transcript=request.transcript,
             env=request.env,
+            tool_env=request.tool_env,
             mcp_args=tool_args,
             brahmi_tools=request.tools,
             builtin_tools=builtin,
@@ -198,6 +205,7 @@ class ClaudeCodeRuntime(AgentRuntime):
             workdir=request.workdir,
             transcript=request.transcript,
             env=request.env,
+            tool_env=request.tool_env,
             mcp_args=[
                 "--project-id",
                 request.project_id,
@@ -287,10 +295,11 @@ async def _run(launch: _Launch, *, parse_outputs: bool) -> AgentResult:
 def _argv(cli: Path, launch: _Launch, scratch: Path) -> list[str]:
     """The command line; the system prompt and MCP config go in files in ``scratch``
     (private to this user), so neither a long skill nor a database URL is in ``ps``."""
+    # Without tool_env the server falls back to this process's own settings.
     server_env = {
         key: value
-        for key, value in {**os.environ, **launch.env}.items()
-        if key in ("BRAHMI_HOME", "BRAHMI_DATABASE_URL", "BRAHMI_SKILL_DIRS") and value
+        for key, value in {**os.environ, **launch.tool_env}.items()
+        if key in TOOL_SERVER_VARIABLES and value
     }
     server_args = ["-m", "brahmi", "mcp", *launch.mcp_args]
     for tool in launch.brahmi_tools:
@@ -306,7 +315,7 @@ def _argv(cli: Path, launch: _Launch, scratch: Path) -> list[str]:
         }
     }
     config_file = scratch / "mcp.json"
-    _write_private(config_file, _json(config))
+    _write_private(config_file, json.dumps(config, ensure_ascii=False))
     brahmi_names = [f"mcp__{SERVER}__{tool}" for tool in launch.brahmi_tools]
     argv = [
         str(cli),
@@ -513,12 +522,6 @@ def _write_private(path: Path, text: str) -> None:
         handle.write(text)
 
 
-def _json(value: Any) -> str:
-    import json
-
-    return json.dumps(value, ensure_ascii=False)
-
-
 def _str(value: Any) -> str | None:
     return str(value) if value else None
 
@@ -541,13 +544,3 @@ def _list(value: Any) -> list[str]:
     if isinstance(value, list | tuple):
         return [str(v) for v in value]
     return []
-
-
-def check_environment() -> dict[str, Any]:
-    """What ``brahmi agents check`` shows for this runtime: CLI, versions, credentials."""
-    cli = find_cli()
-    return {
-        "cli": str(cli) if cli else None,
-        "sdk_version": sdk_version(),
-        "credentials": has_credentials(dict(os.environ)),
-    }

@@ -110,7 +110,6 @@ async def ask(
     transcript = Transcript(settings.transcripts_dir / task.id / f"question-{question_id}.log")
     transcript.header(f"[brahmi] question to task {task.id} ({task.task_name}): {question}\n")
     env = {str(k): str(v) for k, v in (project.settings.get("env") or {}).items()}
-    env.update(settings.tool_env())
     env["BRAHMI_TASK_ID"] = task.id
     env["BRAHMI_PROJECT_ID"] = task.project_id
     request = AgentRequest(
@@ -133,6 +132,7 @@ async def ask(
         tools=QUESTION_TOOLS,
         runtime_options=dict(project.settings.get("runtime_options") or {}),
         max_budget_usd=budget.remaining_usd,
+        tool_env=settings.tool_env(),
     )
     started = time.monotonic()
     try:

@@ -349,6 +349,7 @@ class Worker:
             max_turns=_max_turns(skill, project),
             runtime_options=dict(project.settings.get("runtime_options") or {}),
             max_budget_usd=budget.remaining_usd,
+            tool_env=self.settings.tool_env(),
         )
         transcript.header(
             f"[brahmi] task {task.id} ({task.task_name}) attempt {claim.attempt_number} "
@@ -434,7 +435,6 @@ class Worker:
 
     def _environment(self, task: TaskRecord, project: ProjectRecord) -> dict[str, str]:
         env = {str(k): str(v) for k, v in (project.settings.get("env") or {}).items()}
-        env.update(self.settings.tool_env())
         env["BRAHMI_TASK_ID"] = task.id
         env["BRAHMI_PROJECT_ID"] = task.project_id
         if self.settings.server_url:
