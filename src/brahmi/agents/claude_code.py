@@ -175,6 +175,7 @@ class ClaudeCodeRuntime(AgentRuntime):
             on_process=request.on_process,
             disallowed_tools=tuple(_list(options.get("disallowed_tools"))),
             max_budget_usd=request.max_budget_usd,
+            setting_sources=_str(options.get("setting_sources")) or "",
         )
         result = await _run(launch, parse_outputs=True)
         if launch.resume and result.error_code == "no_session":
