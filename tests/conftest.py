@@ -14,6 +14,7 @@ import pytest
 from brahmi.config import Settings
 from brahmi.service import Brahmi
 from brahmi.testing import ScriptedRuntime, registry_with
+from tests.fakes.anthropic_api import FakeAnthropicAPI
 from tests.postgres import postgres_databases, postgres_url
 
 __all__ = ["postgres_databases", "postgres_url"]
@@ -68,3 +69,11 @@ def workspace(tmp_path: Path) -> Path:
     folder = tmp_path / "workspace"
     folder.mkdir()
     return folder
+
+
+@pytest.fixture
+def anthropic_api() -> Iterator[FakeAnthropicAPI]:
+    """A local fake of the Anthropic Messages API (see tests/fakes/anthropic_api.py)."""
+    api = FakeAnthropicAPI().start()
+    yield api
+    api.stop()

@@ -10,6 +10,7 @@
 | ``BRAHMI_LEASE_S`` | seconds a claim holds a task without a heartbeat | 30 |
 | ``BRAHMI_HEARTBEAT_S`` | seconds between a worker's heartbeats | 2 |
 | ``BRAHMI_POLL_S`` | seconds an idle worker waits before looking for work unasked | 0.5 |
+| ``BRAHMI_SKILL_DIRS`` | extra skill folders (``DIR[=owner/repo]``), one per line | unset |
 """
 
 from __future__ import annotations
@@ -53,6 +54,8 @@ class Settings:
     server_url: str | None = None
     #: The runtimes a worker claims tasks for (``brahmi worker --runtime``); None: any.
     worker_runtimes: tuple[str, ...] | None = None
+    #: The longest wait for an answer to ``resume_task(mode="qa")`` (DESIGN §8).
+    question_timeout_s: float = 300.0
 
     @property
     def url(self) -> str:
@@ -63,6 +66,16 @@ class Settings:
     def transcripts_dir(self) -> Path:
         """Where attempt transcripts are written."""
         return self.home / "transcripts"
+
+    def tool_env(self) -> dict[str, str]:
+        """The variables a tool server started for an agent (``brahmi mcp``) needs to open
+        this database: ``BRAHMI_HOME`` and, when set, ``BRAHMI_DATABASE_URL``."""
+        env = {"BRAHMI_HOME": str(self.home)}
+        if self.database_url:
+            env["BRAHMI_DATABASE_URL"] = self.database_url
+        if self.skill_dirs:
+            env["BRAHMI_SKILL_DIRS"] = "\n".join(self.skill_dirs)
+        return env
 
     def with_(self, **changes: object) -> Settings:
         """A copy with some fields changed."""
@@ -86,6 +99,9 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
         lease_s=_number(env, "BRAHMI_LEASE_S", 30.0, float),
         heartbeat_interval_s=_number(env, "BRAHMI_HEARTBEAT_S", 2.0, float),
         poll_interval_s=_number(env, "BRAHMI_POLL_S", 0.5, float),
+        skill_dirs=tuple(
+            line for line in (env.get("BRAHMI_SKILL_DIRS") or "").splitlines() if line.strip()
+        ),
     )
 
 

@@ -146,3 +146,33 @@ class StoreUnavailable(BrahmiError):
     """The database could not be reached or is not migrated."""
 
     code = "store_unavailable"
+
+
+class InvalidSetting(BrahmiError):
+    """A project setting was rejected (issue 6: budgets, runtime options)."""
+
+    code = "invalid_setting"
+
+
+class RuntimeUnavailable(BrahmiError):
+    """The agent runtime cannot run here (no CLI, no credentials)."""
+
+    code = "runtime_unavailable"
+
+
+class BudgetExceeded(BrahmiError):
+    """The project's token or cost budget is spent; no new agent run starts (DESIGN §6)."""
+
+    code = "budget_exceeded"
+
+
+class QuestionFailed(BrahmiError):
+    """The task's agent session could not answer the question (``resume_task`` qa)."""
+
+    code = "question_failed"
+
+
+class QuestionTimedOut(BrahmiError):
+    """The answer to a question did not come within the wait allowed (DESIGN §8)."""
+
+    code = "question_timeout"

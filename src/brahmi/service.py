@@ -6,14 +6,16 @@ in :mod:`brahmi.domain`, the transactions in :mod:`brahmi.store`.
 
 from __future__ import annotations
 
+import asyncio
 import getpass
 import hashlib
 import json
 import uuid
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from brahmi import errors
 from brahmi.agents.registry import RuntimeRegistry
@@ -30,6 +32,10 @@ from brahmi.store.projects import ProjectRecord
 from brahmi.store.skills import SkillIndex
 from brahmi.store.tasks import BoundTask, TaskStore
 from brahmi.store.tokens import TokenStore
+from brahmi.store.usage import UsageStore
+
+if TYPE_CHECKING:
+    from brahmi.engine.questions import Answer
 
 
 @dataclass(frozen=True, slots=True)
@@ -155,21 +161,48 @@ class Brahmi:
         """The project with this id. Raises :class:`~brahmi.errors.ProjectNotFound`."""
         return self.store.get_project(project_id)
 
+    def configure_project(self, project_id: str, changes: dict[str, Any]) -> ProjectRecord:
+        """Change a project's settings; a None value removes the key (issue 6).
+
+        Keys: ``env`` (a dict of strings, the agents' environment), ``executor`` (the
+        default runtime), ``runtime_options`` (e.g. ``permission_mode``, ``allowed_tools``,
+        ``model``, ``max_turns`` for claude-code), ``budget`` (``{"usd", "tokens"}``, each
+        optional, non-negative).
+
+        Raises:
+            ProjectNotFound: No such project.
+            InvalidSetting: An unknown key or a value of the wrong shape.
+        """
+        from brahmi.store.projects import update_settings
+
+        checked = {key: _setting(key, value) for key, value in changes.items()}
+        return update_settings(self.store.engine, project_id, checked, self.clock.now())
+
+    @property
+    def usage(self) -> UsageStore:
+        """Tokens and cost per task, planner session and project, and project budgets."""
+        return UsageStore(self.store.engine)
+
     @property
     def tokens(self) -> TokenStore:
         """Bearer tokens in this instance's database."""
         return TokenStore(self.store.engine)
 
-    def record_user_response(self, project_id: str, message: str) -> None:
+    def record_user_response(
+        self, project_id: str, message: str, *, planner_session_id: str | None = None
+    ) -> None:
         """Keep a planner's reply to the person (``user_response``) as an event.
 
         The planner's conversation arrives with the planner actor; until then the event log
         holds the replies, where live views and ``GET /api/v1/events`` show them.
+        ``planner_session_id`` (when the reply came through a planner's scoped MCP server,
+        ``brahmi mcp --planner-session``) is kept in the event's data.
         """
         self.store.get_project(project_id)
-        self.store.add_event(
-            project_id, None, "user_response", {"message": message}, self.clock.now()
-        )
+        data: dict[str, Any] = {"message": message}
+        if planner_session_id is not None:
+            data["planner_session_id"] = planner_session_id
+        self.store.add_event(project_id, None, "user_response", data, self.clock.now())
 
     # -- batches ---------------------------------------------------------------------------
 
@@ -334,7 +367,8 @@ class Brahmi:
 
     def resume_task(self, task_id: str, message: str, mode: str = "continue") -> TaskRecord:
         """``resume_task`` (DESIGN §6). ``continue`` runs a finished task again with
-        ``message``; new outputs replace the old, which stay in its history.
+        ``message``; new outputs replace the old, which stay in its history. For ``qa``
+        (a question, answered without changing anything) call :meth:`ask_task`.
 
         Raises:
             TaskNotFound: No such task.
@@ -342,11 +376,12 @@ class Brahmi:
             NoSession: ``mode="qa"`` for a task without an agent session.
         """
         if mode == "qa":
-            task = self.store.get_task(task_id)
-            raise errors.NoSession(
-                f"task {task_id} has no agent session to ask"
-                if task.session_ref is None
-                else "questions to an agent session need a runtime with sessions (claude-code)",
+            if self.store.get_task(task_id).session_ref is None:
+                raise errors.NoSession(
+                    f"task {task_id} has no agent session to ask", task_id=task_id
+                )
+            raise errors.InvalidTransition(
+                "mode 'qa' answers a question and changes nothing: call ask_task",
                 task_id=task_id,
             )
         if mode != "continue":
@@ -358,6 +393,39 @@ class Brahmi:
         resumed = self.store.resume(task_id, message, mode, now=self.clock.now())
         self._changed()
         return resumed
+
+    async def ask_task_async(
+        self, task_id: str, question: str, *, timeout_s: float | None = None
+    ) -> Answer:
+        """``resume_task(mode="qa")`` (DESIGN §6): ask the task's agent session ``question``;
+        no task state changes; the answer is returned and recorded as an event.
+
+        Args:
+            timeout_s: Longest wait in seconds (default ``settings.question_timeout_s``).
+
+        Raises:
+            TaskNotFound, NoSession, BudgetExceeded, RuntimeUnavailable, QuestionTimedOut,
+            QuestionFailed: See :func:`brahmi.engine.questions.ask`.
+        """
+        from brahmi.engine.questions import ask
+
+        return await ask(
+            self.store.get_task(task_id),
+            question,
+            store=self.store,
+            catalog=self.catalog,
+            runtimes=self.runtimes,
+            settings=self.settings,
+            clock=self.clock,
+            timeout_s=timeout_s,
+        )
+
+    def ask_task(self, task_id: str, question: str, *, timeout_s: float | None = None) -> Answer:
+        """:meth:`ask_task_async` for callers without an event loop (CLI, REST threads)."""
+        with ThreadPoolExecutor(max_workers=1, thread_name_prefix="brahmi-question") as pool:
+            return pool.submit(
+                asyncio.run, self.ask_task_async(task_id, question, timeout_s=timeout_s)
+            ).result()
 
     def cancel_task(self, task_id: str) -> TaskRecord:
         """Cancel a task that has not finished (DESIGN §3); its dependents become blocked.
@@ -398,6 +466,39 @@ class Brahmi:
     def worker(self) -> Worker:
         """A worker over this instance's store, skills and runtimes."""
         return Worker(self.store, self.catalog, self.runtimes, self.settings, clock=self.clock)
+
+
+def _setting(key: str, value: Any) -> Any:
+    """A project setting checked for its shape (see :meth:`Brahmi.configure_project`)."""
+    if value is None:
+        return None
+    if key == "env":
+        if not isinstance(value, dict) or not all(isinstance(v, str) for v in value.values()):
+            raise errors.InvalidSetting("env must map names to strings", key=key)
+        return {str(k): v for k, v in value.items()}
+    if key == "executor":
+        if not isinstance(value, str) or not value:
+            raise errors.InvalidSetting("executor must be a runtime name", key=key)
+        return value
+    if key == "runtime_options":
+        if not isinstance(value, dict):
+            raise errors.InvalidSetting("runtime_options must be an object", key=key)
+        return value
+    if key == "budget":
+        if not isinstance(value, dict) or set(value) - {"usd", "tokens"}:
+            raise errors.InvalidSetting('budget is {"usd": number, "tokens": integer}', key=key)
+        budget: dict[str, Any] = {}
+        for name, kind in (("usd", float), ("tokens", int)):
+            raw = value.get(name)
+            if raw is None:
+                continue
+            if isinstance(raw, bool) or not isinstance(raw, int | float) or raw < 0:
+                raise errors.InvalidSetting(f"budget.{name} must be a number >= 0", key=key)
+            budget[name] = kind(raw)
+        return budget or None
+    raise errors.InvalidSetting(
+        f"unknown project setting {key!r} (env, executor, runtime_options, budget)", key=key
+    )
 
 
 def _local_user() -> str:

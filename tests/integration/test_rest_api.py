@@ -671,3 +671,31 @@ def test_no_generated_request_is_a_server_error(brahmi: Brahmi, project_id: str)
     statuses = {status for _, _, status in seen}
     assert statuses & {200, 201}
     assert statuses & {400, 404}
+
+
+def test_project_settings_set_a_budget_and_keep_env_values_private(
+    api: Api, project_id: str
+) -> None:
+    changed = api.request(
+        "PATCH",
+        f"/api/v1/projects/{project_id}/settings",
+        json={"budget": {"usd": 2.5}, "env": {"ANTHROPIC_API_KEY": "sk-secret"}},
+    )
+    assert changed.status_code == 200, changed.text
+    assert changed.json()["settings"]["env"] == ["ANTHROPIC_API_KEY"]
+
+    shown = api.get(f"/api/v1/projects/{project_id}").json()
+    assert shown["budget"] == {
+        "usd": 2.5,
+        "tokens": None,
+        "spent": {"input_tokens": 0, "output_tokens": 0, "tokens": 0, "cost_usd": 0.0, "runs": 0},
+        "exceeded": False,
+    }
+    assert "sk-secret" not in json.dumps(shown)
+
+    bad = api.request(
+        "PATCH", f"/api/v1/projects/{project_id}/settings", json={"budget": {"usd": -1}}
+    )
+    assert error_of(bad, 400) == "invalid_setting"
+    removed = api.request("PATCH", f"/api/v1/projects/{project_id}/settings", json={"budget": None})
+    assert "budget" not in removed.json()["settings"]

@@ -48,15 +48,26 @@ class Usage:
 
     input_tokens: int = 0
     output_tokens: int = 0
+    #: What this run cost (USD); for a resumed session, only this run's share.
     cost_usd: float = 0.0
+    #: Agent turns the run took, when the runtime counts them.
+    turns: int | None = None
+    #: The session's cost so far (USD), for runtimes whose sessions span runs: what the
+    #: next resume of the session subtracts (issue 6).
+    session_cost_usd: float | None = None
 
     def to_dict(self) -> dict[str, Any]:
         """As stored on the attempt."""
-        return {
+        data: dict[str, Any] = {
             "input_tokens": self.input_tokens,
             "output_tokens": self.output_tokens,
             "cost_usd": self.cost_usd,
         }
+        if self.turns is not None:
+            data["turns"] = self.turns
+        if self.session_cost_usd is not None:
+            data["session_cost_usd"] = self.session_cost_usd
+        return data
 
 
 @dataclass(frozen=True, slots=True)
@@ -67,6 +78,9 @@ class Resume:
     #: ``continue`` or ``qa``.
     mode: str
     session_ref: str | None = None
+    #: What the session cost so far (USD), so a runtime that reports session totals can
+    #: give this run's share.
+    session_cost_usd: float = 0.0
 
 
 class Transcript:
@@ -150,6 +164,16 @@ class AgentRequest:
     tools: tuple[str, ...] = TASK_TOOLS
     #: The most agent turns the run may take; None for the runtime's default.
     max_turns: int | None = None
+    #: The project's options for runtimes (``project.settings["runtime_options"]``), e.g.
+    #: ``permission_mode``, ``allowed_tools``, ``model`` for claude-code.
+    runtime_options: dict[str, Any] = field(default_factory=dict)
+    #: What is left of the project's USD budget; a runtime that can should stop the run
+    #: there (AgentResult ``error_code="budget_exceeded"``). None: no budget.
+    max_budget_usd: float | None = None
+    #: Where a tool server started for the agent (``brahmi mcp``) finds this instance's
+    #: database: :meth:`brahmi.config.Settings.tool_env`. Kept out of the agent's own
+    #: environment (it may hold a database password).
+    tool_env: dict[str, str] = field(default_factory=dict)
 
 
 @dataclass(slots=True)
@@ -172,7 +196,15 @@ class ConversationRequest:
         tools: Brahmi's MCP tools the agent may call.
         session_ref: The runtime's session to resume; None for the first turn.
         env: Extra environment variables; secrets included, so never log it.
+        tool_env: As for :class:`AgentRequest`: pass ``settings.tool_env()`` so the
+            runtime's tool server opens the same database.
         max_turns: The most agent turns; None for the runtime's default.
+        session_cost_usd: What ``session_ref`` cost so far (USD; the last turn's
+            ``usage.session_cost_usd``), so ``usage.cost_usd`` is this turn's share.
+        on_process: Called with the agent's pid (its process group id).
+        runtime_options: As for :class:`AgentRequest`.
+        max_budget_usd: As for :class:`AgentRequest` (the planner passes what is left of
+            the project's budget: ``Budget.remaining_usd``).
     """
 
     project_id: str
@@ -186,6 +218,11 @@ class ConversationRequest:
     session_ref: str | None = None
     env: dict[str, str] = field(default_factory=dict)
     max_turns: int | None = None
+    session_cost_usd: float = 0.0
+    on_process: Callable[[int], None] | None = None
+    runtime_options: dict[str, Any] = field(default_factory=dict)
+    max_budget_usd: float | None = None
+    tool_env: dict[str, str] = field(default_factory=dict)
 
 
 @dataclass(frozen=True, slots=True)
@@ -204,6 +241,8 @@ class AgentResult:
     session_ref: str | None = None
     usage: Usage = field(default_factory=Usage)
     duration_s: float = 0.0
+    #: The agent's final message as text (a conversation's reply, a question's answer).
+    message: str | None = None
 
 
 class AgentRuntime(ABC):
@@ -233,4 +272,8 @@ class AgentRuntime(ABC):
 
     def check(self) -> str | None:
         """None when the runtime can run here, else what is missing and how to fix it."""
+        return None
+
+    def version(self) -> str | None:
+        """The version of what the runtime runs (e.g. the Claude Code CLI), if it has one."""
         return None

@@ -39,7 +39,11 @@ def render_prompt(
     """
     inputs = dict(task.inputs)
     feedback = inputs.pop("feedback_for_rebuild", None)
-    parts = [f"# Task: {task.task_name}\n"]
+    parts = [
+        f"# Task: {task.task_name}\n",
+        f"Task id: `{task.id}` (Brahmi's tools take it, e.g. as `parent_task_id` of "
+        "`create_subtask` to split this work into sub-tasks that run after you).\n",
+    ]
     if task.description:
         parts.append(f"{task.description.strip()}\n")
     if parent is not None:

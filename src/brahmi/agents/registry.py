@@ -17,6 +17,7 @@ GROUP = "brahmi.executors"
 BUILTINS = {
     "noop": "brahmi.agents.noop:NoopRuntime",
     "command": "brahmi.agents.command:CommandRuntime",
+    "claude-code": "brahmi.agents.claude_code:ClaudeCodeRuntime",
 }
 
 
@@ -49,13 +50,8 @@ class RuntimeRegistry:
         ep = self._entry_points.get(name)
         if ep is None:
             known = ", ".join(self.names()) or "none"
-            hint = (
-                "; the Claude Code runtime is not installed yet (try --executor noop for a dry run)"
-                if name == "claude-code"
-                else ""
-            )
             raise errors.ExecutorNotFound(
-                f"no agent runtime is called {name!r} (installed: {known}){hint}", executor=name
+                f"no agent runtime is called {name!r} (installed: {known})", executor=name
             )
         try:
             runtime = ep.load()()

@@ -22,6 +22,11 @@ STATUS: dict[str, int] = {
     errors.InsertionBeforeStarted.code: 409,
     errors.NoSession.code: 409,
     errors.StoreUnavailable.code: 503,
+    errors.InvalidSetting.code: 400,
+    errors.RuntimeUnavailable.code: 503,
+    errors.BudgetExceeded.code: 402,
+    errors.QuestionFailed.code: 502,
+    errors.QuestionTimedOut.code: 504,
 }
 
 

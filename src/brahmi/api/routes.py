@@ -91,18 +91,47 @@ def get_project(project_id: str, brahmi: BrahmiDep, scope: ScopeDep) -> dict[str
     """One project, with its task counts by status."""
     _readable(brahmi, scope, project_id)
     counts = brahmi.store.status_counts(project_id=project_id)
+    budget = brahmi.usage.budget(project_id)
     return {
         **_project(brahmi.get_project(project_id)),
         "tasks": {s.value: n for s, n in counts.items()},
+        "usage": brahmi.usage.totals(project_id=project_id).to_dict(),
+        "budget": budget.to_dict() if budget.usd is not None or budget.tokens is not None else None,
     }
 
 
+class ProjectSettingsIn(BaseModel):
+    """Project settings to change; a key set to null is removed, one left out is kept."""
+
+    env: dict[str, str] | None = Field(None, description="Environment for the agents.")
+    executor: str | None = Field(None, description="Runtime for skills that name none.")
+    runtime_options: dict[str, Any] | None = Field(
+        None, description="e.g. permission_mode, allowed_tools, model, max_turns (claude-code)."
+    )
+    budget: dict[str, float | None] | None = Field(
+        None, description='{"usd": number, "tokens": integer}: no new agent run past either.'
+    )
+
+
+@router.patch("/projects/{project_id}/settings", tags=["projects"])
+def configure_project(
+    project_id: str, body: ProjectSettingsIn, brahmi: BrahmiDep, scope: ScopeDep
+) -> dict[str, Any]:
+    """Change a project's settings (issue 6): budget, default runtime, runtime options, env."""
+    _writable(brahmi, scope, project_id)
+    changes = body.model_dump(exclude_unset=True)
+    return _project(brahmi.configure_project(project_id, changes))
+
+
 def _project(project: Any) -> dict[str, Any]:
+    settings = dict(project.settings)
+    if "env" in settings:
+        settings["env"] = sorted(settings["env"])  # names only: the values may be secrets
     return {
         "project_id": project.id,
         "name": project.name,
         "workspace": project.workspace,
-        "settings": project.settings,
+        "settings": settings,
         "created_at": project.created_at,
     }
 
@@ -177,6 +206,8 @@ def get_task(task_id: str, brahmi: BrahmiDep, scope: ScopeDep) -> dict[str, Any]
         {"kind": h.kind, "turn": h.turn, "created_at": h.created_at, **h.data}
         for h in brahmi.store.history_for(task.id)
     ]
+    view["usage"] = brahmi.usage.totals(task_id=task.id).to_dict()
+    view["session_ref"] = task.session_ref
     return view
 
 
@@ -220,12 +251,18 @@ class ResumeIn(BaseModel):
 
     message: str
     mode: str = "continue"
+    #: ``qa`` only: the longest wait for the answer, in seconds (default 300).
+    timeout_s: float | None = Field(None, gt=0, le=3600)
 
 
 @router.post("/tasks/{task_id}/resume", tags=["tasks"])
 def resume_task(task_id: str, body: ResumeIn, brahmi: BrahmiDep, scope: ScopeDep) -> dict[str, Any]:
-    """``resume_task(mode="continue")``: run a finished task again with a message."""
+    """``resume_task``: ``continue`` runs a finished task again with a message and returns
+    the task; ``qa`` asks the task's agent session a question and returns
+    ``{"answer", "usage", …}``, changing nothing (a bounded wait: 504 past it)."""
     _task_in_scope(brahmi, scope, task_id, write=True)
+    if body.mode == "qa":
+        return brahmi.ask_task(task_id, body.message, timeout_s=body.timeout_s).to_dict()
     return task_view(brahmi.resume_task(task_id, body.message, body.mode))
 
 

@@ -113,7 +113,7 @@ def _root(
 
 
 def _register() -> None:
-    from brahmi.cli import db, run, serve, skills, tasks, worker
+    from brahmi.cli import agents, db, projects, run, serve, skills, tasks, worker
 
     app.command("validate")(run.validate)
     app.command("run")(run.run)
@@ -125,6 +125,8 @@ def _register() -> None:
     app.command("workers")(worker.workers)
     app.add_typer(serve.tokens_app, name="tokens")
     app.add_typer(db.app, name="db")
+    app.add_typer(agents.app, name="agents")
+    app.add_typer(projects.app, name="projects")
 
 
 _register()

@@ -42,6 +42,7 @@ def task_detail(
     attempts: list[AttemptRecord],
     history: list[HistoryRecord] | None = None,
     subtasks: list[TaskRecord] | None = None,
+    usage: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
     """Everything ``brahmi tasks show --json`` prints about one task: its fields, every
     attempt, every turn of its history (verdicts, rebuilds with their feedback, resumes,
@@ -65,6 +66,7 @@ def task_detail(
         "is_qa": task.is_qa,
         "dependencies": list(task.dependencies),
         "session_ref": task.session_ref,
+        "usage": usage,
         "created_at": task.created_at,
         "started_at": task.started_at,
         "finished_at": task.finished_at,

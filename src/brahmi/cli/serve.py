@@ -82,13 +82,52 @@ def serve(
 @handle_errors
 def mcp(
     project: Path = typer.Option(Path(), "--project", help="The project the tools act on."),
+    project_id: str | None = typer.Option(
+        None, "--project-id", help="The project by id instead of by folder."
+    ),
+    task: str | None = typer.Option(
+        None,
+        "--task",
+        help="Serve one task's agent: read its project, search skills, add sub-tasks under "
+        "this task only; nothing else may change.",
+    ),
+    tool: list[str] = typer.Option(
+        [], "--tool", help="Offer only this tool (repeatable); default: all eight."
+    ),
+    planner_session: str | None = typer.Option(
+        None, "--planner-session", help="The planner session user_response replies to."
+    ),
 ) -> None:
-    """Serve Brahmi's MCP tools over stdio, for MCP clients that launch a command."""
+    """Serve Brahmi's MCP tools over stdio, for MCP clients that launch a command.
+
+    The claude-code runtime starts `brahmi mcp --task ID --tool …` for each agent run, so
+    the agent's tools are scoped to its own task (DESIGN §6).
+    """
+    from brahmi.domain.access import LOCAL, Scope
     from brahmi.mcp.server import build_mcp
 
     brahmi = open_brahmi()
     try:
-        server = build_mcp(brahmi, brahmi.project_for(project).id)
+        scope = LOCAL
+        if task is not None:
+            owner = brahmi.get_task(task)
+            scope = Scope(project_id=owner.project_id, task_id=owner.id)
+            chosen = owner.project_id
+        elif project_id is not None:
+            chosen = brahmi.get_project(project_id).id
+            scope = Scope(project_id=chosen)
+        else:
+            chosen = brahmi.project_for(project).id
+        try:
+            server = build_mcp(
+                brahmi,
+                chosen,
+                default_scope=scope,
+                tools=tool or None,
+                planner_session_id=planner_session,
+            )
+        except ValueError as exc:
+            raise errors.BrahmiError(str(exc)) from None
         server.run("stdio")
     finally:
         brahmi.close()

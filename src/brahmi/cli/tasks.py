@@ -11,6 +11,7 @@ from rich.panel import Panel
 from rich.syntax import Syntax
 from rich.table import Table
 
+from brahmi import errors
 from brahmi.cli.app import handle_errors, open_brahmi, stdout
 from brahmi.cli.render import status_text, task_detail, task_summary, tasks_table
 from brahmi.domain.models import HistoryRecord, TaskStatus
@@ -60,9 +61,10 @@ def show(
         attempts = brahmi.store.attempts_for(task.id)
         history = brahmi.store.history_for(task.id)
         subtasks = brahmi.store.subtasks_of(task.id) if task.has_subtasks else []
+        usage = brahmi.usage.totals(task_id=task.id)
     finally:
         brahmi.close()
-    detail = task_detail(task, attempts, history, subtasks)
+    detail = task_detail(task, attempts, history, subtasks, usage.to_dict())
     if json_output:
         print(json.dumps(detail, indent=2, default=str))
         return
@@ -78,6 +80,13 @@ def show(
         f"{task.attempts} attempt(s); {task.rebuilds} rebuild(s) (loop limit {task.max_rebuilds})",
     )
     head.add_row("depends on", ", ".join(task.dependencies) or "-")
+    head.add_row(
+        "usage",
+        f"{usage.input_tokens:,} in + {usage.output_tokens:,} out tokens, "
+        f"${usage.cost_usd:.4f} over {usage.runs} run(s)",
+    )
+    if task.session_ref:
+        head.add_row("session", task.session_ref)
     if task.error:
         head.add_row("error", f"[red]{task.error}[/] [dim]({task.error_code})[/]")
     stdout.print(head)
@@ -154,19 +163,45 @@ def retry(task_id: str = typer.Argument(..., help="The task's id (or a unique pr
 @handle_errors
 def resume(
     task_id: str = typer.Argument(..., help="The task's id (or a unique prefix)."),
-    message: str = typer.Option(..., "--message", "-m", help="What the agent should do now."),
+    message: str = typer.Option(
+        ..., "--message", "-m", help="What the agent should do now, or the question (qa)."
+    ),
+    mode: str = typer.Option(
+        "continue", "--mode", help="continue: run the task again; qa: ask its agent a question."
+    ),
+    timeout: float | None = typer.Option(
+        None, "--timeout", min=1, help="qa: seconds to wait for the answer (default 300)."
+    ),
+    json_output: bool = typer.Option(False, "--json", help="qa: print the answer as JSON."),
 ) -> None:
-    """Continue a finished task with a message (resume_task, mode continue).
+    """Act on a finished task (resume_task).
 
-    The task runs again, in its agent session where its runtime has one; the command
-    runtime gets the message on stdin. New outputs replace the old (kept in its history);
-    completed tasks downstream run again. Start a worker (`brahmi run --resume`) to run it.
+    `--mode continue` runs the task again, in its agent session where its runtime has one
+    (claude-code resumes it; the command runtime gets the message on stdin). New outputs
+    replace the old (kept in its history); completed tasks downstream run again. Start a
+    worker (`brahmi run --resume`) to run it.
+
+    `--mode qa` asks the task's agent session a question and prints the answer; nothing
+    changes (claude-code forks the session read-only). Sessions live on the machine that
+    ran the agent, so ask from there.
     """
+    if mode not in ("continue", "qa"):
+        raise errors.InvalidTransition(f"--mode must be continue or qa, not {mode!r}")
     brahmi = open_brahmi()
     try:
-        task = brahmi.resume_task(brahmi.store.resolve_task_id(task_id), message, "continue")
+        resolved = brahmi.store.resolve_task_id(task_id)
+        if mode == "qa":
+            answer = brahmi.ask_task(resolved, message, timeout_s=timeout)
+        else:
+            task = brahmi.resume_task(resolved, message, "continue")
     finally:
         brahmi.close()
+    if mode == "qa":
+        if json_output:
+            print(json.dumps(answer.to_dict(), indent=2))
+        else:
+            print(answer.answer)
+        return
     stdout.print(f"{task.id} {task.task_name}: ", status_text(task.status))
 
 

@@ -44,6 +44,7 @@ from brahmi.store.database import OUTAGE_ERRORS
 from brahmi.store.projects import ProjectRecord
 from brahmi.store.tasks import TaskStore
 from brahmi.store.tokens import TokenStore
+from brahmi.store.usage import UsageStore
 
 log = logging.getLogger(__name__)
 
@@ -368,6 +369,22 @@ class Worker:
         except errors.SkillNotFound as exc:
             return failed(FailureKind.UNAVAILABLE, exc.message, "skill_not_found")
         project = self._project(task.project_id)
+        budget = UsageStore(self.store.engine).budget(task.project_id)
+        if budget.exceeded:
+            # DESIGN §6: past its budget a project starts no new agent run.
+            self.store.add_event(
+                task.project_id,
+                task.id,
+                "budget_exceeded",
+                budget.to_dict(),
+                self.clock.now(),
+            )
+            return failed(
+                FailureKind.UNAVAILABLE,
+                f"the project's budget is spent ({budget.describe()}); raise it with "
+                "`brahmi projects configure --budget-usd/--budget-tokens`, then retry",
+                "budget_exceeded",
+            )
         executor = self._executor_name(skill, project, task)
         try:
             runtime = self.runtimes.get(executor)
@@ -386,8 +403,12 @@ class Worker:
             timeout_s=float(task.timeout_seconds),
             env=self._environment(task, project),
             parent=parent,
-            resume=_resume_of(task),
+            resume=self._resume_of(task),
             on_process=functools.partial(self.store.record_process, claim.attempt_id),
+            max_turns=_max_turns(skill, project),
+            runtime_options=dict(project.settings.get("runtime_options") or {}),
+            max_budget_usd=budget.remaining_usd,
+            tool_env=self.settings.tool_env(),
         )
         transcript.header(
             f"[brahmi] task {task.id} ({task.task_name}) attempt {claim.attempt_number} "
@@ -492,6 +513,20 @@ class Worker:
             env["BRAHMI_TOKEN"] = secret
         return env
 
+    def _resume_of(self, task: TaskRecord) -> Resume | None:
+        """The ``resume_task`` message waiting for this run, if any (DESIGN §6)."""
+        pending = task.pending_resume
+        if not pending:
+            return None
+        return Resume(
+            message=str(pending.get("message", "")),
+            mode=str(pending.get("mode", "continue")),
+            session_ref=task.session_ref,
+            session_cost_usd=UsageStore(self.store.engine).session_cost(task.session_ref)
+            if task.session_ref
+            else 0.0,
+        )
+
     def _transcript_path(self, claim: Claim) -> Path:
         name = f"attempt-{claim.attempt_number:03d}-{claim.attempt_id[:8]}.log"
         return self.settings.transcripts_dir / claim.task.id / name
@@ -502,16 +537,19 @@ def _message_of(task: TaskRecord) -> str | None:
     return str(pending.get("message")) if pending and pending.get("message") else None
 
 
-def _resume_of(task: TaskRecord) -> Resume | None:
-    """The ``resume_task`` message waiting for this run, if any (DESIGN §6)."""
-    pending = task.pending_resume
-    if not pending:
-        return None
-    return Resume(
-        message=str(pending.get("message", "")),
-        mode=str(pending.get("mode", "continue")),
-        session_ref=task.session_ref,
-    )
+def _max_turns(skill: Skill, project: ProjectRecord) -> int | None:
+    """``metadata.brahmi-max-turns`` of the skill, else the project's ``max_turns`` option."""
+    for raw in (
+        skill.metadata.get("brahmi-max-turns"),
+        (project.settings.get("runtime_options") or {}).get("max_turns"),
+    ):
+        try:
+            value = int(raw) if raw is not None else 0
+        except (TypeError, ValueError):
+            value = 0
+        if value > 0:
+            return value
+    return None
 
 
 class _RunTimedOut(Exception):

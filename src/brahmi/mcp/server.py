@@ -14,14 +14,17 @@ started with and the caller is local.
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import json
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from typing import Any, TypeVar
 
 from mcp.server.mcpserver import Context, MCPServer
 from mcp.server.mcpserver.exceptions import ToolError
 
 from brahmi import errors
+from brahmi.agents.base import PLANNER_TOOLS as ALL_TOOLS
 from brahmi.domain.access import LOCAL, Scope
 from brahmi.domain.models import TaskRecord, TaskStatus
 from brahmi.service import Brahmi
@@ -29,6 +32,8 @@ from brahmi.service import Brahmi
 #: Headers the ASGI layer sets (after removing any a client sent).
 PROJECT_HEADER = "x-brahmi-project"
 SCOPE_HEADER = "x-brahmi-scope"
+#: Seconds between progress reports while a question waits for its answer.
+PROGRESS_INTERVAL_S = 5.0
 #: Most tasks one batch may hold, over MCP and REST (larger batches are rejected whole).
 MAX_BATCH_TASKS = 10_000
 T = TypeVar("T")
@@ -43,12 +48,27 @@ tasks with that feedback and runs QA again. Brahmi tells you when each task fini
 """
 
 
-def build_mcp(brahmi: Brahmi, default_project_id: str | None) -> MCPServer:
+def build_mcp(
+    brahmi: Brahmi,
+    default_project_id: str | None,
+    *,
+    default_scope: Scope = LOCAL,
+    tools: Collection[str] | None = None,
+    planner_session_id: str | None = None,
+) -> MCPServer:
     """The MCP server of one Brahmi instance.
 
     Args:
         brahmi: The instance whose service functions the tools call.
         default_project_id: The project for calls that name none (``/mcp``, stdio).
+        default_scope: What a caller whose transport carries no scope may do: everything
+            (:data:`~brahmi.domain.access.LOCAL`) for ``brahmi mcp``, an agent's scope for
+            ``brahmi mcp --task`` (issue 6).
+        tools: Only these tools are offered (default: all eight).
+        planner_session_id: The planner session ``user_response`` replies to (issue 6/7).
+
+    Raises:
+        ValueError: When ``tools`` names a tool that does not exist.
     """
     server: MCPServer = MCPServer(
         "brahmi", instructions=INSTRUCTIONS, version="0.1.0", log_level="WARNING"
@@ -60,7 +80,7 @@ def build_mcp(brahmi: Brahmi, default_project_id: str | None) -> MCPServer:
         if not project_id:
             raise ToolError("no project: use /projects/{project_id}/mcp or start with --project")
         raw_scope = headers.get(SCOPE_HEADER)
-        scope = Scope(**json.loads(raw_scope)) if raw_scope else LOCAL
+        scope = Scope(**json.loads(raw_scope)) if raw_scope else default_scope
         if not scope.can_read(project_id):
             raise _tool_error(errors.Forbidden(f"this token may not use project {project_id}"))
         return project_id, scope
@@ -186,15 +206,34 @@ def build_mcp(brahmi: Brahmi, default_project_id: str | None) -> MCPServer:
         return task_view(created)
 
     @server.tool()
-    def resume_task(
+    async def resume_task(
         task_id: str, message: str, mode: str = "continue", ctx: Context | None = None
     ) -> dict[str, Any]:
         """Act on a finished task: mode "continue" runs it again with `message` (new outputs
         replace the old; completed work after it runs again); mode "qa" asks its agent
-        session a question and changes nothing."""
+        session the question `message` and returns {"answer"}, changing nothing (waits at
+        most a few minutes, reporting progress)."""
         project_id = writable(ctx)
         owned(_call(lambda: brahmi.get_task(task_id)), project_id)
-        return task_view(_call(lambda: brahmi.resume_task(task_id, message, mode)))
+        if mode != "qa":
+            return task_view(_call(lambda: brahmi.resume_task(task_id, message, mode)))
+        asking = asyncio.ensure_future(brahmi.ask_task_async(task_id, message))
+        waited = 0.0
+        limit = brahmi.settings.question_timeout_s
+        while not asking.done():
+            done, _ = await asyncio.wait({asking}, timeout=PROGRESS_INTERVAL_S)
+            if done:
+                break
+            waited += PROGRESS_INTERVAL_S
+            if ctx is not None:
+                with contextlib.suppress(Exception):  # a client without progress support
+                    await ctx.report_progress(
+                        waited, limit, f"waiting for the agent's answer ({waited:g} s)"
+                    )
+        try:
+            return asking.result().to_dict()
+        except errors.BrahmiError as exc:
+            raise _tool_error(exc) from None
 
     @server.tool()
     def get_task(task_id: str, ctx: Context | None = None) -> dict[str, Any]:
@@ -228,9 +267,20 @@ def build_mcp(brahmi: Brahmi, default_project_id: str | None) -> MCPServer:
         project_id, _ = context(ctx)
         if not message.strip():
             raise ToolError("user_response needs a message [invalid_message]")
-        _call(lambda: brahmi.record_user_response(project_id, message))
+        _call(
+            lambda: brahmi.record_user_response(
+                project_id, message, planner_session_id=planner_session_id
+            )
+        )
         return {"delivered": True}
 
+    if tools is not None:
+        offered = set(ALL_TOOLS)
+        unknown = set(tools) - offered
+        if unknown:
+            raise ValueError(f"no such Brahmi tool: {', '.join(sorted(unknown))}")
+        for name in offered - set(tools):
+            server.remove_tool(name)
     return server
 
 

@@ -25,6 +25,7 @@ from brahmi.store.bulk import bulk_insert
 from brahmi.store.events import EventWriter
 from brahmi.store.rows import task_record
 from brahmi.store.transitions import apply_outcome
+from brahmi.store.usage import record_usage
 
 log = logging.getLogger(__name__)
 
@@ -412,6 +413,19 @@ class WorkerOperations:
     ) -> bool:
         task = result.task
         outcome = result.outcome
+        # Spent either way, even by a result that is discarded; recorded first so a QA
+        # verdict's loop decision sees the budget this run used (DESIGN §5).
+        record_usage(
+            conn,
+            project_id=task.project_id,
+            usage=result.usage,
+            kind="attempt",
+            now=now,
+            task_id=task.id,
+            attempt_id=result.attempt_id,
+            executor=result.executor,
+            session_ref=result.session_ref,
+        )
         accepted = apply_outcome(
             conn,
             events,

@@ -6,7 +6,7 @@ import uuid
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import Engine, insert, select
+from sqlalchemy import Engine, insert, select, update
 
 from brahmi import errors
 from brahmi.store import tables as t
@@ -67,3 +67,36 @@ def list_projects(engine: Engine) -> list[ProjectRecord]:
     with engine.connect() as conn:
         rows = conn.execute(select(t.projects).order_by(t.projects.c.created_at)).all()
     return [ProjectRecord(**r._mapping) for r in rows]
+
+
+def update_settings(
+    engine: Engine, project_id: str, changes: dict[str, Any], now: float
+) -> ProjectRecord:
+    """Merge ``changes`` into the project's settings (a None value removes the key), with a
+    ``project_settings_changed`` event naming the keys changed (never their values: the
+    env may hold secrets).
+
+    Raises:
+        ProjectNotFound: When there is none.
+    """
+    with engine.begin() as conn:
+        row = conn.execute(
+            select(t.projects).where(t.projects.c.id == project_id).with_for_update()
+        ).first()
+        if row is None:
+            raise errors.ProjectNotFound(
+                f"no project has the id {project_id!r}", project_id=project_id
+            )
+        settings = dict(row.settings or {})
+        for key, value in changes.items():
+            if value is None:
+                settings.pop(key, None)
+            else:
+                settings[key] = value
+        conn.execute(
+            update(t.projects).where(t.projects.c.id == project_id).values(settings=settings)
+        )
+        events = EventWriter(now)
+        events.add("project_settings_changed", project_id, None, keys=sorted(changes))
+        events.flush(conn)
+    return ProjectRecord(**{**row._mapping, "settings": settings})

@@ -281,6 +281,33 @@ workers = Table(
     Index("ix_workers_heartbeat_at", "heartbeat_at"),
 )
 
+usage = Table(
+    "usage",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("project_id", Id, ForeignKey("projects.id"), nullable=False),
+    Column("task_id", Id, nullable=True),
+    Column("attempt_id", AttemptId, nullable=True),
+    #: The planner session of a planner turn (filled by the planner actor), else NULL.
+    Column("planner_session_id", Id, nullable=True),
+    #: ``attempt`` (a task's run), ``question`` (resume_task qa) or ``planner`` (a turn).
+    Column("kind", String(16), nullable=False),
+    Column("executor", String(64), nullable=True),
+    Column("session_ref", String(255), nullable=True),
+    Column("input_tokens", Integer, nullable=False),
+    Column("output_tokens", Integer, nullable=False),
+    #: This run's cost in USD (its share, for a resumed session).
+    Column("cost_usd", Float, nullable=False),
+    #: The session's total cost in USD after this run, when the runtime reports one.
+    Column("session_cost_usd", Float, nullable=True),
+    Column("turns", Integer, nullable=True),
+    Column("created_at", Float, nullable=False),
+    Index("ix_usage_project", "project_id"),
+    Index("ix_usage_task", "task_id"),
+    Index("ix_usage_session", "session_ref"),
+    Index("ix_usage_planner_session", "planner_session_id"),
+)
+
 #: Tables the database has that the models do not declare: the full-text indexes of skills,
 #: SQLite's FTS5 tables (``skills_fts``, ``skills_fts_body`` and their shadow tables,
 #: migration 0003) or PostgreSQL's tsvector table (``skills_fts``, migration 0006).

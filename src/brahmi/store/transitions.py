@@ -30,6 +30,7 @@ from brahmi.store.graph import (
     siblings_of,
 )
 from brahmi.store.loop import apply_rebuild, loop_state, record_verdict
+from brahmi.store.usage import project_budget
 
 S = TaskStatus
 _tasks = t.tasks.c
@@ -120,7 +121,10 @@ def apply_outcome(
     verdict = outcome.verdict
     rebuild: Rebuild | None = None
     if verdict is not None and not verdict.passed:
-        decision = on_fail_verdict(loop_state(conn, task["id"]), verdict)
+        budget = project_budget(conn, task["project_id"])
+        decision = on_fail_verdict(
+            loop_state(conn, task["id"], budget_left=not budget.exceeded), verdict
+        )
         if isinstance(decision, Rebuild):
             rebuild = decision
             outcome = replace(outcome, status=S.PLANNED, error=None, error_code=None)
