@@ -44,7 +44,7 @@ from brahmi.store.database import OUTAGE_ERRORS
 from brahmi.store.projects import ProjectRecord
 from brahmi.store.tasks import TaskStore
 from brahmi.store.tokens import TokenStore
-from brahmi.store.usage import UsageStore
+from brahmi.store.usage import UsageStore, budget_of
 
 log = logging.getLogger(__name__)
 
@@ -247,7 +247,12 @@ class Worker:
                 log.exception("heartbeat failed; retrying")
 
     def heartbeat(self) -> None:
-        """Extend leases, stop attempts that lost their task, take back expired leases."""
+        """Extend leases, stop attempts that lost their task, take back expired leases.
+
+        Projects are read again after each heartbeat, so a changed setting (a budget, the
+        executor) reaches a running worker within ``heartbeat_interval_s``.
+        """
+        self._projects.clear()
         self.store.touch_worker(self.id, now=self.clock.now())
         lost = self.store.heartbeat(
             self.id, list(self._running), now=self.clock.now(), lease_s=self.settings.lease_s
@@ -369,8 +374,13 @@ class Worker:
         except errors.SkillNotFound as exc:
             return failed(FailureKind.UNAVAILABLE, exc.message, "skill_not_found")
         project = self._project(task.project_id)
-        budget = UsageStore(self.store.engine).budget(task.project_id)
-        if budget.exceeded:
+        # Spending is read only for a project with a budget: the others pay nothing for it.
+        budget = (
+            UsageStore(self.store.engine).budget(task.project_id)
+            if any(limit is not None for limit in budget_of(project.settings))
+            else None
+        )
+        if budget is not None and budget.exceeded:
             # DESIGN §6: past its budget a project starts no new agent run.
             self.store.add_event(
                 task.project_id,
@@ -407,7 +417,7 @@ class Worker:
             on_process=functools.partial(self.store.record_process, claim.attempt_id),
             max_turns=_max_turns(skill, project),
             runtime_options=dict(project.settings.get("runtime_options") or {}),
-            max_budget_usd=budget.remaining_usd,
+            max_budget_usd=budget.remaining_usd if budget else None,
             tool_env=self.settings.tool_env(),
         )
         transcript.header(
