@@ -29,6 +29,8 @@ from brahmi.service import Brahmi
 #: Headers the ASGI layer sets (after removing any a client sent).
 PROJECT_HEADER = "x-brahmi-project"
 SCOPE_HEADER = "x-brahmi-scope"
+#: The planner session acting (``/projects/{id}/sessions/{session_id}/mcp``, DESIGN §7).
+SESSION_HEADER = "x-brahmi-planner-session"
 #: Most tasks one batch may hold, over MCP and REST (larger batches are rejected whole).
 MAX_BATCH_TASKS = 10_000
 T = TypeVar("T")
@@ -43,12 +45,17 @@ tasks with that feedback and runs QA again. Brahmi tells you when each task fini
 """
 
 
-def build_mcp(brahmi: Brahmi, default_project_id: str | None) -> MCPServer:
+def build_mcp(
+    brahmi: Brahmi, default_project_id: str | None, planner_session_id: str | None = None
+) -> MCPServer:
     """The MCP server of one Brahmi instance.
 
     Args:
         brahmi: The instance whose service functions the tools call.
         default_project_id: The project for calls that name none (``/mcp``, stdio).
+        planner_session_id: The planner session acting when a call names none (stdio
+            ``brahmi mcp --planner-session``): its batches and tasks report back to the
+            session, and ``user_response`` appends to its conversation (DESIGN §7).
     """
     server: MCPServer = MCPServer(
         "brahmi", instructions=INSTRUCTIONS, version="0.1.0", log_level="WARNING"
@@ -74,6 +81,9 @@ def build_mcp(brahmi: Brahmi, default_project_id: str | None) -> MCPServer:
                 )
             )
         return project_id
+
+    def session_of(ctx: Context | None) -> str | None:
+        return _headers(ctx).get(SESSION_HEADER) or planner_session_id
 
     def owned(task: TaskRecord, project_id: str) -> TaskRecord:
         if task.project_id != project_id:
@@ -107,7 +117,12 @@ def build_mcp(brahmi: Brahmi, default_project_id: str | None) -> MCPServer:
         project_id = writable(ctx)
         if len(tasks) > MAX_BATCH_TASKS:
             raise _tool_error(errors.InvalidBatch.too_large(len(tasks), MAX_BATCH_TASKS))
-        created = _call(lambda: brahmi.create_tasks_batch(project_id, tasks, source="mcp"))
+        session_id = session_of(ctx)
+        created = _call(
+            lambda: brahmi.create_tasks_batch(
+                project_id, tasks, source="mcp", planner_session_id=session_id
+            )
+        )
         return created.to_dict()
 
     @server.tool()
@@ -138,7 +153,14 @@ def build_mcp(brahmi: Brahmi, default_project_id: str | None) -> MCPServer:
             spec["timeout_seconds"] = timeout_seconds
         if dependencies:
             spec["dependencies"] = dependencies
-        return task_view(_call(lambda: brahmi.create_task(project_id, spec, source="mcp")))
+        session_id = session_of(ctx)
+        return task_view(
+            _call(
+                lambda: brahmi.create_task(
+                    project_id, spec, source="mcp", planner_session_id=session_id
+                )
+            )
+        )
 
     @server.tool()
     def create_subtask(
@@ -225,11 +247,12 @@ def build_mcp(brahmi: Brahmi, default_project_id: str | None) -> MCPServer:
     @server.tool()
     def user_response(message: str, ctx: Context | None = None) -> dict[str, Any]:
         """Reply to the person you plan for; they see it in the conversation."""
-        project_id, _ = context(ctx)
-        if not message.strip():
-            raise ToolError("user_response needs a message [invalid_message]")
-        _call(lambda: brahmi.record_user_response(project_id, message))
-        return {"delivered": True}
+        project_id = writable(ctx)
+        session_id = session_of(ctx)
+        entry = _call(
+            lambda: brahmi.record_user_response(project_id, message, planner_session_id=session_id)
+        )
+        return {"delivered": True, "message_id": entry.id, "session_id": entry.session_id}
 
     return server
 
@@ -307,4 +330,11 @@ def _headers(ctx: Context | None) -> dict[str, str]:
     return {k.lower(): v for k, v in (headers or {}).items()}
 
 
-__all__ = ["MAX_BATCH_TASKS", "PROJECT_HEADER", "SCOPE_HEADER", "build_mcp", "task_view"]
+__all__ = [
+    "MAX_BATCH_TASKS",
+    "PROJECT_HEADER",
+    "SCOPE_HEADER",
+    "SESSION_HEADER",
+    "build_mcp",
+    "task_view",
+]

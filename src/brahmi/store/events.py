@@ -1,16 +1,59 @@
-"""Writing the append-only event log (DESIGN §1): gathered per transaction, written once."""
+"""Writing the append-only event log (DESIGN §1): gathered per transaction, written once.
+
+Flushing also queues the planner's ``task_completed`` triggers (DESIGN §7): a top-level
+task of a batch a planner session created that reached a terminal status gets its trigger
+row in the same transaction as the status change, so no trigger is ever lost.
+"""
 
 from __future__ import annotations
 
 from collections.abc import Mapping
 from typing import Any
 
-from sqlalchemy import insert
+from sqlalchemy import bindparam, insert, literal, select
 from sqlalchemy.engine import Connection
 
+from brahmi.domain.models import TERMINAL_STATUSES
 from brahmi.store import tables as t
 
 _INSERT = insert(t.events)
+_TERMINAL = frozenset(s.value for s in TERMINAL_STATUSES)
+_tasks = t.tasks.c
+_triggers = t.planner_triggers.c
+#: One ``task_completed`` trigger per settled top-level task a planner session created.
+_QUEUE_TRIGGERS = insert(t.planner_triggers).from_select(
+    [
+        _triggers.session_id,
+        _triggers.kind,
+        _triggers.task_id,
+        _triggers.task_status,
+        _triggers.status,
+        _triggers.deliveries,
+        _triggers.input_tokens,
+        _triggers.output_tokens,
+        _triggers.cost_usd,
+        _triggers.created_at,
+    ],
+    select(
+        t.planner_batches.c.session_id,
+        literal("task_completed"),
+        _tasks.id,
+        _tasks.status,
+        literal("pending"),
+        literal(0),
+        literal(0),
+        literal(0),
+        literal(0.0),
+        bindparam("p_now"),
+    )
+    .select_from(t.tasks.join(t.planner_batches, t.planner_batches.c.batch_id == _tasks.batch_id))
+    .where(
+        _tasks.id.in_(bindparam("p_ids", expanding=True)),
+        _tasks.parent_id.is_(None),
+        _tasks.status.in_(sorted(_TERMINAL)),
+    )
+    .order_by(_tasks.finished_at, _tasks.id),
+)
 
 
 class EventWriter:
@@ -44,6 +87,16 @@ class EventWriter:
 
     def flush(self, conn: Connection) -> None:
         """Insert the gathered events in ``conn``'s transaction."""
-        if self.rows:
-            conn.execute(_INSERT, self.rows)
-            self.rows.clear()
+        if not self.rows:
+            return
+        settled = [
+            row["task_id"]
+            for row in self.rows
+            if row["kind"] == "status_changed" and row["data"].get("to") in _TERMINAL
+        ]
+        conn.execute(_INSERT, self.rows)
+        self.rows.clear()
+        if settled:
+            conn.execute(
+                _QUEUE_TRIGGERS, {"p_ids": list(dict.fromkeys(settled)), "p_now": self.now}
+            )
