@@ -35,6 +35,12 @@ def serve(
         help="Agent runs at once in this process; 0 (or --no-workers) for none.",
     ),
     no_workers: bool = typer.Option(False, "--no-workers", help="Serve the API and MCP only."),
+    no_planner: bool = typer.Option(
+        False,
+        "--no-planner",
+        help="Do not run the planner actor here (planner messages then wait for another "
+        "`brahmi serve` or `brahmi ask`).",
+    ),
     allowed_host: list[str] = typer.Option(
         [],
         "--allowed-host",
@@ -42,7 +48,9 @@ def serve(
     ),
 ) -> None:
     """Serve REST (/api/v1, OpenAPI at /docs), MCP (streamable HTTP at /mcp and
-    /projects/ID/mcp), /healthz, and in-process workers.
+    /projects/ID/mcp), /healthz, in-process workers, and the planner actor (it wakes
+    every planner session with unfinished work at start, then answers messages posted to
+    /api/v1/projects/ID/messages).
 
     Listens on 127.0.0.1 by default. On any other address it refuses to start until a
     token exists (`brahmi tokens create`), and then every call needs one.
@@ -66,6 +74,7 @@ def serve(
         default_project_id=project_id,
         workers=0 if no_workers else workers,
         allowed_hosts=list(allowed_host),
+        planner=not no_planner,
     )
     stdout.print(
         f"brahmi serving on http://{_url_host(host)}:{port} "
@@ -82,13 +91,23 @@ def serve(
 @handle_errors
 def mcp(
     project: Path = typer.Option(Path(), "--project", help="The project the tools act on."),
+    planner_session: str | None = typer.Option(
+        None,
+        "--planner-session",
+        help="Act as this planner session (its project; its batches report back to it and "
+        "user_response goes to its conversation). Planner runtimes pass it.",
+    ),
 ) -> None:
     """Serve Brahmi's MCP tools over stdio, for MCP clients that launch a command."""
     from brahmi.mcp.server import build_mcp
 
     brahmi = open_brahmi()
     try:
-        server = build_mcp(brahmi, brahmi.project_for(project).id)
+        if planner_session is not None:
+            project_id = brahmi.planner_store.get_session(planner_session).project_id
+        else:
+            project_id = brahmi.project_for(project).id
+        server = build_mcp(brahmi, project_id, planner_session)
         server.run("stdio")
     finally:
         brahmi.close()

@@ -348,7 +348,7 @@ def planner_environment(
     runs, also ``BRAHMI_URL``, ``BRAHMI_MCP_URL`` (the session's MCP endpoint,
     ``/projects/{project_id}/sessions/{session_id}/mcp``) and ``BRAHMI_TOKEN`` (a token for
     this project that expires with the turn). Without a server, a runtime serves the tools
-    over stdio with ``brahmi mcp --project-id ID --planner-session ID``.
+    over stdio with ``brahmi mcp --planner-session ID`` (the session names its project).
     """
     env = {str(k): str(v) for k, v in (project_settings.get("env") or {}).items()}
     env["BRAHMI_PROJECT_ID"] = project_id

@@ -495,7 +495,7 @@ def answer_inquiry(question: str, tasks: Sequence[TaskRecord]) -> str:
             if unfinished
             else ""
         )
-        return f"None of the tasks reported a {_topic_label(topic, keys[0]).lower()} yet.{waiting}"
+        return f"None of the tasks reported {_topic_label(topic, keys[0]).lower()} yet.{waiting}"
     return "Here is where the work stands:\n" + _status_lines(tasks)
 
 
