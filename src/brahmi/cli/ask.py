@@ -36,7 +36,7 @@ def ask(
     planner: str | None = typer.Option(
         None,
         "--planner",
-        help="The planner: `template` (built-in, no LLM), a planner skill's name or full_id. "
+        help="The planner: template (built-in, no LLM), a planner skill's name or full_id. "
         "Default: the project's latest planner, else brahmi/builtin/default-planner.",
     ),
     wait: bool = typer.Option(

@@ -38,8 +38,8 @@ def serve(
     no_planner: bool = typer.Option(
         False,
         "--no-planner",
-        help="Do not run the planner actor here (planner messages then wait for another "
-        "`brahmi serve` or `brahmi ask`).",
+        help="Do not run the planner actor here; planner messages then wait for another "
+        "brahmi serve or brahmi ask.",
     ),
     allowed_host: list[str] = typer.Option(
         [],

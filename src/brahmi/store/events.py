@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from sqlalchemy import bindparam, insert, literal, select
+from sqlalchemy import Float, Integer, String, bindparam, insert, literal, select
 from sqlalchemy.engine import Connection
 
 from brahmi.domain.models import TERMINAL_STATUSES
@@ -36,15 +36,15 @@ _QUEUE_TRIGGERS = insert(t.planner_triggers).from_select(
     ],
     select(
         t.planner_batches.c.session_id,
-        literal("task_completed"),
+        literal("task_completed", String),
         _tasks.id,
         _tasks.status,
-        literal("pending"),
-        literal(0),
-        literal(0),
-        literal(0),
-        literal(0.0),
-        bindparam("p_now"),
+        literal("pending", String),
+        literal(0, Integer),
+        literal(0, Integer),
+        literal(0, Integer),
+        literal(0.0, Float),
+        bindparam("p_now", type_=Float),
     )
     .select_from(t.tasks.join(t.planner_batches, t.planner_batches.c.batch_id == _tasks.batch_id))
     .where(
