@@ -423,3 +423,54 @@ def test_rest_messages_reach_the_served_planner_and_its_replies_come_back(
     assert [t["status"] for t in session["triggers"]] == ["done"]
     kinds = [e["event"] for e in events]
     assert "user_message" in kinds and "user_response" in kinds
+
+
+def test_a_served_planner_turn_reaches_its_session_tools_over_http_with_its_own_token(
+    llm: Brahmi, runtime: ScriptedRuntime, workspace: Path
+) -> None:
+    """What an agent runtime does with a turn's environment: the MCP endpoint and token in
+    ``BRAHMI_MCP_URL`` / ``BRAHMI_TOKEN`` act as the session, over real HTTP."""
+    import httpx2
+    from mcp import Client
+    from mcp.client.streamable_http import streamable_http_client
+
+    from brahmi.api.app import create_app
+    from tests.integration.test_rest_api import serving
+
+    project_id = llm.project_for(workspace).id
+    seen: dict[str, Any] = {}
+
+    async def over_http(turn: PlannerTurn) -> None:
+        env = turn.request.env
+        seen.update(env)
+        headers = {"Authorization": f"Bearer {env['BRAHMI_TOKEN']}"}
+        tasks = [{"unique_id": 1, "task_name": "Build it", "skill_id": f"{B}run-command"}]
+        async with (
+            httpx2.AsyncClient(headers=headers) as http,
+            Client(streamable_http_client(env["BRAHMI_MCP_URL"], http_client=http)) as client,
+        ):
+            created = await client.call_tool("create_tasks_batch", {"tasks": tasks})
+            seen["created"] = created.structured_content
+            await client.call_tool("user_response", {"message": "Planned over HTTP."})
+
+    runtime.enqueue_turns(over_http)
+    with serving(create_app(llm, planner=True)) as base:
+        llm.settings = llm.settings.with_(server_url=base)
+        posted = llm.post_message(project_id, "Build it", planner="scripted-planner")
+        deadline = time.monotonic() + WAIT_S
+        while not idle(llm, posted.session.id):
+            assert time.monotonic() < deadline
+            time.sleep(0.05)
+        local = httpx2.get(f"{base}/api/v1/projects/{project_id}/messages")
+
+    session_id = posted.session.id
+    assert seen["BRAHMI_MCP_URL"] == f"{base}/projects/{project_id}/sessions/{session_id}/mcp"
+    assert seen["BRAHMI_PLANNER_SESSION_ID"] == session_id
+    assert replies(llm, project_id) == ["Planned over HTTP."]
+    task_id = seen["created"]["task_ids"]["1"]
+    llm.cancel_task(task_id)  # the batch is the session's: its task reports back
+    kinds = [(t.kind, t.task_id) for t in llm.planner_store.triggers(session_id)]
+    assert kinds == [("user_message", None), ("task_completed", task_id)]
+    # The planner's token is not a token for people: local callers still need none.
+    assert local.status_code == 200
+    assert not llm.tokens.people_tokens_exist()

@@ -105,7 +105,9 @@ class _Gateway:
             project_id = match["project"] or self.rest.state.default_project_id
             if project_id:
                 self.brahmi.get_project(project_id)
-            session_id = match["session"]
+            session_id = match["session"] or access.planner_session_id
+            if access.planner_session_id not in (None, session_id):
+                raise errors.Forbidden("this planner token acts for another planner session")
             if session_id is not None:
                 # A planner session's tools (DESIGN §7): the caller must be able to change
                 # the project the session belongs to.
@@ -133,6 +135,7 @@ class _Gateway:
                         "project_id": access.project_id,
                         "read_only": access.read_only,
                         "task_id": access.task_id,
+                        "planner_session_id": access.planner_session_id,
                     }
                 ).encode(),
             )

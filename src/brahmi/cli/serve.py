@@ -143,10 +143,13 @@ def create_token(
 @tokens_app.command("list")
 @handle_errors
 def list_tokens(json_output: bool = typer.Option(False, "--json", help="Print JSON.")) -> None:
-    """List tokens for people (agents' per-run tokens are left out); secrets are never shown."""
+    """List tokens for people (agents' and planners' per-run tokens are left out); secrets
+    are never shown."""
     brahmi = open_brahmi()
     try:
-        records = [r for r in brahmi.tokens.list() if r.task_id is None]
+        records = [
+            r for r in brahmi.tokens.list() if r.task_id is None and r.planner_session_id is None
+        ]
     finally:
         brahmi.close()
     rows = [

@@ -358,6 +358,7 @@ def planner_environment(
         secret, _ = TokenStore(brahmi.store.engine).create(
             now=brahmi.clock.now(),
             project_id=project_id,
+            planner_session_id=session_id,
             label=f"planner session {session_id}",
             ttl_s=turn_timeout_s + TOKEN_GRACE_S,
         )

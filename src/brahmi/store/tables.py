@@ -254,6 +254,8 @@ tokens = Table(
     Column("project_id", Id, nullable=True),
     #: An agent's token: it may add sub-tasks under this task only.
     Column("task_id", Id, nullable=True),
+    #: A planner's token (one turn): its calls act as this planner session (DESIGN §7).
+    Column("planner_session_id", Id, nullable=True),
     Column("read_only", Boolean, nullable=False, default=False),
     Column("created_at", Float, nullable=False),
     Column("expires_at", Float, nullable=True),

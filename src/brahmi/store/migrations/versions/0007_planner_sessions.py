@@ -109,9 +109,14 @@ def upgrade() -> None:
     )
     op.create_index("ix_planner_batches_trigger", "planner_batches", ["trigger_id", "content_hash"])
     op.create_index("ix_planner_batches_session", "planner_batches", ["session_id"])
+    with op.batch_alter_table("tokens") as batch:
+        batch.add_column(sa.Column("planner_session_id", sa.String(length=36), nullable=True))
 
 
 def downgrade() -> None:
+
+    with op.batch_alter_table("tokens") as batch:
+        batch.drop_column("planner_session_id")
 
     op.drop_index("ix_planner_batches_session", table_name="planner_batches")
     op.drop_index("ix_planner_batches_trigger", table_name="planner_batches")
