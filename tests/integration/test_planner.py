@@ -474,3 +474,55 @@ def test_a_served_planner_turn_reaches_its_session_tools_over_http_with_its_own_
     # The planner's token is not a token for people: local callers still need none.
     assert local.status_code == 200
     assert not llm.tokens.people_tokens_exist()
+
+
+def test_a_session_mcp_path_needs_a_token_that_may_act_as_that_session(
+    brahmi: Brahmi, workspace: Path
+) -> None:
+    import httpx
+
+    from brahmi.api.app import create_app
+    from tests.integration.test_access import INITIALIZE
+
+    project_id = brahmi.project_for(workspace).id
+    session = brahmi.planner_session(project_id, "template")
+    other = brahmi.planner_session(project_id, "default-planner")
+    now = brahmi.clock.now()
+    read_only, _ = brahmi.tokens.create(now=now, project_id=project_id, read_only=True)
+    writer, _ = brahmi.tokens.create(now=now, project_id=project_id)
+    others, _ = brahmi.tokens.create(now=now, project_id=project_id, planner_session_id=other.id)
+    app = create_app(brahmi)
+    rest = app.rest  # type: ignore[attr-defined]
+
+    async def post(path: str, token: str) -> int:
+        async with (
+            rest.router.lifespan_context(rest),
+            httpx.AsyncClient(
+                transport=httpx.ASGITransport(app=app, client=("127.0.0.1", 1)),
+                base_url="http://127.0.0.1:8421",
+            ) as http,
+        ):
+            response = await http.post(
+                path,
+                json={"jsonrpc": "2.0", "id": 1, "method": "initialize", "params": INITIALIZE},
+                headers={
+                    "accept": "application/json, text/event-stream",
+                    "authorization": f"Bearer {token}",
+                },
+            )
+            return response.status_code
+
+    path = f"/projects/{project_id}/sessions/{session.id}/mcp"
+    statuses = {
+        "writer": asyncio.run(post(path, writer)),
+        "read_only": asyncio.run(post(path, read_only)),
+        "other_session": asyncio.run(post(path, others)),
+        "unknown_session": asyncio.run(post(f"/projects/{project_id}/sessions/nope/mcp", writer)),
+    }
+
+    assert statuses == {
+        "writer": 200,
+        "read_only": 403,
+        "other_session": 403,
+        "unknown_session": 404,
+    }
