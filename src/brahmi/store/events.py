@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from sqlalchemy import Float, Integer, String, bindparam, insert, literal, select
+from sqlalchemy import Float, bindparam, insert, literal_column, or_, select
 from sqlalchemy.engine import Connection
 
 from brahmi.domain.models import TERMINAL_STATUSES
@@ -36,23 +36,22 @@ _QUEUE_TRIGGERS = insert(t.planner_triggers).from_select(
     ],
     select(
         t.planner_batches.c.session_id,
-        literal("task_completed", String),
+        literal_column("'task_completed'"),
         _tasks.id,
         _tasks.status,
-        literal("pending", String),
-        literal(0, Integer),
-        literal(0, Integer),
-        literal(0, Integer),
-        literal(0.0, Float),
+        literal_column("'pending'"),
+        literal_column("0"),
+        literal_column("0"),
+        literal_column("0"),
+        literal_column("0.0"),
         bindparam("p_now", type_=Float),
     )
     .select_from(t.tasks.join(t.planner_batches, t.planner_batches.c.batch_id == _tasks.batch_id))
     .where(
-        _tasks.id.in_(bindparam("p_ids", expanding=True)),
+        _tasks.id == bindparam("p_id"),
         _tasks.parent_id.is_(None),
-        _tasks.status.in_(sorted(_TERMINAL)),
-    )
-    .order_by(_tasks.finished_at, _tasks.id),
+        or_(*(_tasks.status == literal_column(f"'{status}'") for status in sorted(_TERMINAL))),
+    ),
 )
 
 
@@ -86,7 +85,8 @@ class EventWriter:
         )
 
     def flush(self, conn: Connection) -> None:
-        """Insert the gathered events in ``conn``'s transaction."""
+        """Insert the gathered events in ``conn``'s transaction, and the ``task_completed``
+        triggers of planner tasks that settled in it."""
         if not self.rows:
             return
         settled = [
@@ -97,6 +97,8 @@ class EventWriter:
         conn.execute(_INSERT, self.rows)
         self.rows.clear()
         if settled:
+            # One compiled statement, run for each settled task (executemany) in the order
+            # the tasks settled in this transaction.
             conn.execute(
-                _QUEUE_TRIGGERS, {"p_ids": list(dict.fromkeys(settled)), "p_now": self.now}
+                _QUEUE_TRIGGERS, [{"p_id": i, "p_now": self.now} for i in dict.fromkeys(settled)]
             )
