@@ -526,3 +526,22 @@ def test_a_session_mcp_path_needs_a_token_that_may_act_as_that_session(
         "other_session": 403,
         "unknown_session": 404,
     }
+
+
+def test_an_actor_for_one_session_leaves_other_sessions_triggers_waiting(
+    brahmi: Brahmi, workspace: Path, tmp_path: Path
+) -> None:
+    other_workspace = tmp_path / "other"
+    other_workspace.mkdir()
+    mine = brahmi.post_message(
+        brahmi.project_for(workspace).id, "What is done?", planner="template"
+    )
+    theirs = brahmi.post_message(
+        brahmi.project_for(other_workspace).id, "What is done?", planner="template"
+    )
+
+    handled = asyncio.run(PlannerActor(brahmi, session_id=mine.session.id).run_until_idle())
+
+    assert handled == 1
+    assert brahmi.planner_store.get_trigger(mine.trigger.id).status == "done"
+    assert brahmi.planner_store.get_trigger(theirs.trigger.id).status == "pending"

@@ -89,7 +89,8 @@ async def _converse(brahmi: Brahmi, posted: MessagePosted, wait: bool) -> bool:
     session = posted.session
     store = brahmi.planner_store
     progress = _Progress(posted.message.id, brahmi.store.last_event_id())
-    actor = PlannerActor(brahmi, poll_interval_s=REFRESH_S)
+    # Only this session's triggers: other projects' planners wait for their own ask or serve.
+    actor = PlannerActor(brahmi, poll_interval_s=REFRESH_S, session_id=session.id)
     stop = asyncio.Event()
     brahmi.on_trigger.append(actor.wake)
     tasks = [asyncio.create_task(actor.run(stop), name="brahmi-planner")]

@@ -71,6 +71,7 @@ class PlannerActor:
         lease_s: How long a claim on a session lasts without being extended (seconds).
         poll_interval_s: How often an idle actor looks for triggers without being woken.
         turn_timeout_s: The wall-clock limit of one planner turn (seconds).
+        session_id: Handle only this session's triggers (``brahmi ask``); default all.
     """
 
     def __init__(
@@ -80,12 +81,14 @@ class PlannerActor:
         lease_s: float = LEASE_S,
         poll_interval_s: float = 0.25,
         turn_timeout_s: float = TURN_TIMEOUT_S,
+        session_id: str | None = None,
     ) -> None:
         self.brahmi = brahmi
         self.owner = new_worker_id()
         self.lease_s = lease_s
         self.poll_interval_s = poll_interval_s
         self.turn_timeout_s = turn_timeout_s
+        self.session_id = session_id
         self._loop: asyncio.AbstractEventLoop | None = None
         self._wakeup: asyncio.Event | None = None
         self._lock = threading.Lock()
@@ -127,7 +130,12 @@ class PlannerActor:
         """Claim and handle one trigger; None when no session has one for this actor."""
         store = self.brahmi.planner_store
         delivery = await asyncio.to_thread(
-            store.claim, self.owner, self.brahmi.clock.now(), self.lease_s, dead_local_owners
+            store.claim,
+            self.owner,
+            self.brahmi.clock.now(),
+            self.lease_s,
+            dead_local_owners,
+            self.session_id,
         )
         if delivery is None:
             return None

@@ -287,6 +287,7 @@ class PlannerStore:
         now: float,
         lease_s: float,
         dead_owners: Callable[[Iterable[str]], Iterable[str]] = lambda _owners: (),
+        session_id: str | None = None,
     ) -> Delivery | None:
         """Take the oldest unfinished trigger of a session no live actor holds.
 
@@ -294,6 +295,7 @@ class PlannerStore:
         lease goes to ``owner`` until ``now + lease_s``. A session whose lease ran out, or
         whose owner is among ``dead_owners(owners)`` (the engine tells which processes of
         this host are gone), is taken over: its interrupted trigger is delivered again.
+        ``session_id`` limits the claim to that session.
 
         Returns:
             None when no session has work for this actor.
@@ -312,6 +314,8 @@ class PlannerStore:
             .group_by(_sessions.id, _sessions.lease_owner, _sessions.lease_expires_at)
             .order_by("first")
         )
+        if session_id is not None:
+            candidates = candidates.where(_sessions.id == session_id)
         with self.engine.begin() as conn:
             rows = conn.execute(candidates).all()
             dead = set(dead_owners({r.lease_owner for r in rows if r.lease_owner}))
