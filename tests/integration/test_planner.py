@@ -545,3 +545,29 @@ def test_an_actor_for_one_session_leaves_other_sessions_triggers_waiting(
     assert handled == 1
     assert brahmi.planner_store.get_trigger(mine.trigger.id).status == "done"
     assert brahmi.planner_store.get_trigger(theirs.trigger.id).status == "pending"
+
+
+def test_a_planner_whose_runtime_is_missing_gets_a_notice_naming_the_way_out(
+    settings: Settings, workspace: Path, tmp_path: Path
+) -> None:
+    folder = tmp_path / "elsewhere" / "remote-planner"
+    folder.mkdir(parents=True)
+    (folder / "SKILL.md").write_text(
+        PLANNER_SKILL.replace("scripted-planner", "remote-planner").replace(
+            "brahmi-runtime: scripted", "brahmi-runtime: no-such-runtime"
+        ),
+        encoding="utf-8",
+    )
+    brahmi = Brahmi(settings.with_(skill_dirs=(f"{folder.parent}=local/elsewhere",)))
+    project_id = brahmi.project_for(workspace).id
+    posted = brahmi.post_message(project_id, REQUEST, planner="remote-planner")
+
+    asyncio.run(PlannerActor(brahmi).run_until_idle())
+
+    trigger = brahmi.planner_store.get_trigger(posted.trigger.id)
+    assert trigger.status == "failed"
+    (notice,) = brahmi.planner_store.replies_to(posted.trigger.id)
+    assert notice.role == "brahmi"
+    assert "'no-such-runtime' is not installed here" in notice.text
+    assert "--planner template" in notice.text
+    brahmi.close()

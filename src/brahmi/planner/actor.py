@@ -181,6 +181,13 @@ class PlannerActor:
                 result = AgentResult(ok=True)
             else:
                 result = await self._converse(delivery, skill, runtime_name)
+        except errors.ExecutorNotFound:
+            self._fail(
+                delivery,
+                f"the planner's runtime {runtime_name!r} is not installed here; choose another "
+                "planner, e.g. the built-in one that needs no runtime (--planner template)",
+            )
+            return
         except errors.BrahmiError as exc:
             self._fail(delivery, exc.message)
             return

@@ -32,157 +32,41 @@ Kind = Literal["inquiry", "instruction"]
 #: The roles of the standard pattern, in batch order.
 ROLES = ("development", "qa", "metadata", "deployment")
 
+
+def _words(text: str) -> frozenset[str]:
+    """The blank-separated words of ``text``."""
+    return frozenset(text.split())
+
+
 _WORD = re.compile(r"[a-z0-9][a-z0-9.+#-]*")
-_FRONTEND = frozenset(
-    {
-        "frontend",
-        "front-end",
-        "ui",
-        "ux",
-        "page",
-        "pages",
-        "component",
-        "components",
-        "react",
-        "vue",
-        "svelte",
-        "angular",
-        "css",
-        "html",
-        "website",
-        "site",
-        "web",
-        "webapp",
-        "landing",
-        "dashboard",
-        "form",
-        "forms",
-        "button",
-        "buttons",
-        "layout",
-        "style",
-        "styling",
-        "tailwind",
-        "next.js",
-        "nextjs",
-        "browser",
-        "screen",
-        "screens",
-        "spa",
-        "client-side",
-    }
+_FRONTEND = _words(
+    """
+    frontend front-end ui ux page pages component components react vue svelte angular css
+    html website site web webapp landing dashboard form forms button buttons layout style
+    styling tailwind next.js nextjs browser screen screens spa client-side
+    """
 )
-_BACKEND = frozenset(
-    {
-        "backend",
-        "back-end",
-        "api",
-        "apis",
-        "endpoint",
-        "endpoints",
-        "server",
-        "database",
-        "db",
-        "postgres",
-        "postgresql",
-        "mysql",
-        "sql",
-        "sqlite",
-        "rest",
-        "graphql",
-        "service",
-        "services",
-        "microservice",
-        "auth",
-        "authentication",
-        "webhook",
-        "webhooks",
-        "migration",
-        "migrations",
-        "crud",
-        "model",
-        "models",
-        "queue",
-        "fastapi",
-        "django",
-        "flask",
-        "express",
-        "worker",
-        "cron",
-        "redis",
-        "mongodb",
-        "grpc",
-    }
+_BACKEND = _words(
+    """
+    backend back-end api apis endpoint endpoints server database db postgres postgresql
+    mysql sql sqlite rest graphql service services microservice auth authentication webhook
+    webhooks migration migrations crud model models queue fastapi django flask express
+    worker cron redis mongodb grpc
+    """
 )
 _BOTH = ("full-stack", "fullstack", "full stack")
-_INSTRUCTION_VERBS = frozenset(
-    {
-        "build",
-        "create",
-        "add",
-        "make",
-        "implement",
-        "write",
-        "fix",
-        "deploy",
-        "setup",
-        "set",
-        "develop",
-        "refactor",
-        "update",
-        "change",
-        "remove",
-        "delete",
-        "generate",
-        "design",
-        "migrate",
-        "rename",
-        "replace",
-        "support",
-        "enable",
-        "integrate",
-        "improve",
-        "convert",
-        "port",
-        "rewrite",
-        "scaffold",
-        "start",
-        "ship",
-    }
+_INSTRUCTION_VERBS = _words(
+    """
+    build create add make implement write fix deploy setup set develop refactor update
+    change remove delete generate design migrate rename replace support enable integrate
+    improve convert port rewrite scaffold start ship
+    """
 )
-_QUESTION_WORDS = frozenset(
-    {
-        "what",
-        "what's",
-        "whats",
-        "where",
-        "where's",
-        "which",
-        "who",
-        "whom",
-        "whose",
-        "when",
-        "why",
-        "how",
-        "is",
-        "are",
-        "was",
-        "were",
-        "does",
-        "do",
-        "did",
-        "can",
-        "could",
-        "would",
-        "should",
-        "will",
-        "has",
-        "have",
-        "tell",
-        "show",
-        "list",
-        "explain",
-    }
+_QUESTION_WORDS = _words(
+    """
+    what what's whats where where's which who whom whose when why how is are was were does
+    do did can could would should will has have tell show list explain
+    """
 )
 _POLITE = (
     "please",
