@@ -66,3 +66,23 @@ def test_ask_help_explains_the_command(cli: Cli) -> None:
     shown = cli("ask", "--help")
     assert shown.returncode == 0
     assert "--planner" in shown.stdout and "--wait" in shown.stdout
+
+
+def test_the_readme_planner_example_runs_as_written(cli: Cli) -> None:
+    import re
+    import shlex
+
+    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text(encoding="utf-8")
+    section = readme.split("## Talking to a planner", 1)[1]
+    block = re.search(r"```bash\n(.*?)```", section, flags=re.DOTALL)
+    assert block is not None
+    commands = [shlex.split(line) for line in block.group(1).splitlines() if line.strip()]
+    assert [c[:2] for c in commands] == [["brahmi", "ask"], ["brahmi", "ask"]]
+
+    outputs = [cli(*command[1:]) for command in commands]
+
+    for proc in outputs:
+        assert proc.returncode == 0, _output(proc)
+    assert "All 4 tasks are done" in outputs[0].stdout
+    # noop deployments report no URL: the answer says so instead of inventing one.
+    assert "None of the tasks reported the public url yet." in outputs[1].stdout

@@ -571,3 +571,26 @@ def test_a_planner_whose_runtime_is_missing_gets_a_notice_naming_the_way_out(
     assert "'no-such-runtime' is not installed here" in notice.text
     assert "--planner template" in notice.text
     brahmi.close()
+
+
+def test_serving_wakes_every_session_with_unfinished_work_at_start(
+    brahmi: Brahmi, workspace: Path
+) -> None:
+    from brahmi.api.app import create_app
+
+    project_id = brahmi.project_for(workspace).id
+    posted = brahmi.post_message(project_id, REQUEST, planner="template")
+    asyncio.run(PlannerActor(brahmi).run_until_idle())  # planned; no worker ran the tasks
+    app = create_app(brahmi, planner=True)
+    rest = app.rest  # type: ignore[attr-defined]
+
+    async def serve_briefly() -> None:
+        async with rest.router.lifespan_context(rest):
+            async with asyncio.timeout(WAIT_S):
+                while not any(r.startswith("I am back") for r in replies(brahmi, project_id)):
+                    await asyncio.sleep(0.02)
+
+    asyncio.run(serve_briefly())
+
+    kinds = [t.kind for t in brahmi.planner_store.triggers(posted.session.id)]
+    assert kinds[:2] == ["user_message", "wake_up"]
