@@ -110,7 +110,11 @@ class PlannerActor:
         wakeup = self._wakeup
         try:
             while not stop.is_set():
-                handled = await self.handle_next()
+                try:
+                    handled = await self.handle_next()
+                except Exception:  # e.g. the database is unreachable: retry after a pause
+                    log.exception("the planner actor could not take a trigger")
+                    handled = None
                 if handled is not None:
                     continue
                 wakeup.clear()
