@@ -82,6 +82,24 @@ class ProjectNotFound(BrahmiError):
     code = "project_not_found"
 
 
+class SessionNotFound(BrahmiError):
+    """No planner session has that id."""
+
+    code = "session_not_found"
+
+
+class PlannerNotFound(BrahmiError):
+    """No planner skill (category ``planner``) has that name (DESIGN §7)."""
+
+    code = "planner_not_found"
+
+
+class InvalidMessage(BrahmiError):
+    """A message to the planner must hold text, within the size limit (DESIGN §7)."""
+
+    code = "invalid_message"
+
+
 class InvalidTransition(BrahmiError):
     """The task is not in a state that allows this operation."""
 

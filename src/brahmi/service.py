@@ -25,9 +25,11 @@ from brahmi.domain.models import NormalisedBatch, TaskRecord, TaskStatus
 from brahmi.domain.problems import Problem
 from brahmi.engine.clock import SYSTEM_CLOCK, Clock
 from brahmi.engine.worker import Worker
+from brahmi.planner import triggers as planner_rules
 from brahmi.registry import SkillRegistry
 from brahmi.skills.catalog import Skills, SkillSource
 from brahmi.store.database import create_db_engine, ensure_schema, require_schema
+from brahmi.store.planner import MessageRecord, PlannerStore, SessionRecord, TriggerRecord
 from brahmi.store.projects import ProjectRecord
 from brahmi.store.skills import SkillIndex
 from brahmi.store.tasks import BoundTask, TaskStore
@@ -36,6 +38,25 @@ from brahmi.store.usage import UsageStore
 
 if TYPE_CHECKING:
     from brahmi.engine.questions import Answer
+
+
+@dataclass(frozen=True, slots=True)
+class MessagePosted:
+    """The reply to a person's message: the session it went to, the conversation entry and
+    the trigger queued for the planner (DESIGN §7)."""
+
+    session: SessionRecord
+    message: MessageRecord
+    trigger: TriggerRecord
+
+    def to_dict(self) -> dict[str, Any]:
+        """As returned over the wire."""
+        return {
+            "session_id": self.session.id,
+            "planner": self.session.planner_skill_id,
+            "message": self.message.to_dict(),
+            "trigger_id": self.trigger.id,
+        }
 
 
 @dataclass(frozen=True, slots=True)
@@ -86,6 +107,8 @@ class Brahmi:
         self._registry: SkillRegistry | None = None
         #: Called after anything that may make a task ready (a worker's ``wake``).
         self.on_change: list[Callable[[], None]] = []
+        #: Called after a planner trigger was queued here (a planner actor's ``wake``).
+        self.on_trigger: list[Callable[[], None]] = []
         self.runtimes = runtimes or RuntimeRegistry()
         self.clock = clock
 
@@ -188,21 +211,131 @@ class Brahmi:
         """Bearer tokens in this instance's database."""
         return TokenStore(self.store.engine)
 
+    # -- planner sessions and conversation (DESIGN §7) --------------------------------------
+
+    @property
+    def planner_store(self) -> PlannerStore:
+        """Planner sessions, triggers and conversations in this instance's database."""
+        return PlannerStore(self.store.engine)
+
+    def resolve_planner(self, name: str | None, project_id: str | None = None) -> str:
+        """The full_id of the planner skill ``name`` names (DESIGN §7).
+
+        ``None`` picks the project's ``planner`` setting, else its most recently active
+        session's planner, else ``brahmi/builtin/default-planner``; ``template`` is the
+        built-in template planner; otherwise a full_id or the short name of one skill of
+        category ``planner``.
+
+        Raises:
+            PlannerNotFound: No planner skill has that name (the known ones are listed).
+        """
+        if name is None and project_id is not None:
+            project = self.store.get_project(project_id)
+            name = project.settings.get("planner")
+            if name is None:
+                latest = self.planner_store.active_session(project_id)
+                name = latest.planner_skill_id if latest is not None else None
+        planners = [(h.full_id, h.name) for h in self.registry.search(category="planner")]
+        return planner_rules.choose_planner(name, planners)
+
+    def planner_session(self, project_id: str, planner: str | None = None) -> SessionRecord:
+        """The session of ``project_id`` with the planner ``planner`` names, created on
+        first use (see :meth:`resolve_planner`).
+
+        Raises:
+            ProjectNotFound, PlannerNotFound.
+        """
+        full_id = self.resolve_planner(planner, project_id)
+        return self.planner_store.ensure_session(project_id, full_id, self.clock.now())
+
+    def post_message(
+        self, project_id: str, text: str, *, planner: str | None = None
+    ) -> MessagePosted:
+        """A person's message to the project's planner: appended to the conversation with
+        its ``user_message`` trigger, in one transaction (DESIGN §7).
+
+        Args:
+            planner: Which planner (see :meth:`resolve_planner`); default the project's.
+
+        Raises:
+            InvalidMessage: Empty, or longer than ``MAX_MESSAGE_CHARS``; nothing stored.
+            ProjectNotFound, PlannerNotFound.
+        """
+        text = planner_rules.check_message(text)
+        session = self.planner_session(project_id, planner)
+        message, trigger = self.planner_store.post_user_message(session, text, self.clock.now())
+        self._triggered()
+        return MessagePosted(session, message, trigger)
+
     def record_user_response(
         self, project_id: str, message: str, *, planner_session_id: str | None = None
-    ) -> None:
-        """Keep a planner's reply to the person (``user_response``) as an event.
+    ) -> MessageRecord:
+        """``user_response``: append a planner's reply to its conversation (DESIGN §7).
 
-        The planner's conversation arrives with the planner actor; until then the event log
-        holds the replies, where live views and ``GET /api/v1/events`` show them.
-        ``planner_session_id`` (when the reply came through a planner's scoped MCP server,
-        ``brahmi mcp --planner-session``) is kept in the event's data.
+        Args:
+            project_id: The project the caller acts on.
+            message: The reply.
+            planner_session_id: The session replying (the planner's tools pass it); default
+                the project's session handling a trigger now, else its latest session,
+                else a new session of the project's planner.
+
+        Returns:
+            The conversation entry (the earlier one when the same text was already given
+            while handling the same trigger).
+
+        Raises:
+            InvalidMessage: Empty or too long. ProjectNotFound, SessionNotFound.
+        """
+        text = planner_rules.check_message(message)
+        self.store.get_project(project_id)
+        planners = self.planner_store
+        if planner_session_id is not None:
+            session = planners.get_session(planner_session_id)
+            if session.project_id != project_id:
+                raise errors.SessionNotFound(
+                    f"planner session {planner_session_id} belongs to another project",
+                    session_id=planner_session_id,
+                )
+        else:
+            session = planners.active_session(project_id) or self.planner_session(project_id)
+        return planners.append_reply(session, text, self.clock.now())
+
+    def conversation(
+        self, project_id: str, *, session_id: str | None = None, after_id: int = 0
+    ) -> list[MessageRecord]:
+        """The project's conversation (of one session), entries after ``after_id``.
+
+        Raises:
+            ProjectNotFound.
         """
         self.store.get_project(project_id)
-        data: dict[str, Any] = {"message": message}
-        if planner_session_id is not None:
-            data["planner_session_id"] = planner_session_id
-        self.store.add_event(project_id, None, "user_response", data, self.clock.now())
+        return self.planner_store.messages(
+            project_id=project_id, session_id=session_id, after_id=after_id
+        )
+
+    def wake_up(self, project_id: str | None = None) -> list[TriggerRecord]:
+        """Queue a ``wake_up`` trigger for every session with unfinished work (of one
+        project): a top-level task of its batches not settled yet (DESIGN §7). A session
+        that already has a ``wake_up`` waiting gets no second one.
+
+        Returns:
+            The triggers queued.
+        """
+        planners = self.planner_store
+        queued = []
+        for session in planners.sessions_with_open_tasks():
+            if project_id is not None and session.project_id != project_id:
+                continue
+            trigger = planners.queue_wake_up(session, self.clock.now())
+            if trigger is not None:
+                queued.append(trigger)
+        if queued:
+            self._triggered()
+        return queued
+
+    def _triggered(self) -> None:
+        for callback in self.on_trigger:
+            callback()
 
     # -- batches ---------------------------------------------------------------------------
 
@@ -224,6 +357,7 @@ class Brahmi:
         user_id: str | None = None,
         source: str | None = None,
         reuse_identical: bool = False,
+        planner_session_id: str | None = None,
     ) -> BatchCreated:
         """Validate and store a batch atomically: all tasks or none (DESIGN §2).
 
@@ -234,14 +368,36 @@ class Brahmi:
             source: Where the batch came from, for people (``plan:PATH``, ``mcp``…).
             reuse_identical: Return the newest earlier batch of this project with the same
                 content instead of creating a second one (``brahmi run --resume``).
+            planner_session_id: The planner session creating it through its tools
+                (DESIGN §7): its top-level tasks report back to the session as
+                ``task_completed`` triggers, and the same content created again while
+                handling the same trigger (a redelivery) returns the earlier batch.
 
         Raises:
             InvalidBatch: With every problem found; nothing was stored.
+            SessionNotFound: ``planner_session_id`` names no session of this project.
         """
         batch = self.validate_batch(tasks)
         content_hash = hashlib.sha256(
             json.dumps(tasks, sort_keys=True, separators=(",", ":"), default=str).encode()
         ).hexdigest()
+        planner: tuple[str, int | None] | None = None
+        if planner_session_id is not None:
+            session = self.planner_store.get_session(planner_session_id)
+            if session.project_id != project_id:
+                raise errors.SessionNotFound(
+                    f"planner session {planner_session_id} belongs to another project",
+                    session_id=planner_session_id,
+                )
+            planner = (session.id, session.current_trigger_id)
+            if session.current_trigger_id is not None:
+                earlier = self.planner_store.batch_for_trigger(
+                    session.current_trigger_id, content_hash
+                )
+                if earlier is not None:
+                    stored = self.store.list_tasks(batch_id=earlier)
+                    ids = {t.batch_key or t.id: t.id for t in stored if t.parent_id is None}
+                    return BatchCreated(earlier, ids, batch.warnings, reused=True)
         if reuse_identical:
             earlier = self.store.find_batch(project_id, content_hash)
             if earlier is not None:
@@ -263,6 +419,7 @@ class Brahmi:
             content_hash=content_hash,
             tasks=bound,
             now=self.clock.now(),
+            planner=planner,
         )
         self._changed()
         return BatchCreated(batch_id, ids, batch.warnings)
@@ -284,10 +441,17 @@ class Brahmi:
         return self.store.list_tasks(project_id=project_id, batch_id=batch_id, status=status)
 
     def create_task(
-        self, project_id: str, spec: Any, *, user_id: str | None = None, source: str | None = None
+        self,
+        project_id: str,
+        spec: Any,
+        *,
+        user_id: str | None = None,
+        source: str | None = None,
+        planner_session_id: str | None = None,
     ) -> TaskRecord:
         """Create one task (the seeds' ``create_task``): its ``dependencies`` are ids of
-        tasks that already exist (DESIGN §2).
+        tasks that already exist (DESIGN §2). ``planner_session_id`` as for
+        :meth:`create_tasks_batch`.
 
         Raises:
             InvalidTask: With every problem found; nothing was stored.
@@ -299,7 +463,11 @@ class Brahmi:
         batch_spec = {"unique_id": 1, "task_order": 1, **spec}
         try:
             created = self.create_tasks_batch(
-                project_id, [batch_spec], user_id=user_id, source=source or "create_task"
+                project_id,
+                [batch_spec],
+                user_id=user_id,
+                source=source or "create_task",
+                planner_session_id=planner_session_id,
             )
         except errors.InvalidBatch as exc:
             problems = [

@@ -545,7 +545,9 @@ def test_resume_task_qa_without_an_agent_session_is_a_tool_error_no_session(
     assert error_code(text) == "no_session"
 
 
-def test_user_response_records_an_event_for_the_project(brahmi: Brahmi, project_id: str) -> None:
+def test_user_response_joins_the_conversation_and_records_an_event_for_the_project(
+    brahmi: Brahmi, project_id: str
+) -> None:
     before = brahmi.store.last_event_id()
 
     async def scenario(client: Client) -> tuple[dict[str, Any], str]:
@@ -555,12 +557,19 @@ def test_user_response_records_an_event_for_the_project(brahmi: Brahmi, project_
 
     reply, blank = with_client(brahmi, project_id, "http", scenario)
 
-    assert reply == {"delivered": True}
+    assert reply["delivered"] is True
     assert error_code(blank) == "invalid_message"
+    (entry,) = brahmi.conversation(project_id)
+    assert (entry.role, entry.text, entry.id) == (
+        "planner",
+        "The plan has 4 tasks.",
+        reply["message_id"],
+    )
+    assert entry.session_id == reply["session_id"]
     events = brahmi.store.events(after_id=before, project_id=project_id)
-    assert [(e.kind, e.data) for e in events] == [
-        ("user_response", {"message": "The plan has 4 tasks."})
-    ]
+    responses = [e.data for e in events if e.kind == "user_response"]
+    assert [r["message"] for r in responses] == ["The plan has 4 tasks."]
+    assert responses[0]["session_id"] == reply["session_id"]
 
 
 @pytest.mark.parametrize("transport", TRANSPORTS)

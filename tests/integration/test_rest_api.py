@@ -567,6 +567,7 @@ def test_events_stream_in_id_order_with_ids_then_live_and_a_reconnect_resumes_af
     brahmi: Brahmi, project_id: str
 ) -> None:
     brahmi.create_tasks_batch(project_id, standard_batch())
+    brahmi.planner_session(project_id)  # replies below then add one event each
     stored = brahmi.store.events(project_id=project_id)
     assert len(stored) >= 4
 
@@ -586,12 +587,13 @@ def test_events_stream_in_id_order_with_ids_then_live_and_a_reconnect_resumes_af
     assert resumed_ids[-1] > stored[-1].id
     assert len(set(resumed_ids)) == len(resumed_ids)
     assert resumed[-1]["event"] == "user_response"
-    assert resumed[-1]["data"]["data"] == {"message": "Three tasks are planned."}
+    assert resumed[-1]["data"]["data"]["message"] == "Three tasks are planned."
 
 
 def test_an_open_event_stream_delivers_new_events_as_they_happen(
     brahmi: Brahmi, project_id: str
 ) -> None:
+    brahmi.planner_session(project_id)  # each reply below is then one event
     before = brahmi.store.last_event_id()
     received: list[dict[str, Any]] = []
 

@@ -30,7 +30,7 @@ from brahmi.api import routes
 from brahmi.api.errors import STATUS, status_for
 from brahmi.domain.access import LOCAL
 from brahmi.domain.access import Scope as AccessScope
-from brahmi.mcp.server import PROJECT_HEADER, SCOPE_HEADER, build_mcp
+from brahmi.mcp.server import PROJECT_HEADER, SCOPE_HEADER, SESSION_HEADER, build_mcp
 from brahmi.service import Brahmi
 from brahmi.store.database import OUTAGE_ERRORS
 
@@ -38,7 +38,9 @@ log = logging.getLogger(__name__)
 
 #: Largest request body accepted, in bytes.
 MAX_BODY_BYTES = 5 * 1024 * 1024
-_MCP_PATH = re.compile(r"^/(?:projects/(?P<project>[^/]+)/)?mcp/?$")
+_MCP_PATH = re.compile(
+    r"^/(?:projects/(?P<project>[^/]+)/(?:sessions/(?P<session>[^/]+)/)?)?mcp/?$"
+)
 
 
 def caller_scope(brahmi: Brahmi, headers: dict[str, str], client_host: str | None) -> AccessScope:
@@ -107,12 +109,28 @@ class _Gateway:
             project_id = match["project"] or self.rest.state.default_project_id
             if project_id:
                 self.brahmi.get_project(project_id)
+            session_id = match["session"] or access.planner_session_id
+            if access.planner_session_id not in (None, session_id):
+                raise errors.Forbidden("this planner token acts for another planner session")
+            if session_id is not None:
+                # A planner session's tools (DESIGN §7): the caller must be able to change
+                # the project the session belongs to.
+                session = self.brahmi.planner_store.get_session(session_id)
+                if session.project_id != project_id:
+                    raise errors.SessionNotFound(
+                        f"planner session {session_id} belongs to another project",
+                        session_id=session_id,
+                    )
+                if not access.can_write(session.project_id):
+                    raise errors.Forbidden("this token may not act as a planner of this project")
         except errors.BrahmiError as exc:
             await _json(send, status_for(exc), exc.to_dict())
             return
         kept = [(k, v) for k, v in scope["headers"] if not k.lower().startswith(b"x-brahmi-")]
         if project_id:
             kept.append((PROJECT_HEADER.encode(), project_id.encode()))
+        if session_id is not None:
+            kept.append((SESSION_HEADER.encode(), session_id.encode()))
         kept.append(
             (
                 SCOPE_HEADER.encode(),
@@ -121,6 +139,7 @@ class _Gateway:
                         "project_id": access.project_id,
                         "read_only": access.read_only,
                         "task_id": access.task_id,
+                        "planner_session_id": access.planner_session_id,
                     }
                 ).encode(),
             )
@@ -184,6 +203,7 @@ def create_app(
     default_project_id: str | None = None,
     workers: int = 0,
     allowed_hosts: list[str] | None = None,
+    planner: bool = False,
 ) -> ASGIApp:
     """The ASGI app of ``brahmi serve``.
 
@@ -193,6 +213,8 @@ def create_app(
         workers: Agent runs at once in the in-process worker; 0 runs no worker.
         allowed_hosts: Host headers the MCP endpoint accepts besides loopback ones
             (DNS-rebinding protection), e.g. ``["brahmi.internal:8421"]``.
+        planner: Run the planner actor in process (DESIGN §7): at start it queues a
+            ``wake_up`` for every session with unfinished work, then handles triggers.
     """
     mcp_server: MCPServer = build_mcp(brahmi, default_project_id)
     gateway: _Gateway
@@ -215,6 +237,14 @@ def create_app(
             worker.settings = worker.settings.with_(concurrency=workers)
             brahmi.on_change.append(worker.wake)
             worker_task = asyncio.create_task(worker.run(stop), name="brahmi-worker")
+        actor_task = None
+        if planner:
+            from brahmi.planner.actor import PlannerActor
+
+            actor = PlannerActor(brahmi)
+            brahmi.on_trigger.append(actor.wake)
+            await asyncio.to_thread(brahmi.wake_up)
+            actor_task = asyncio.create_task(actor.run(stop), name="brahmi-planner")
         try:
             async with mcp_server.session_manager.run():
                 yield
@@ -223,6 +253,9 @@ def create_app(
             if worker_task is not None:
                 await worker_task
                 brahmi.on_change.remove(worker.wake)
+            if actor_task is not None:
+                await actor_task
+                brahmi.on_trigger.remove(actor.wake)
             gateway.mcp_app = None
 
     app = FastAPI(

@@ -266,6 +266,78 @@ def resume_task(task_id: str, body: ResumeIn, brahmi: BrahmiDep, scope: ScopeDep
     return task_view(brahmi.resume_task(task_id, body.message, body.mode))
 
 
+# -- planner messages (DESIGN §7) -----------------------------------------------------------
+
+
+class MessageIn(BaseModel):
+    """A person's message to the project's planner."""
+
+    text: str = Field(description="The message (1–100,000 characters).")
+    planner: str | None = Field(
+        None,
+        description="The planner: a full_id, a short name, or template; default the "
+        "project's (its latest session's, else brahmi/builtin/default-planner).",
+    )
+
+
+@router.post("/projects/{project_id}/messages", status_code=202, tags=["planner"])
+def post_message(
+    project_id: str, body: MessageIn, brahmi: BrahmiDep, scope: ScopeDep
+) -> dict[str, Any]:
+    """Post a message to the planner: stored with its trigger; the planner actor of
+    ``brahmi serve`` answers it. Replies appear in ``GET .../messages`` and as
+    ``user_response`` events on the event stream."""
+    _writable(brahmi, scope, project_id)
+    return brahmi.post_message(project_id, body.text, planner=body.planner).to_dict()
+
+
+@router.get("/projects/{project_id}/messages", tags=["planner"])
+def list_messages(
+    project_id: str,
+    brahmi: BrahmiDep,
+    scope: ScopeDep,
+    after: Annotated[int, Query(ge=0)] = 0,
+    session_id: str | None = None,
+) -> dict[str, Any]:
+    """The conversation, oldest first: the person's messages (``user``), the planner's
+    replies (``planner``) and Brahmi's notices (``brahmi``), after message id ``after``."""
+    _readable(brahmi, scope, project_id)
+    messages = brahmi.conversation(project_id, session_id=session_id, after_id=after)
+    return {"messages": [m.to_dict() for m in messages]}
+
+
+@router.get("/projects/{project_id}/planner/sessions", tags=["planner"])
+def list_sessions(project_id: str, brahmi: BrahmiDep, scope: ScopeDep) -> dict[str, Any]:
+    """The project's planner sessions with their usage, and each session's triggers."""
+    _readable(brahmi, scope, project_id)
+    store = brahmi.planner_store
+    return {
+        "sessions": [
+            {
+                "session_id": s.id,
+                "planner": s.planner_skill_id,
+                "session_ref": s.session_ref,
+                "busy": s.current_trigger_id is not None,
+                "last_error": s.last_error,
+                "usage": {
+                    "input_tokens": s.input_tokens,
+                    "output_tokens": s.output_tokens,
+                    "cost_usd": s.cost_usd,
+                },
+                "triggers": [tr.to_dict() for tr in store.triggers(s.id)],
+            }
+            for s in store.sessions(project_id)
+        ]
+    }
+
+
+@router.post("/projects/{project_id}/planner/wake_up", status_code=202, tags=["planner"])
+def wake_up(project_id: str, brahmi: BrahmiDep, scope: ScopeDep) -> dict[str, Any]:
+    """Queue a ``wake_up`` trigger for each of the project's sessions with unfinished work."""
+    _writable(brahmi, scope, project_id)
+    return {"triggers": [tr.to_dict() for tr in brahmi.wake_up(project_id)]}
+
+
 # -- skills ---------------------------------------------------------------------------------
 
 

@@ -29,7 +29,12 @@ R = TypeVar("R")
 EXIT_INVALID = 2
 #: Exit code for work that did not complete, or an operation refused.
 EXIT_FAILED = 1
-_INVALID_INPUT = (errors.InvalidBatch, errors.InvalidPlan, errors.InvalidSkill)
+_INVALID_INPUT = (
+    errors.InvalidBatch,
+    errors.InvalidPlan,
+    errors.InvalidSkill,
+    errors.InvalidMessage,
+)
 
 #: Wide enough for the task table when output goes to a file or a pipe.
 PIPE_WIDTH = 160
@@ -113,8 +118,9 @@ def _root(
 
 
 def _register() -> None:
-    from brahmi.cli import agents, db, projects, run, serve, skills, tasks, worker
+    from brahmi.cli import agents, ask, db, projects, run, serve, skills, tasks, worker
 
+    app.command("ask")(ask.ask)
     app.command("validate")(run.validate)
     app.command("run")(run.run)
     app.add_typer(tasks.app, name="tasks")

@@ -35,6 +35,12 @@ def serve(
         help="Agent runs at once in this process; 0 (or --no-workers) for none.",
     ),
     no_workers: bool = typer.Option(False, "--no-workers", help="Serve the API and MCP only."),
+    no_planner: bool = typer.Option(
+        False,
+        "--no-planner",
+        help="Do not run the planner actor here; planner messages then wait for another "
+        "brahmi serve or brahmi ask.",
+    ),
     allowed_host: list[str] = typer.Option(
         [],
         "--allowed-host",
@@ -42,7 +48,9 @@ def serve(
     ),
 ) -> None:
     """Serve REST (/api/v1, OpenAPI at /docs), MCP (streamable HTTP at /mcp and
-    /projects/ID/mcp), /healthz, and in-process workers.
+    /projects/ID/mcp), /healthz, in-process workers, and the planner actor (it wakes
+    every planner session with unfinished work at start, then answers messages posted to
+    /api/v1/projects/ID/messages).
 
     Listens on 127.0.0.1 by default. On any other address it refuses to start until a
     token exists (`brahmi tokens create`), and then every call needs one.
@@ -66,6 +74,7 @@ def serve(
         default_project_id=project_id,
         workers=0 if no_workers else workers,
         allowed_hosts=list(allowed_host),
+        planner=not no_planner,
     )
     stdout.print(
         f"brahmi serving on http://{_url_host(host)}:{port} "
@@ -95,7 +104,10 @@ def mcp(
         [], "--tool", help="Offer only this tool (repeatable); default: all eight."
     ),
     planner_session: str | None = typer.Option(
-        None, "--planner-session", help="The planner session user_response replies to."
+        None,
+        "--planner-session",
+        help="Act as this planner session (its project; its batches report back to it and "
+        "user_response goes to its conversation). Planner runtimes pass it.",
     ),
 ) -> None:
     """Serve Brahmi's MCP tools over stdio, for MCP clients that launch a command.
@@ -109,7 +121,9 @@ def mcp(
     brahmi = open_brahmi()
     try:
         scope = LOCAL
-        if task is not None:
+        if planner_session is not None and task is None and project_id is None:
+            chosen = brahmi.planner_store.get_session(planner_session).project_id
+        elif task is not None:
             owner = brahmi.get_task(task)
             scope = Scope(project_id=owner.project_id, task_id=owner.id)
             chosen = owner.project_id
@@ -163,10 +177,13 @@ def create_token(
 @tokens_app.command("list")
 @handle_errors
 def list_tokens(json_output: bool = typer.Option(False, "--json", help="Print JSON.")) -> None:
-    """List tokens for people (agents' per-run tokens are left out); secrets are never shown."""
+    """List tokens for people (agents' and planners' per-run tokens are left out); secrets
+    are never shown."""
     brahmi = open_brahmi()
     try:
-        records = [r for r in brahmi.tokens.list() if r.task_id is None]
+        records = [
+            r for r in brahmi.tokens.list() if r.task_id is None and r.planner_session_id is None
+        ]
     finally:
         brahmi.close()
     rows = [

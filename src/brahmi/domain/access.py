@@ -23,6 +23,8 @@ class Scope:
     project_id: str | None = None
     read_only: bool = False
     task_id: str | None = None
+    #: A planner's scope (DESIGN §7): it acts as this planner session of its project.
+    planner_session_id: str | None = None
 
     def can_read(self, project_id: str) -> bool:
         """Whether the caller may read ``project_id``'s tasks and events."""

@@ -34,6 +34,8 @@ PROJECT_HEADER = "x-brahmi-project"
 SCOPE_HEADER = "x-brahmi-scope"
 #: Seconds between progress reports while a question waits for its answer.
 PROGRESS_INTERVAL_S = 5.0
+#: The planner session acting (``/projects/{id}/sessions/{session_id}/mcp``, DESIGN §7).
+SESSION_HEADER = "x-brahmi-planner-session"
 #: Most tasks one batch may hold, over MCP and REST (larger batches are rejected whole).
 MAX_BATCH_TASKS = 10_000
 T = TypeVar("T")
@@ -65,7 +67,9 @@ def build_mcp(
             (:data:`~brahmi.domain.access.LOCAL`) for ``brahmi mcp``, an agent's scope for
             ``brahmi mcp --task`` (issue 6).
         tools: Only these tools are offered (default: all eight).
-        planner_session_id: The planner session ``user_response`` replies to (issue 6/7).
+        planner_session_id: The planner session acting when a call names none (stdio
+            ``brahmi mcp --planner-session``): its batches and tasks report back to the
+            session, and ``user_response`` appends to its conversation (DESIGN §7).
 
     Raises:
         ValueError: When ``tools`` names a tool that does not exist.
@@ -94,6 +98,9 @@ def build_mcp(
                 )
             )
         return project_id
+
+    def session_of(ctx: Context | None) -> str | None:
+        return _headers(ctx).get(SESSION_HEADER) or planner_session_id
 
     def owned(task: TaskRecord, project_id: str) -> TaskRecord:
         if task.project_id != project_id:
@@ -127,7 +134,12 @@ def build_mcp(
         project_id = writable(ctx)
         if len(tasks) > MAX_BATCH_TASKS:
             raise _tool_error(errors.InvalidBatch.too_large(len(tasks), MAX_BATCH_TASKS))
-        created = _call(lambda: brahmi.create_tasks_batch(project_id, tasks, source="mcp"))
+        session_id = session_of(ctx)
+        created = _call(
+            lambda: brahmi.create_tasks_batch(
+                project_id, tasks, source="mcp", planner_session_id=session_id
+            )
+        )
         return created.to_dict()
 
     @server.tool()
@@ -158,7 +170,14 @@ def build_mcp(
             spec["timeout_seconds"] = timeout_seconds
         if dependencies:
             spec["dependencies"] = dependencies
-        return task_view(_call(lambda: brahmi.create_task(project_id, spec, source="mcp")))
+        session_id = session_of(ctx)
+        return task_view(
+            _call(
+                lambda: brahmi.create_task(
+                    project_id, spec, source="mcp", planner_session_id=session_id
+                )
+            )
+        )
 
     @server.tool()
     def create_subtask(
@@ -264,15 +283,12 @@ def build_mcp(
     @server.tool()
     def user_response(message: str, ctx: Context | None = None) -> dict[str, Any]:
         """Reply to the person you plan for; they see it in the conversation."""
-        project_id, _ = context(ctx)
-        if not message.strip():
-            raise ToolError("user_response needs a message [invalid_message]")
-        _call(
-            lambda: brahmi.record_user_response(
-                project_id, message, planner_session_id=planner_session_id
-            )
+        project_id = writable(ctx)
+        session_id = session_of(ctx)
+        entry = _call(
+            lambda: brahmi.record_user_response(project_id, message, planner_session_id=session_id)
         )
-        return {"delivered": True}
+        return {"delivered": True, "message_id": entry.id, "session_id": entry.session_id}
 
     if tools is not None:
         offered = set(ALL_TOOLS)
@@ -357,4 +373,11 @@ def _headers(ctx: Context | None) -> dict[str, str]:
     return {k.lower(): v for k, v in (headers or {}).items()}
 
 
-__all__ = ["MAX_BATCH_TASKS", "PROJECT_HEADER", "SCOPE_HEADER", "build_mcp", "task_view"]
+__all__ = [
+    "MAX_BATCH_TASKS",
+    "PROJECT_HEADER",
+    "SCOPE_HEADER",
+    "SESSION_HEADER",
+    "build_mcp",
+    "task_view",
+]

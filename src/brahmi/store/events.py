@@ -1,14 +1,59 @@
-"""Writing the append-only event log (DESIGN §1): gathered per transaction, written once."""
+"""Writing the append-only event log (DESIGN §1): gathered per transaction, written once.
+
+Flushing also queues the planner's ``task_completed`` triggers (DESIGN §7): a top-level
+task of a batch a planner session created that reached a terminal status gets its trigger
+row in the same transaction as the status change, so no trigger is ever lost.
+"""
 
 from __future__ import annotations
 
 from collections.abc import Mapping
 from typing import Any
 
+from sqlalchemy import Float, bindparam, insert, literal_column, or_, select
 from sqlalchemy.engine import Connection
 
+from brahmi.domain.models import TERMINAL_STATUSES
+from brahmi.store import driver
 from brahmi.store import tables as t
 from brahmi.store.bulk import bulk_insert
+
+_TERMINAL = frozenset(s.value for s in TERMINAL_STATUSES)
+_tasks = t.tasks.c
+_triggers = t.planner_triggers.c
+#: One ``task_completed`` trigger per settled top-level task a planner session created.
+_QUEUE_TRIGGERS = insert(t.planner_triggers).from_select(
+    [
+        _triggers.session_id,
+        _triggers.kind,
+        _triggers.task_id,
+        _triggers.task_status,
+        _triggers.status,
+        _triggers.deliveries,
+        _triggers.input_tokens,
+        _triggers.output_tokens,
+        _triggers.cost_usd,
+        _triggers.created_at,
+    ],
+    select(
+        t.planner_batches.c.session_id,
+        literal_column("'task_completed'"),
+        _tasks.id,
+        _tasks.status,
+        literal_column("'pending'"),
+        literal_column("0"),
+        literal_column("0"),
+        literal_column("0"),
+        literal_column("0.0"),
+        bindparam("p_now", type_=Float),
+    )
+    .select_from(t.tasks.join(t.planner_batches, t.planner_batches.c.batch_id == _tasks.batch_id))
+    .where(
+        _tasks.id == bindparam("p_id"),
+        _tasks.parent_id.is_(None),
+        or_(*(_tasks.status == literal_column(f"'{status}'") for status in sorted(_TERMINAL))),
+    ),
+)
 
 
 class EventWriter:
@@ -41,7 +86,19 @@ class EventWriter:
         )
 
     def flush(self, conn: Connection) -> None:
-        """Insert the gathered events in ``conn``'s transaction."""
-        if self.rows:
-            bulk_insert(conn, t.events, self.rows)
-            self.rows.clear()
+        """Insert the gathered events in ``conn``'s transaction, and the ``task_completed``
+        triggers of planner tasks that settled in it."""
+        if not self.rows:
+            return
+        settled = [
+            row["task_id"]
+            for row in self.rows
+            if row["kind"] == "status_changed" and row["data"].get("to") in _TERMINAL
+        ]
+        bulk_insert(conn, t.events, self.rows)
+        self.rows.clear()
+        if settled:
+            # One statement per settled task, in the order the tasks settled: it adds
+            # nothing for a task no planner session created.
+            for task_id in dict.fromkeys(settled):
+                driver.execute(conn, _QUEUE_TRIGGERS, {"p_id": task_id, "p_now": self.now})

@@ -257,6 +257,8 @@ tokens = Table(
     Column("project_id", Id, nullable=True),
     #: An agent's token: it may add sub-tasks under this task only.
     Column("task_id", Id, nullable=True),
+    #: A planner's token (one turn): its calls act as this planner session (DESIGN §7).
+    Column("planner_session_id", Id, nullable=True),
     Column("read_only", Boolean, nullable=False, default=False),
     Column("created_at", Float, nullable=False),
     Column("expires_at", Float, nullable=True),
@@ -306,6 +308,89 @@ usage = Table(
     Index("ix_usage_task", "task_id"),
     Index("ix_usage_session", "session_ref"),
     Index("ix_usage_planner_session", "planner_session_id"),
+)
+
+planner_sessions = Table(
+    "planner_sessions",
+    metadata,
+    Column("id", Id, primary_key=True),
+    Column("project_id", Id, ForeignKey("projects.id"), nullable=False),
+    #: The planner skill's full_id (one session per project and planner skill, DESIGN §7).
+    Column("planner_skill_id", String(255), nullable=False),
+    #: The planner agent's own session, resumed on each trigger.
+    Column("session_ref", String(255), nullable=True),
+    #: The trigger being handled; tools' batches are keyed by it (idempotent redelivery).
+    Column("current_trigger_id", Integer, nullable=True),
+    #: The planner actor that handles this session's triggers now (``host:pid:nonce``).
+    Column("lease_owner", String(255), nullable=True),
+    Column("lease_expires_at", Float, nullable=True),
+    #: Usage of every turn so far.
+    Column("input_tokens", Integer, nullable=False, default=0),
+    Column("output_tokens", Integer, nullable=False, default=0),
+    Column("cost_usd", Float, nullable=False, default=0.0),
+    Column("last_error", Text, nullable=True),
+    Column("created_at", Float, nullable=False),
+    Column("updated_at", Float, nullable=False),
+    Index("ix_planner_sessions_project_skill", "project_id", "planner_skill_id", unique=True),
+)
+
+planner_triggers = Table(
+    "planner_triggers",
+    metadata,
+    #: Increasing: a session's triggers are handled in id order.
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("session_id", Id, ForeignKey("planner_sessions.id"), nullable=False),
+    #: ``user_message``, ``task_completed`` or ``wake_up``.
+    Column("kind", String(32), nullable=False),
+    #: The user message's conversation entry (``user_message``).
+    Column("message_id", Integer, nullable=True),
+    #: The task that settled and the status it reached (``task_completed``).
+    Column("task_id", Id, nullable=True),
+    Column("task_status", String(16), nullable=True),
+    #: ``pending``, ``handling`` (delivered; delivered again if its handler died),
+    #: ``done`` or ``failed``.
+    Column("status", String(16), nullable=False),
+    Column("deliveries", Integer, nullable=False, default=0),
+    Column("error", Text, nullable=True),
+    #: Usage of the planner turns that handled it (the usage of one planner request).
+    Column("input_tokens", Integer, nullable=False, default=0),
+    Column("output_tokens", Integer, nullable=False, default=0),
+    Column("cost_usd", Float, nullable=False, default=0.0),
+    Column("created_at", Float, nullable=False),
+    Column("started_at", Float, nullable=True),
+    Column("finished_at", Float, nullable=True),
+    Index("ix_planner_triggers_session", "session_id", "status", "id"),
+)
+
+planner_messages = Table(
+    "planner_messages",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("session_id", Id, ForeignKey("planner_sessions.id"), nullable=False),
+    Column("project_id", Id, nullable=False),
+    #: ``user`` (the person), ``planner`` (``user_response``) or ``brahmi`` (a notice).
+    Column("role", String(16), nullable=False),
+    Column("text", Text, nullable=False),
+    #: The trigger the message created (``user``) or was written while handling.
+    Column("trigger_id", Integer, nullable=True),
+    Column("created_at", Float, nullable=False),
+    Index("ix_planner_messages_session", "session_id", "id"),
+    Index("ix_planner_messages_project", "project_id", "id"),
+)
+
+planner_batches = Table(
+    "planner_batches",
+    metadata,
+    #: A batch a planner session created through its tools: its top-level tasks report
+    #: back to the session as ``task_completed`` triggers.
+    Column("batch_id", Id, ForeignKey("batches.id"), primary_key=True),
+    Column("session_id", Id, ForeignKey("planner_sessions.id"), nullable=False),
+    #: The trigger being handled when it was created, and the content's hash: the same
+    #: batch from a redelivered trigger returns the first one's ids.
+    Column("trigger_id", Integer, nullable=True),
+    Column("content_hash", String(64), nullable=False),
+    Index("ix_planner_batches_trigger", "trigger_id", "content_hash"),
+    Index("ix_planner_batches_session", "session_id"),
 )
 
 #: Tables the database has that the models do not declare: the full-text indexes of skills,

@@ -135,11 +135,17 @@ class TaskStore(WorkerOperations, WorkerDirectory):
         content_hash: str,
         tasks: Sequence[BoundTask],
         now: float,
+        planner: tuple[str, int | None] | None = None,
     ) -> None:
         """Store a validated batch in one transaction (DESIGN §2).
 
         A task whose dependencies all completed starts ``ready``; one that depends on a
         failed, cancelled or blocked task starts ``blocked``; the rest ``planned``.
+
+        Args:
+            planner: ``(session id, trigger id)`` when a planner session creates the batch
+                through its tools (DESIGN §7): recorded in the same transaction, so its
+                tasks report back and a redelivered trigger finds it.
         """
         events = EventWriter(now)
         new_ids = {b.id for b in tasks}
@@ -184,6 +190,16 @@ class TaskStore(WorkerOperations, WorkerDirectory):
                 t.task_critiques,
                 [{"qa_task_id": b.id, "target_id": c} for b in tasks for c in b.critiques],
             )
+            if planner is not None:
+                conn.execute(
+                    insert(t.planner_batches),
+                    {
+                        "batch_id": batch_id,
+                        "session_id": planner[0],
+                        "trigger_id": planner[1],
+                        "content_hash": content_hash,
+                    },
+                )
             events.add("batch_created", project_id, None, batch_id=batch_id, tasks=len(rows))
             bulk_insert(conn, t.events, events.rows)
 

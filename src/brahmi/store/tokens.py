@@ -29,6 +29,8 @@ class TokenRecord:
     created_at: float
     expires_at: float | None
     revoked: bool
+    #: A planner's per-turn token: the session it acts as (DESIGN §7).
+    planner_session_id: str | None = None
 
 
 def hash_secret(secret: str) -> str:
@@ -48,6 +50,7 @@ class TokenStore:
         now: float,
         project_id: str | None = None,
         task_id: str | None = None,
+        planner_session_id: str | None = None,
         read_only: bool = False,
         label: str | None = None,
         ttl_s: float | None = None,
@@ -63,6 +66,7 @@ class TokenStore:
             created_at=now,
             expires_at=None if ttl_s is None else now + ttl_s,
             revoked=False,
+            planner_session_id=planner_session_id,
         )
         with self.engine.begin() as conn:
             conn.execute(
@@ -73,6 +77,7 @@ class TokenStore:
                     "label": label,
                     "project_id": project_id,
                     "task_id": task_id,
+                    "planner_session_id": planner_session_id,
                     "read_only": read_only,
                     "created_at": now,
                     "expires_at": record.expires_at,
@@ -89,12 +94,21 @@ class TokenStore:
             ).first()
         if row is None or row.revoked or (row.expires_at is not None and row.expires_at < now):
             return None
-        return Scope(project_id=row.project_id, read_only=row.read_only, task_id=row.task_id)
+        return Scope(
+            project_id=row.project_id,
+            read_only=row.read_only,
+            task_id=row.task_id,
+            planner_session_id=row.planner_session_id,
+        )
 
     def people_tokens_exist(self, *, now: float | None = None) -> bool:
-        """Whether any token for people (not an agent's) is configured and usable: not
-        revoked and, when ``now`` is given, not expired."""
-        query = select(_tokens.id).where(_tokens.task_id.is_(None), _tokens.revoked.is_(False))
+        """Whether any token for people (not an agent's or a planner's) is configured and
+        usable: not revoked and, when ``now`` is given, not expired."""
+        query = select(_tokens.id).where(
+            _tokens.task_id.is_(None),
+            _tokens.planner_session_id.is_(None),
+            _tokens.revoked.is_(False),
+        )
         if now is not None:
             query = query.where(_tokens.expires_at.is_(None) | (_tokens.expires_at > now))
         with self.engine.connect() as conn:
@@ -124,6 +138,7 @@ class TokenStore:
                 r.created_at,
                 r.expires_at,
                 r.revoked,
+                r.planner_session_id,
             )
             for r in rows
         ]

@@ -1,0 +1,66 @@
+"""The planner's tools in process, bound to one planner session (DESIGN §7, §8).
+
+Planners Brahmi hosts itself (the template planner) act through this object; an agent
+planner reaches the same service functions through the MCP tools with the session in its
+scope. Either way a batch is recorded for the session and the trigger being handled, and
+``user_response`` appends to the session's conversation.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from brahmi.domain.models import TaskRecord
+
+if TYPE_CHECKING:
+    from brahmi.registry import SkillHit
+    from brahmi.service import BatchCreated, Brahmi
+    from brahmi.store.planner import MessageRecord
+
+
+class PlannerTools:
+    """``search_skills``, ``create_tasks_batch``, ``get_task``, ``list_tasks`` and
+    ``user_response`` for one session, calling :class:`~brahmi.service.Brahmi` directly.
+
+    Args:
+        brahmi: The service.
+        project_id: The session's project.
+        session_id: The planner session acting.
+    """
+
+    def __init__(self, brahmi: Brahmi, project_id: str, session_id: str) -> None:
+        self.brahmi = brahmi
+        self.project_id = project_id
+        self.session_id = session_id
+
+    def search_skills(
+        self, category: str | None = None, tag: str | None = None, q: str | None = None
+    ) -> list[SkillHit]:
+        """The registry's ``search_skills``: best match first."""
+        return self.brahmi.registry.search(category=category, tag=tag, q=q)
+
+    def create_tasks_batch(self, tasks: list[dict[str, Any]]) -> BatchCreated:
+        """Create a batch for this session (idempotent per trigger and content).
+
+        Raises:
+            InvalidBatch: With every problem; nothing stored.
+        """
+        return self.brahmi.create_tasks_batch(
+            self.project_id, tasks, source="planner", planner_session_id=self.session_id
+        )
+
+    def get_task(self, task_id: str) -> TaskRecord:
+        """One task. Raises :class:`~brahmi.errors.TaskNotFound`."""
+        return self.brahmi.get_task(task_id)
+
+    def list_tasks(self) -> list[TaskRecord]:
+        """The top-level tasks this session created, oldest first."""
+        ids = self.brahmi.planner_store.session_task_ids(self.session_id)
+        found = {t.id: t for t in self.brahmi.list_tasks(project_id=self.project_id)}
+        return [found[i] for i in ids if i in found]
+
+    def user_response(self, message: str) -> MessageRecord:
+        """Reply to the person: appended to this session's conversation."""
+        return self.brahmi.record_user_response(
+            self.project_id, message, planner_session_id=self.session_id
+        )
