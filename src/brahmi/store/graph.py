@@ -39,23 +39,37 @@ _d1 = t.task_dependencies.alias("d1")
 _d2 = t.task_dependencies.alias("d2")
 _waiting = t.tasks.alias("waiting")
 _upstream = t.tasks.alias("upstream")
-#: For one completed task: each planned dependent with its dependencies' statuses. The
-#: status test is on an expression (``status || ''``) so no index serves it: SQLite would
-#: otherwise start from every planned task of the database instead of the completed
-#: task's few dependents, making each completion cost as much as the graph is large.
-_WAITING_WITH_STATUSES = (
-    select(_waiting.c.id, _waiting.c.project_id, _waiting.c.has_subtasks, _upstream.c.status)
+#: For one completed task: each planned dependent, with the status of one dependency that
+#: has not completed (NULL when all have). The subquery stops at the first such dependency,
+#: so a task waiting on n others costs a few lookups per completion instead of n (a fan-in
+#: of n would otherwise cost n² over the graph's run). One status is enough because the
+#: engine never leaves a ``planned`` task beside a failed, cancelled or blocked dependency:
+#: ``block_downstream`` blocks it in the transaction that ended the dependency.
+#: The status test on ``waiting`` is on an expression (``status || ''``) so no index serves
+#: it: SQLite would otherwise start from every planned task of the database instead of the
+#: completed task's few dependents.
+_UNFINISHED = (
+    select(_upstream.c.status)
+    .select_from(_d2.join(_upstream, _upstream.c.id == _d2.c.depends_on_id))
+    .where(_d2.c.task_id == _waiting.c.id, _upstream.c.status != S.COMPLETED.value)
+    .limit(1)
+    .scalar_subquery()
+)
+_WAITING_WITH_UNFINISHED = (
+    select(
+        _waiting.c.id,
+        _waiting.c.project_id,
+        _waiting.c.has_subtasks,
+        _UNFINISHED.label("unfinished"),
+    )
     .select_from(
         _d1.join(
             _waiting,
             (_waiting.c.id == _d1.c.task_id)
             & ((_waiting.c.status + literal("")) == S.PLANNED.value),
         )
-        .join(_d2, _d2.c.task_id == _d1.c.task_id)
-        .join(_upstream, _upstream.c.id == _d2.c.depends_on_id)
     )
     .where(_d1.c.depends_on_id == bindparam("p_id"))
-    .distinct()
 )
 _DEPENDENCY_STATUSES = (
     select(_deps.task_id, _tasks.status)
@@ -121,9 +135,11 @@ def promote_dependents(
         for chunk in chunks(completed):
             conn.execute(_LOCK_WAITING_DEPENDENTS, {"p_ids": list(chunk)}).all()
     if len(completed) == 1:  # the hot path: one query
-        for found in driver.execute(conn, _WAITING_WITH_STATUSES, {"p_id": completed[0]}):
+        for found in driver.execute(conn, _WAITING_WITH_UNFINISHED, {"p_id": completed[0]}):
             waiting[found.id] = found._mapping
-            seen[found.id].add(S(found.status))
+            seen[found.id].add(S.COMPLETED)
+            if found.unfinished is not None:
+                seen[found.id].add(S(found.unfinished))
     else:
         for chunk in chunks(completed):
             for planned in conn.execute(_WAITING_DEPENDENTS, {"p_ids": list(chunk)}):
