@@ -409,12 +409,15 @@ def test_converse_resumes_its_session_across_turns_with_brahmis_tools(
 
     runtime = brahmi.runtimes.get("claude-code")
     env = anthropic_api.env(tmp_path / "planner-home")
+    session = brahmi.planner_store.ensure_session(
+        project_id, "brahmi/builtin/default-planner", brahmi.clock.now()
+    )
 
     def turn(prompt: str, session_ref: str | None, cost: float) -> Any:
         transcript = Transcript(tmp_path / f"planner-{len(prompt)}.log")
         request = ConversationRequest(
             project_id=project_id,
-            planner_session_id="planner-session-1",
+            planner_session_id=session.id,
             system_prompt="You are the PLANNER-MARKER.",
             prompt=prompt,
             workdir=workspace,
@@ -453,7 +456,8 @@ def test_converse_resumes_its_session_across_turns_with_brahmis_tools(
     assert "Build me a greeter." in resumed and "I found the builder skill." in resumed
     assert second.usage.cost_usd == pytest.approx(0.0012)  # this turn only
     [reply] = [e for e in brahmi.store.events(project_id=project_id) if e.kind == "user_response"]
-    assert reply.data == {"message": "On it!", "planner_session_id": "planner-session-1"}
+    assert reply.data["message"] == "On it!" and reply.data["session_id"] == session.id
+    assert [m.text for m in brahmi.conversation(project_id)] == ["On it!"]
 
 
 def test_a_silent_run_is_ended_by_the_idle_limit(

@@ -261,6 +261,11 @@ def test_llm_planner_searches_creates_receives_triggers_replies_and_resumes_its_
     first = llm.planner_store.get_trigger(posted.trigger.id)
     assert (first.input_tokens, first.output_tokens, first.cost_usd) == (1000, 200, 0.05)
     assert session.input_tokens == 1000 + 2 * 100
+    # Each turn is also a ``planner`` usage row, which the project's totals add up.
+    planner = llm.usage.totals(planner_session_id=session_id)
+    assert (planner.input_tokens, planner.runs) == (session.input_tokens, 3)
+    assert planner.cost_usd == pytest.approx(session.cost_usd) == pytest.approx(0.07)
+    assert llm.usage.totals(project_id=project_id).cost_usd == pytest.approx(0.07 + 2 * 0.001)
     assert found == {"development": f"{B}backend-development", "testing": f"{B}backend-testing"}
 
 

@@ -250,3 +250,28 @@ def test_a_task_completed_trigger_reads_like_the_seeds_block() -> None:
     assert "**Status:** failed" in text
     assert "**Error:** tests failed (agent_failed)" in text
     assert '```json\n{\n  "framework": "Go/Chi"\n}\n```' in text
+
+
+def test_a_new_session_is_shown_the_latest_conversation_entries_cut_to_size() -> None:
+    history = [("user", f"message {i}") for i in range(triggers.HISTORY_ENTRIES + 5)]
+    history.append(("planner", "x" * (triggers.HISTORY_ENTRY_CHARS + 10)))
+
+    note = triggers.new_session_note(history)
+
+    assert note.startswith("(Your earlier session could not be resumed here")
+    assert f"(last {triggers.HISTORY_ENTRIES} entries)" in note
+    assert "**Person:** message 5\n" not in note and "**Person:** message 6\n" in note
+    assert "**You:** " + "x" * triggers.HISTORY_ENTRY_CHARS + "… (cut)" in note
+    assert "## Conversation so far" not in triggers.new_session_note([])
+
+
+def test_a_reply_not_sent_with_user_response_comes_from_the_outputs_else_the_final_text() -> None:
+    from brahmi.agents.base import AgentResult
+    from brahmi.planner.actor import final_reply
+
+    assert final_reply(AgentResult(ok=True, outputs={"reply": " Hi "}, message="x")) == "Hi"
+    assert final_reply(AgentResult(ok=True, message=" The URL is http://x \n")) == (
+        "The URL is http://x"
+    )
+    assert final_reply(AgentResult(ok=True, outputs={"files": 2}, message="{...}")) is None
+    assert final_reply(AgentResult(ok=True, message="  ")) is None

@@ -9,12 +9,19 @@ it:
   run in process through :class:`~brahmi.planner.tools.PlannerTools`;
 - any other planner is one :meth:`~brahmi.agents.base.AgentRuntime.converse` call on the
   runtime its skill names (default ``claude-code``), with the skill's body as system
-  prompt, the rendered trigger as prompt, and the session's agent session to resume. Its
-  tools are Brahmi's MCP tools scoped to the session (see :func:`planner_environment`).
+  prompt, the rendered trigger as prompt, and the session's agent session to resume
+  (with what it cost so far, so the turn's usage is its own share). Its tools are Brahmi's
+  MCP tools scoped to the session (see :func:`planner_environment`). A session that is not
+  on this machine (``no_session``) is replaced by a new one, told the conversation so far.
 
-The trigger is then closed with the turn's usage and the agent's new session in one
-transaction. An actor that dies mid-turn leaves the trigger ``handling``: the next actor
-takes the session over (lease run out, or the owner process gone) and delivers it again.
+Before an agent turn the project's budget is checked (DESIGN §6): a spent budget runs no
+turn; the trigger fails with a ``brahmi`` notice and a ``budget_exceeded`` event. What is
+left of a USD budget bounds the turn (``max_budget_usd``).
+
+The trigger is then closed with the turn's usage (also a ``planner`` row of the usage
+table) and the agent's new session in one transaction. An actor that dies mid-turn leaves
+the trigger ``handling``: the next actor takes the session over (lease run out, or the
+owner process gone) and delivers it again.
 """
 
 from __future__ import annotations
@@ -41,10 +48,12 @@ from brahmi.planner.template import TemplatePlanner
 from brahmi.planner.tools import PlannerTools
 from brahmi.store.planner import Delivery
 from brahmi.store.tokens import TokenStore
+from brahmi.store.usage import Budget, budget_of
 
 if TYPE_CHECKING:
     from brahmi.service import Brahmi
     from brahmi.skills.skill import Skill
+    from brahmi.store.projects import ProjectRecord
 
 log = logging.getLogger(__name__)
 
@@ -184,7 +193,12 @@ class PlannerActor:
                 await asyncio.to_thread(self._run_template, delivery)
                 result = AgentResult(ok=True)
             else:
-                result = await self._converse(delivery, skill, runtime_name)
+                project = self.brahmi.get_project(delivery.session.project_id)
+                budget = self._budget(project)
+                if budget is not None and budget.exceeded:
+                    self._budget_spent(delivery, budget)
+                    return
+                result = await self._converse(delivery, skill, runtime_name, project, budget)
         except errors.ExecutorNotFound:
             self._fail(
                 delivery,
@@ -213,23 +227,23 @@ class PlannerActor:
             self._fail(delivery, f"{type(exc).__name__}: {exc}")
             return
         if not result.ok:
-            self._fail(delivery, result.error or "the planner's turn failed", result=result)
+            if result.error_code == "budget_exceeded":
+                self._budget_event(delivery, self.brahmi.usage.budget(delivery.session.project_id))
+            self._fail(
+                delivery,
+                result.error or "the planner's turn failed",
+                result=result,
+                executor=runtime_name,
+            )
             return
         notice = None
         if trigger.kind == "user_message" and not self.brahmi.planner_store.replies_to(trigger.id):
-            text = next(
-                (
-                    str(result.outputs[k]).strip()
-                    for k in REPLY_KEYS
-                    if isinstance(result.outputs.get(k), str) and result.outputs[k].strip()
-                ),
-                None,
-            )
+            text = final_reply(result)
             if text:
                 self._reply(delivery, text)
             else:
                 notice = "The planner finished its turn without replying."
-        self._finish(delivery, "done", result=result, notice=notice)
+        self._finish(delivery, "done", result=result, notice=notice, executor=runtime_name)
 
     def _run_template(self, delivery: Delivery) -> None:
         session, trigger = delivery.session, delivery.trigger
@@ -241,10 +255,49 @@ class PlannerActor:
         elif trigger.kind == "wake_up":
             planner.on_wake_up()
 
-    async def _converse(self, delivery: Delivery, skill: Skill, runtime_name: str) -> AgentResult:
+    def _budget(self, project: ProjectRecord) -> Budget | None:
+        """The project's budget; None (nothing read) when it sets none."""
+        if all(limit is None for limit in budget_of(project.settings)):
+            return None
+        return self.brahmi.usage.budget(project.id)
+
+    def _budget_event(self, delivery: Delivery, budget: Budget) -> None:
+        self.brahmi.store.add_event(
+            delivery.session.project_id,
+            None,
+            "budget_exceeded",
+            {
+                **budget.to_dict(),
+                "session_id": delivery.session.id,
+                "trigger_id": delivery.trigger.id,
+            },
+            self.brahmi.clock.now(),
+        )
+
+    def _budget_spent(self, delivery: Delivery, budget: Budget) -> None:
+        """No turn: the budget is spent (DESIGN §6). An event, a failed trigger, a notice."""
+        self._budget_event(delivery, budget)
+        then = (
+            "send the message again"
+            if delivery.trigger.kind == "user_message"
+            else "ask the planner to carry on"
+        )
+        self._fail(
+            delivery,
+            f"the project's budget is spent ({budget.describe()}), so no planner turn ran; "
+            f"raise it with `brahmi projects configure --budget-usd/--budget-tokens`, then {then}",
+        )
+
+    async def _converse(
+        self,
+        delivery: Delivery,
+        skill: Skill,
+        runtime_name: str,
+        project: ProjectRecord,
+        budget: Budget | None,
+    ) -> AgentResult:
         session, trigger = delivery.session, delivery.trigger
         runtime = self.brahmi.runtimes.get(runtime_name)
-        project = self.brahmi.get_project(session.project_id)
         prompt = self.render(delivery)
         path = (
             self.brahmi.settings.home
@@ -265,13 +318,35 @@ class PlannerActor:
             timeout_s=self.turn_timeout_s,
             tools=PLANNER_TOOLS,
             session_ref=session.session_ref,
+            session_cost_usd=(
+                self.brahmi.usage.session_cost(session.session_ref) if session.session_ref else 0.0
+            ),
             env=planner_environment(
                 self.brahmi, session.project_id, session.id, project.settings, self.turn_timeout_s
             ),
+            tool_env=self.brahmi.settings.tool_env(),
+            runtime_options=dict(project.settings.get("runtime_options") or {}),
+            max_budget_usd=budget.remaining_usd if budget is not None else None,
         )
         try:
             async with asyncio.timeout(self.turn_timeout_s):
-                return await runtime.converse(request)
+                result = await runtime.converse(request)
+                if request.session_ref and not result.ok and result.error_code == "no_session":
+                    # The session lives on another machine (or was deleted): start a new one,
+                    # told what was said so far, and run the turn again, once.
+                    log.warning("planner session %s: %s; starting anew", session.id, result.error)
+                    transcript.write(f"[brahmi] {result.error}; starting a new session\n")
+                    history = self.brahmi.planner_store.messages(session_id=session.id)
+                    request.prompt = (
+                        triggers.new_session_note(
+                            [(m.role, m.text) for m in history if m.trigger_id != trigger.id]
+                        )
+                        + prompt
+                    )
+                    request.session_ref = None
+                    request.session_cost_usd = 0.0
+                    result = await runtime.converse(request)
+                return result
         finally:
             transcript.close()
 
@@ -308,7 +383,14 @@ class PlannerActor:
             delivery.session.project_id, text, planner_session_id=delivery.session.id
         )
 
-    def _fail(self, delivery: Delivery, error: str, *, result: AgentResult | None = None) -> None:
+    def _fail(
+        self,
+        delivery: Delivery,
+        error: str,
+        *,
+        result: AgentResult | None = None,
+        executor: str | None = None,
+    ) -> None:
         log.warning("planner trigger %s failed: %s", delivery.trigger.id, error)
         self._finish(
             delivery,
@@ -316,6 +398,7 @@ class PlannerActor:
             error=error,
             result=result,
             notice=f"The planner could not handle this {_what(delivery.trigger.kind)}: {error}",
+            executor=executor,
         )
 
     def _finish(
@@ -326,6 +409,7 @@ class PlannerActor:
         error: str | None = None,
         result: AgentResult | None = None,
         notice: str | None = None,
+        executor: str | None = None,
     ) -> None:
         closed = self.brahmi.planner_store.finish(
             delivery,
@@ -336,6 +420,7 @@ class PlannerActor:
             session_ref=result.session_ref if result is not None else None,
             usage=result.usage.to_dict() if result is not None else None,
             notice=notice,
+            executor=executor,
         )
         if not closed:
             log.warning(
@@ -352,6 +437,20 @@ class PlannerActor:
             await asyncio.sleep(self.lease_s / 3)
             until = self.brahmi.clock.now() + self.lease_s
             await asyncio.to_thread(store.extend_lease, session_id, self.owner, until)
+
+
+def final_reply(result: AgentResult) -> str | None:
+    """What to show the person when a turn handling their message never called
+    ``user_response``: a ``reply``/``message``/``text``/``result`` string of the outputs,
+    else, when there are no outputs, the agent's final message; None when neither has text.
+    """
+    for key in REPLY_KEYS:
+        value = result.outputs.get(key)
+        if isinstance(value, str) and value.strip():
+            return value.strip()
+    if not result.outputs and result.message and result.message.strip():
+        return result.message.strip()
+    return None
 
 
 def planner_environment(

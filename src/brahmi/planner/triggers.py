@@ -4,7 +4,7 @@ reads to the planner. No I/O."""
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 from brahmi import errors
@@ -19,6 +19,11 @@ TEMPLATE_RUNTIME = "template"
 MAX_MESSAGE_CHARS = 100_000
 #: Outputs shown in a "## Task Completed" block are cut at this many characters.
 MAX_OUTPUTS_CHARS = 20_000
+#: Conversation entries a planner starting a new session is shown (the latest ones).
+HISTORY_ENTRIES = 40
+#: Characters of one conversation entry shown to a planner starting a new session.
+HISTORY_ENTRY_CHARS = 2_000
+_SPEAKERS = {"user": "Person", "planner": "You", "brahmi": "Brahmi"}
 
 
 def check_message(text: Any) -> str:
@@ -116,3 +121,32 @@ def redelivery_note(deliveries: int) -> str:
         "Batches you create again with the same content return the tasks already created; "
         "check with list_tasks before creating anything new.)\n\n"
     )
+
+
+def new_session_note(history: Sequence[tuple[str, str]]) -> str:
+    """What a planner reads first when its earlier agent session could not be resumed (it
+    lives on another machine): the conversation so far, so it can carry on.
+
+    Args:
+        history: ``(role, text)`` of the conversation's entries before this trigger, oldest
+            first; roles ``user``, ``planner``, ``brahmi``. Only the last
+            :data:`HISTORY_ENTRIES` are shown, each cut at :data:`HISTORY_ENTRY_CHARS`.
+    """
+    lines = [
+        "(Your earlier session could not be resumed here: this is a new session. "
+        "Check the current state with list_tasks before creating anything.)",
+        "",
+    ]
+    shown = list(history)[-HISTORY_ENTRIES:]
+    if shown:
+        left_out = len(history) - len(shown)
+        lines.append(
+            "## Conversation so far" + (f" (last {len(shown)} entries)" if left_out else "")
+        )
+        lines.append("")
+        for role, text in shown:
+            if len(text) > HISTORY_ENTRY_CHARS:
+                text = text[:HISTORY_ENTRY_CHARS] + "… (cut)"
+            lines.append(f"**{_SPEAKERS.get(role, role)}:** {text}")
+        lines.append("")
+    return "\n".join(lines) + "\n"

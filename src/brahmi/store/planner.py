@@ -21,6 +21,7 @@ from brahmi import errors
 from brahmi.domain.models import TaskStatus
 from brahmi.store import tables as t
 from brahmi.store.events import EventWriter
+from brahmi.store.usage import record_usage
 
 _sessions = t.planner_sessions.c
 _triggers = t.planner_triggers.c
@@ -392,18 +393,23 @@ class PlannerStore:
         session_ref: str | None = None,
         usage: dict[str, Any] | None = None,
         notice: str | None = None,
+        executor: str | None = None,
     ) -> bool:
         """Close a delivered trigger and release the session, in one transaction.
 
         Args:
             status: ``done``, ``failed``, or ``pending`` (deliver it again later).
             session_ref: The planner agent's session to resume next time (kept if None).
-            usage: ``input_tokens``, ``output_tokens``, ``cost_usd`` of this turn; added to
-                the trigger's and the session's totals.
+            usage: This turn's ``Usage.to_dict()`` (``input_tokens``, ``output_tokens``,
+                ``cost_usd`` USD, ``session_cost_usd``…): added to the trigger's and the
+                session's totals, and stored as a ``planner`` row of the usage table (which
+                project totals and budgets add up, DESIGN §6).
             notice: A message from Brahmi to the person (e.g. why the planner failed).
+            executor: The runtime that ran the turn, for the usage row.
 
         Returns:
-            False, changing nothing, when ``owner`` no longer holds the session.
+            False when ``owner`` no longer holds the session: then only the usage row is
+            stored (the tokens were spent), nothing else changes.
         """
         used = usage or {}
         tokens_in = int(used.get("input_tokens") or 0)
@@ -411,6 +417,16 @@ class PlannerStore:
         cost = float(used.get("cost_usd") or 0.0)
         session = delivery.session
         with self.engine.begin() as conn:
+            record_usage(
+                conn,
+                project_id=session.project_id,
+                usage=usage,
+                kind="planner",
+                now=now,
+                planner_session_id=session.id,
+                executor=executor,
+                session_ref=session_ref,
+            )
             released = conn.execute(
                 update(t.planner_sessions)
                 .where(_sessions.id == session.id, _sessions.lease_owner == owner)

@@ -71,7 +71,9 @@ class Budget:
         """For messages: ``$5.0012 of $5.00`` and/or ``2,001,000 of 2,000,000 tokens``."""
         parts = []
         if self.usd is not None:
-            parts.append(f"${self.spent.cost_usd:.4f} of ${self.usd:.2f}")
+            # Cents, unless that would hide a smaller limit ($0.001 is not "$0.00").
+            limit = f"{self.usd:.2f}" if round(self.usd, 2) == self.usd else f"{self.usd:.4f}"
+            parts.append(f"${self.spent.cost_usd:.4f} of ${limit}")
         if self.tokens is not None:
             parts.append(f"{self.spent.tokens:,} of {self.tokens:,} tokens")
         return " and ".join(parts) or "no budget"
