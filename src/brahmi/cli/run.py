@@ -106,7 +106,7 @@ def run(
     no_workers: bool = typer.Option(
         False,
         "--no-workers",
-        help="Submit and wait while workers elsewhere (`brahmi worker`) run the tasks.",
+        help="Submit and wait while workers elsewhere (brahmi worker) run the tasks.",
     ),
 ) -> None:
     """Submit a plan and run it to the end in this process, showing every task live.

@@ -31,7 +31,7 @@ def worker(
         [],
         "--runtime",
         help="Claim only tasks of this runtime (repeatable). Default: every runtime that "
-        "can run on this machine, so one without `claude` never claims a claude-code task.",
+        "can run on this machine, so one without claude never claims a claude-code task.",
     ),
 ) -> None:
     """Run workers alone: claim ready tasks from the database and run them until stopped.
