@@ -21,6 +21,7 @@ from brahmi.domain import lifecycle
 from brahmi.domain.models import Claim, TaskRecord, TaskStatus
 from brahmi.store import tables as t
 from brahmi.store.events import EventWriter
+from brahmi.store.graph import lock_waiting_dependents
 from brahmi.store.rows import task_record
 from brahmi.store.transitions import apply_outcome
 
@@ -398,6 +399,8 @@ class WorkerOperations:
         recorded: list[bool] = []
         claims: list[Claim] = []
         with self.engine.begin() as conn:
+            if len(results) > 1:
+                lock_waiting_dependents(conn, [r.task.id for r in results])
             for result in results:
                 recorded.append(self._record(conn, events, result, now))
             if claim_next > 0 and worker_id is not None:
