@@ -124,9 +124,10 @@ def workers(
         for proc in procs:
             proc.wait(30)
         for log in sorted(home.glob("worker-*.log")):
-            tail = log.read_text(errors="replace").strip().splitlines()[-5:]
-            if tail:
-                print(f"--- {log.name}", *tail, sep="\n", file=sys.stderr)
+            lines = log.read_text(errors="replace").splitlines()
+            problems = [line for line in lines if "Error" in line or "WARNING" in line]
+            if problems:
+                print(f"--- {log.name}: {len(problems)} warning(s)", *problems[:3], sep="\n")
 
 
 def _count(engine: Engine, sql: str, **params: object) -> int:

@@ -125,17 +125,40 @@ def test_a_worker_not_heard_from_within_the_staleness_limit_is_not_live(brahmi: 
 
 @pytest.mark.postgres
 @pytest.mark.parametrize("either_database", ["postgresql"], indirect=True)
-def test_storing_a_ready_task_notifies_a_listener(brahmi: Brahmi, workspace: Path) -> None:
+def test_storing_a_ready_task_notifies_a_listener(
+    brahmi: Brahmi, settings: Settings, workspace: Path
+) -> None:
+    woken = threading.Event()
+    listener = brahmi.store.ready_listener(woken.set)
+    assert listener is not None
+    listener.start()
+    elsewhere = Brahmi(settings)  # another client: its own connections
+    try:
+        assert listener.listening.wait(WAIT_S)
+        assert woken.wait(WAIT_S)  # the catch-up call after connecting
+        woken.clear()
+        create(elsewhere, workspace, [spec(1, "Planned later", 2), spec(2, "Ready now")])
+        assert woken.wait(WAIT_S), "no notification arrived"
+    finally:
+        listener.stop()
+        elsewhere.close()
+
+
+@pytest.mark.postgres
+@pytest.mark.parametrize("either_database", ["postgresql"], indirect=True)
+def test_a_listener_skips_what_its_own_process_made_ready(brahmi: Brahmi, workspace: Path) -> None:
+    # A worker claims what its own transaction made ready in that transaction; waking it
+    # for its own commits only cost an empty claim per step (half a chain's throughput).
     woken = threading.Event()
     listener = brahmi.store.ready_listener(woken.set)
     assert listener is not None
     listener.start()
     try:
         assert listener.listening.wait(WAIT_S)
-        assert woken.wait(WAIT_S)  # the catch-up call after connecting
+        assert woken.wait(WAIT_S)
         woken.clear()
-        create(brahmi, workspace, [spec(1, "Planned later", 2), spec(2, "Ready now")])
-        assert woken.wait(WAIT_S), "no notification arrived"
+        create(brahmi, workspace, [spec(1, "Ready now")])
+        assert not woken.wait(1.0)
     finally:
         listener.stop()
 
@@ -143,11 +166,12 @@ def test_storing_a_ready_task_notifies_a_listener(brahmi: Brahmi, workspace: Pat
 @pytest.mark.postgres
 @pytest.mark.parametrize("either_database", ["postgresql"], indirect=True)
 def test_a_dependency_completed_elsewhere_notifies_the_listener(
-    brahmi: Brahmi, workspace: Path
+    brahmi: Brahmi, settings: Settings, workspace: Path
 ) -> None:
     _, ids = create(brahmi, workspace, [spec(1, "First"), spec(2, "Second", 1)])
     woken = threading.Event()
-    listener = brahmi.store.ready_listener(woken.set)
+    elsewhere = Brahmi(settings)  # the listening "process" is this one
+    listener = elsewhere.store.ready_listener(woken.set)
     assert listener is not None
     listener.start()
     try:
@@ -165,6 +189,7 @@ def test_a_dependency_completed_elsewhere_notifies_the_listener(
         assert brahmi.get_task(ids["2"]).status is S.READY
     finally:
         listener.stop()
+        elsewhere.close()
 
 
 @pytest.mark.parametrize("either_database", ["sqlite"], indirect=True)

@@ -23,6 +23,7 @@ from brahmi.store import driver
 from brahmi.store import tables as t
 from brahmi.store.bulk import bulk_insert
 from brahmi.store.events import EventWriter
+from brahmi.store.graph import lock_waiting_dependents
 from brahmi.store.rows import task_record
 from brahmi.store.transitions import apply_outcome
 from brahmi.store.usage import record_usage
@@ -401,6 +402,8 @@ class WorkerOperations:
         recorded: list[bool] = []
         claims: list[Claim] = []
         with self.engine.begin() as conn:
+            if len(results) > 1:
+                lock_waiting_dependents(conn, [r.task.id for r in results])
             for result in results:
                 recorded.append(self._record(conn, events, result, now))
             if claim_next > 0 and worker_id is not None:

@@ -131,9 +131,7 @@ def promote_dependents(
     """Give each waiting dependent of ``completed`` the status its dependencies call for."""
     waiting: dict[str, Mapping[Any, Any]] = {}
     seen: dict[str, set[TaskStatus]] = defaultdict(set)
-    if conn.dialect.name == "postgresql":
-        for chunk in chunks(completed):
-            conn.execute(_LOCK_WAITING_DEPENDENTS, {"p_ids": list(chunk)}).all()
+    lock_waiting_dependents(conn, completed)
     if len(completed) == 1:  # the hot path: one query
         for found in driver.execute(conn, _WAITING_WITH_UNFINISHED, {"p_id": completed[0]}):
             waiting[found.id] = found._mapping
@@ -149,6 +147,18 @@ def promote_dependents(
                 seen[task_id].add(S(status))
     for task_id, dependent in waiting.items():
         _move_planned(conn, events, dependent, lifecycle.readiness(seen[task_id]), now)
+
+
+def lock_waiting_dependents(conn: Connection, task_ids: Sequence[str]) -> None:
+    """PostgreSQL: lock the planned dependents of ``task_ids`` (in id order) until commit.
+
+    A transaction recording several results locks them all up front, in one order, so two
+    such transactions cannot each hold what the other waits for. No-op on SQLite.
+    """
+    if conn.dialect.name != "postgresql":
+        return
+    for chunk in chunks(sorted(task_ids)):
+        conn.execute(_LOCK_WAITING_DEPENDENTS, {"p_ids": list(chunk)}).all()
 
 
 def settle(conn: Connection, events: EventWriter, task_ids: Iterable[str], now: float) -> None:

@@ -13,6 +13,7 @@ from __future__ import annotations
 import logging
 import threading
 from collections.abc import Callable
+from collections.abc import Set as AbstractSet
 
 from sqlalchemy.engine import make_url
 
@@ -32,13 +33,22 @@ class ReadyListener:
         on_ready: Called from the listener's thread; it must be thread-safe (such as
             :meth:`brahmi.engine.worker.Worker.wake`). Also called after every
             (re)connection, since notifications sent meanwhile were missed.
+        own_backends: The server process ids of this process's own connections. Their
+            notifications are skipped: a worker claims what its own transaction made
+            ready in that same transaction, and waking it again only costs an empty claim.
     """
 
-    def __init__(self, url: str, on_ready: Callable[[], None]) -> None:
+    def __init__(
+        self,
+        url: str,
+        on_ready: Callable[[], None],
+        own_backends: AbstractSet[int] = frozenset(),
+    ) -> None:
         self._conninfo = (
             make_url(url).set(drivername="postgresql").render_as_string(hide_password=False)
         )
         self._on_ready = on_ready
+        self._own = own_backends
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name="brahmi-listen", daemon=True)
         #: Set once the first LISTEN is in place (tests and benchmarks wait on it).
@@ -65,8 +75,9 @@ class ReadyListener:
                     delay = RECONNECT_S[0]
                     self._on_ready()
                     while not self._stop.is_set():
-                        for _ in conn.notifies(timeout=1.0):
-                            self._on_ready()
+                        for notify in conn.notifies(timeout=1.0):
+                            if notify.pid not in self._own:
+                                self._on_ready()
             except psycopg.Error as exc:
                 log.warning("LISTEN %s failed (%s); polling until it reconnects", CHANNEL, exc)
                 self._stop.wait(delay)

@@ -13,7 +13,7 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import Engine, bindparam, func, insert, select
+from sqlalchemy import Engine, bindparam, event, func, insert, select
 
 from brahmi import errors
 from brahmi.domain import lifecycle
@@ -68,13 +68,23 @@ class TaskStore(WorkerOperations, WorkerDirectory):
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
         self._skip_locked = engine.dialect.name == "postgresql"
+        #: PostgreSQL: the server process ids of this engine's connections (whose own
+        #: notifications a listener in this process skips).
+        self._backends: set[int] = set()
+        if self._skip_locked:
+            event.listen(engine, "checkout", self._note_backend)
+
+    def _note_backend(self, dbapi_connection: Any, _record: Any, _proxy: Any) -> None:
+        self._backends.add(int(dbapi_connection.info.backend_pid))
 
     def ready_listener(self, on_ready: Callable[[], None]) -> ReadyListener | None:
         """A ``LISTEN/NOTIFY`` listener calling ``on_ready`` when tasks become ready, on
         PostgreSQL (not started); None on SQLite, where in-process wake-ups and polling do."""
         if self.engine.dialect.name != "postgresql":
             return None
-        return ReadyListener(self.engine.url.render_as_string(hide_password=False), on_ready)
+        return ReadyListener(
+            self.engine.url.render_as_string(hide_password=False), on_ready, self._backends
+        )
 
     # -- projects --------------------------------------------------------------------------
 

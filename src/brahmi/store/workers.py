@@ -66,20 +66,21 @@ class WorkerDirectory:
         concurrency: int,
         now: float,
     ) -> None:
-        """Record a starting worker (a new row: worker ids are never reused)."""
+        """Record a starting worker (again, when one worker object runs a second time)."""
+        values = {
+            "host": host,
+            "pid": pid,
+            "runtimes": list(runtimes) if runtimes is not None else None,
+            "concurrency": concurrency,
+            "started_at": now,
+            "heartbeat_at": now,
+            "stopped_at": None,
+        }
         with self.engine.begin() as conn:
-            conn.execute(
-                insert(t.workers),
-                {
-                    "id": worker_id,
-                    "host": host,
-                    "pid": pid,
-                    "runtimes": list(runtimes) if runtimes is not None else None,
-                    "concurrency": concurrency,
-                    "started_at": now,
-                    "heartbeat_at": now,
-                },
-            )
+            if not conn.execute(
+                update(t.workers).where(_workers.id == worker_id).values(**values)
+            ).rowcount:
+                conn.execute(insert(t.workers), {"id": worker_id, **values})
 
     def touch_worker(self, worker_id: str, *, now: float) -> None:
         """Note a worker's heartbeat."""
