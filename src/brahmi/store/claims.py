@@ -22,6 +22,7 @@ from brahmi.domain.models import Claim, TaskRecord, TaskStatus
 from brahmi.store import driver
 from brahmi.store import tables as t
 from brahmi.store.bulk import bulk_insert
+from brahmi.store.database import reading
 from brahmi.store.events import EventWriter
 from brahmi.store.graph import lock_waiting_dependents
 from brahmi.store.rows import task_record
@@ -133,7 +134,7 @@ class WorkerOperations:
     def running_lease_owners(self) -> dict[str, list[str]]:
         """For each lease owner, the ids of the running tasks it holds."""
         owners: dict[str, list[str]] = defaultdict(list)
-        with self.engine.connect() as conn:
+        with reading(self.engine) as conn:
             for row in conn.execute(
                 select(_tasks.id, _tasks.lease_owner).where(_tasks.status == S.RUNNING.value)
             ):
@@ -154,7 +155,7 @@ class WorkerOperations:
         wanted = list(set(owners))
         if not wanted:
             return []
-        with self.engine.connect() as conn:
+        with reading(self.engine) as conn:
             rows = conn.execute(
                 select(t.attempts.c.id, t.attempts.c.process_id)
                 .join(t.tasks, _tasks.current_attempt_id == t.attempts.c.id)
@@ -168,7 +169,7 @@ class WorkerOperations:
 
     def next_run_after(self) -> float | None:
         """The earliest ``run_after`` among ready tasks, or None when none is ready."""
-        with self.engine.connect() as conn:
+        with reading(self.engine) as conn:
             value = conn.execute(_NEXT_RUN_AFTER).scalar()
         return None if value is None else float(value)
 

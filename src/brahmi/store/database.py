@@ -90,6 +90,15 @@ def _configure_sqlite(engine: Engine) -> None:
         connection.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")
 
 
+def reading(engine: Engine) -> Connection:
+    """A connection for reads only: on SQLite its transaction starts with a plain (deferred)
+    ``BEGIN`` instead of ``BEGIN IMMEDIATE``, so it takes no write lock and never waits for
+    a writer (WAL readers see the last commit). Use ``engine.begin()`` for anything that
+    writes.
+    """
+    return engine.execution_options(sqlite_immediate=False).connect()
+
+
 def upgrade(engine: Engine, revision: str = "head") -> None:
     """Apply Alembic migrations up to ``revision`` (``brahmi db upgrade``).
 

@@ -20,6 +20,7 @@ from sqlalchemy.engine import Connection
 from brahmi import errors
 from brahmi.domain.models import TaskStatus
 from brahmi.store import tables as t
+from brahmi.store.database import reading
 from brahmi.store.events import EventWriter
 from brahmi.store.usage import record_usage
 
@@ -178,7 +179,7 @@ class PlannerStore:
         Raises:
             SessionNotFound: When there is none.
         """
-        with self.engine.connect() as conn:
+        with reading(self.engine) as conn:
             found = _session_where(conn, _sessions.id == session_id)
         if found is None:
             raise errors.SessionNotFound(
@@ -193,7 +194,7 @@ class PlannerStore:
         )
         if project_id is not None:
             query = query.where(_sessions.project_id == project_id)
-        with self.engine.connect() as conn:
+        with reading(self.engine) as conn:
             return [SessionRecord(**r._mapping) for r in conn.execute(query)]
 
     def active_session(self, project_id: str) -> SessionRecord | None:
@@ -214,7 +215,7 @@ class PlannerStore:
                 _tasks.status.not_in(_SETTLED),
             )
         )
-        with self.engine.connect() as conn:
+        with reading(self.engine) as conn:
             rows = conn.execute(select(t.planner_sessions).where(exists(open_task))).all()
         return [SessionRecord(**r._mapping) for r in rows]
 
@@ -257,12 +258,12 @@ class PlannerStore:
 
     def get_trigger(self, trigger_id: int) -> TriggerRecord:
         """The trigger with this id (KeyError when there is none)."""
-        with self.engine.connect() as conn:
+        with reading(self.engine) as conn:
             return _trigger(conn, trigger_id)
 
     def triggers(self, session_id: str) -> list[TriggerRecord]:
         """A session's triggers, oldest first."""
-        with self.engine.connect() as conn:
+        with reading(self.engine) as conn:
             rows = conn.execute(
                 select(t.planner_triggers)
                 .where(_triggers.session_id == session_id)
@@ -272,7 +273,7 @@ class PlannerStore:
 
     def has_unfinished_triggers(self, session_id: str) -> bool:
         """Whether the session has a trigger not yet handled."""
-        with self.engine.connect() as conn:
+        with reading(self.engine) as conn:
             return (
                 conn.execute(
                     select(_triggers.id).where(
@@ -506,12 +507,12 @@ class PlannerStore:
 
     def message(self, message_id: int) -> MessageRecord:
         """The conversation entry with this id (NoResultFound when there is none)."""
-        with self.engine.connect() as conn:
+        with reading(self.engine) as conn:
             return _message(conn, message_id)
 
     def replies_to(self, trigger_id: int) -> list[MessageRecord]:
         """What the planner and Brahmi said while handling this trigger, oldest first."""
-        with self.engine.connect() as conn:
+        with reading(self.engine) as conn:
             rows = conn.execute(
                 select(t.planner_messages)
                 .where(_messages.trigger_id == trigger_id, _messages.role != "user")
@@ -538,14 +539,14 @@ class PlannerStore:
             query = query.where(_messages.project_id == project_id)
         if session_id is not None:
             query = query.where(_messages.session_id == session_id)
-        with self.engine.connect() as conn:
+        with reading(self.engine) as conn:
             return [MessageRecord(**r._mapping) for r in conn.execute(query)]
 
     # -- batches created by planners -------------------------------------------------------
 
     def batch_for_trigger(self, trigger_id: int, content_hash: str) -> str | None:
         """The batch created with this content while handling this trigger, if any."""
-        with self.engine.connect() as conn:
+        with reading(self.engine) as conn:
             found = conn.execute(
                 select(_pbatches.batch_id).where(
                     _pbatches.trigger_id == trigger_id, _pbatches.content_hash == content_hash
@@ -555,7 +556,7 @@ class PlannerStore:
 
     def session_task_ids(self, session_id: str) -> list[str]:
         """Ids of the top-level tasks the session's batches created, in creation order."""
-        with self.engine.connect() as conn:
+        with reading(self.engine) as conn:
             rows = conn.execute(
                 select(_tasks.id)
                 .select_from(t.tasks.join(t.planner_batches, _pbatches.batch_id == _tasks.batch_id))
@@ -566,7 +567,7 @@ class PlannerStore:
 
     def session_batches(self, session_id: str) -> list[tuple[str, int | None]]:
         """The session's batches and the trigger each was created for, oldest first."""
-        with self.engine.connect() as conn:
+        with reading(self.engine) as conn:
             rows = conn.execute(
                 select(_pbatches.batch_id, _pbatches.trigger_id)
                 .select_from(

@@ -10,6 +10,7 @@ from sqlalchemy import Engine, insert, select, update
 
 from brahmi import errors
 from brahmi.store import tables as t
+from brahmi.store.database import reading
 from brahmi.store.events import EventWriter
 
 
@@ -44,7 +45,7 @@ def get_project(engine: Engine, project_id: str) -> ProjectRecord:
     Raises:
         ProjectNotFound: When there is none.
     """
-    with engine.connect() as conn:
+    with reading(engine) as conn:
         row = conn.execute(select(t.projects).where(t.projects.c.id == project_id)).first()
     if row is None:
         raise errors.ProjectNotFound(f"no project has the id {project_id!r}", project_id=project_id)
@@ -64,7 +65,7 @@ def vars_of(project: ProjectRecord) -> dict[str, Any]:
 
 def list_projects(engine: Engine) -> list[ProjectRecord]:
     """Every project, oldest first."""
-    with engine.connect() as conn:
+    with reading(engine) as conn:
         rows = conn.execute(select(t.projects).order_by(t.projects.c.created_at)).all()
     return [ProjectRecord(**r._mapping) for r in rows]
 

@@ -30,6 +30,7 @@ from brahmi.store import controls, projects
 from brahmi.store import tables as t
 from brahmi.store.bulk import bulk_insert
 from brahmi.store.claims import AttemptResult, WorkerOperations
+from brahmi.store.database import reading
 from brahmi.store.events import EventWriter
 from brahmi.store.notify import ReadyListener
 from brahmi.store.projects import ProjectRecord
@@ -107,7 +108,7 @@ class TaskStore(WorkerOperations, WorkerDirectory):
         found: dict[str, ExistingTask] = {}
         if not wanted:
             return found
-        with self.engine.connect() as conn:
+        with reading(self.engine) as conn:
             for chunk in chunks(wanted):
                 rows = conn.execute(
                     select(_tasks.id, _tasks.status, _tasks.parent_id).where(_tasks.id.in_(chunk))
@@ -123,7 +124,7 @@ class TaskStore(WorkerOperations, WorkerDirectory):
 
     def find_batch(self, project_id: str, content_hash: str) -> str | None:
         """The newest batch of this project with this content hash, if any."""
-        with self.engine.connect() as conn:
+        with reading(self.engine) as conn:
             found = conn.execute(
                 select(t.batches.c.id)
                 .where(
@@ -221,7 +222,7 @@ class TaskStore(WorkerOperations, WorkerDirectory):
         Raises:
             TaskNotFound: When there is none.
         """
-        with self.engine.connect() as conn:
+        with reading(self.engine) as conn:
             row = conn.execute(_TASK_BY_ID, {"p_id": task_id}).first()
             if row is None:
                 raise errors.TaskNotFound(f"no task has the id {task_id!r}", task_id=task_id)
@@ -255,7 +256,7 @@ class TaskStore(WorkerOperations, WorkerDirectory):
             query = query.where(_tasks.status == status.value)
         if limit is not None:
             query = query.limit(limit)
-        with self.engine.connect() as conn:
+        with reading(self.engine) as conn:
             rows = conn.execute(query).all()
             deps = dependencies_of(conn, [r.id for r in rows])
         return _parents_first([task_record(r._mapping, deps.get(r.id, ())) for r in rows])
@@ -276,12 +277,12 @@ class TaskStore(WorkerOperations, WorkerDirectory):
             query = query.where(_tasks.batch_id == batch_id)
         if project_id is not None:
             query = query.where(_tasks.project_id == project_id)
-        with self.engine.connect() as conn:
+        with reading(self.engine) as conn:
             return {S(status): int(count) for status, count in conn.execute(query)}
 
     def attempts_for(self, task_id: str) -> list[AttemptRecord]:
         """Every attempt of a task, oldest first."""
-        with self.engine.connect() as conn:
+        with reading(self.engine) as conn:
             rows = conn.execute(
                 select(t.attempts)
                 .where(t.attempts.c.task_id == task_id)
@@ -305,7 +306,7 @@ class TaskStore(WorkerOperations, WorkerDirectory):
             query = query.where(t.events.c.task_id == task_id)
         if project_id is not None:
             query = query.where(t.events.c.project_id == project_id)
-        with self.engine.connect() as conn:
+        with reading(self.engine) as conn:
             return [EventRecord(**r._mapping) for r in conn.execute(query)]
 
     def add_event(
@@ -324,7 +325,7 @@ class TaskStore(WorkerOperations, WorkerDirectory):
 
     def last_event_id(self) -> int:
         """The id of the newest event, 0 when there is none."""
-        with self.engine.connect() as conn:
+        with reading(self.engine) as conn:
             return int(conn.execute(select(func.max(t.events.c.id))).scalar() or 0)
 
     def resolve_task_id(self, prefix: str) -> str:
@@ -335,7 +336,7 @@ class TaskStore(WorkerOperations, WorkerDirectory):
         """
         if len(prefix) < 4:
             raise errors.TaskNotFound(f"{prefix!r} is too short to name a task", task_id=prefix)
-        with self.engine.connect() as conn:
+        with reading(self.engine) as conn:
             ids = list(
                 conn.execute(
                     select(_tasks.id).where(_tasks.id.startswith(prefix, autoescape=True)).limit(2)
@@ -397,7 +398,7 @@ class TaskStore(WorkerOperations, WorkerDirectory):
 
     def subtasks_of(self, parent_id: str) -> list[TaskRecord]:
         """A parent's sub-tasks in position order."""
-        with self.engine.connect() as conn:
+        with reading(self.engine) as conn:
             rows = conn.execute(
                 select(t.tasks).where(_tasks.parent_id == parent_id).order_by(_tasks.position)
             ).all()
@@ -405,7 +406,7 @@ class TaskStore(WorkerOperations, WorkerDirectory):
 
     def history_for(self, task_id: str) -> list[HistoryRecord]:
         """A task's turns (verdicts, rebuilds, resumes, retries), oldest first."""
-        with self.engine.connect() as conn:
+        with reading(self.engine) as conn:
             rows = conn.execute(
                 select(t.task_history)
                 .where(t.task_history.c.task_id == task_id)

@@ -11,6 +11,7 @@ from sqlalchemy import Engine, insert, select, update
 
 from brahmi.domain.access import Scope
 from brahmi.store import tables as t
+from brahmi.store.database import reading
 
 _tokens = t.tokens.c
 #: Prefix of every secret, so a leaked one is recognisable (and greppable) as Brahmi's.
@@ -88,7 +89,7 @@ class TokenStore:
 
     def scope_of(self, secret: str, *, now: float) -> Scope | None:
         """The scope a secret grants, or None when it is unknown, expired or revoked."""
-        with self.engine.connect() as conn:
+        with reading(self.engine) as conn:
             row = conn.execute(
                 select(t.tokens).where(_tokens.token_hash == hash_secret(secret))
             ).first()
@@ -111,7 +112,7 @@ class TokenStore:
         )
         if now is not None:
             query = query.where(_tokens.expires_at.is_(None) | (_tokens.expires_at > now))
-        with self.engine.connect() as conn:
+        with reading(self.engine) as conn:
             found = conn.execute(query.limit(1)).first()
         return found is not None
 
@@ -126,7 +127,7 @@ class TokenStore:
 
     def list(self) -> list[TokenRecord]:
         """Every token, newest first (secrets are not stored and not shown)."""
-        with self.engine.connect() as conn:
+        with reading(self.engine) as conn:
             rows = conn.execute(select(t.tokens).order_by(_tokens.created_at.desc())).all()
         return [
             TokenRecord(

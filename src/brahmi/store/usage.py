@@ -16,6 +16,7 @@ from typing import Any
 from sqlalchemy import Connection, Engine, func, insert, select
 
 from brahmi.store import tables as t
+from brahmi.store.database import reading
 
 _usage = t.usage.c
 
@@ -196,17 +197,17 @@ class UsageStore:
 
     def totals(self, **filters: str | None) -> UsageTotals:
         """:func:`totals`."""
-        with self.engine.connect() as conn:
+        with reading(self.engine) as conn:
             return totals(conn, **filters)
 
     def budget(self, project_id: str) -> Budget:
         """:func:`project_budget`."""
-        with self.engine.connect() as conn:
+        with reading(self.engine) as conn:
             return project_budget(conn, project_id)
 
     def session_cost(self, session_ref: str) -> float:
         """:func:`session_cost`."""
-        with self.engine.connect() as conn:
+        with reading(self.engine) as conn:
             return session_cost(conn, session_ref)
 
     def by_task(self, task_ids: list[str]) -> dict[str, UsageTotals]:
@@ -224,7 +225,7 @@ class UsageStore:
             .where(_usage.task_id.in_(task_ids))
             .group_by(_usage.task_id)
         )
-        with self.engine.connect() as conn:
+        with reading(self.engine) as conn:
             return {
                 str(row[0]): UsageTotals(int(row[1]), int(row[2]), float(row[3]), int(row[4]))
                 for row in conn.execute(query)

@@ -16,6 +16,7 @@ from sqlalchemy import Engine, func, insert, select, update
 
 from brahmi.domain.models import TaskStatus
 from brahmi.store import tables as t
+from brahmi.store.database import reading
 
 _workers = t.workers.c
 _tasks = t.tasks.c
@@ -111,5 +112,5 @@ class WorkerDirectory:
             .where(_workers.stopped_at.is_(None), _workers.heartbeat_at >= now - stale_after_s)
             .order_by(_workers.started_at, _workers.id)
         )
-        with self.engine.connect() as conn:
+        with reading(self.engine) as conn:
             return [WorkerRecord(**r._mapping) for r in conn.execute(query)]
