@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 from brahmi.domain.models import TaskRecord
+from brahmi.planner.actor import PlannerActor
 from brahmi.service import Brahmi
 from brahmi.testing import run_until_settled
 
@@ -41,3 +43,35 @@ def settle(brahmi: Brahmi, batch_id: str, *, top_level: bool = False) -> dict[st
     """Run a worker until the batch settles; its tasks (or only the top-level ones) by name."""
     tasks = asyncio.run(run_until_settled(brahmi, batch_id, timeout_s=WAIT_S))
     return {t.task_name: t for t in tasks if not (top_level and t.parent_id is not None)}
+
+
+async def drive(
+    brahmi: Brahmi,
+    done: Callable[[], bool],
+    *,
+    workers: bool = True,
+    timeout_s: float = 20.0,
+    poll_s: float = 0.02,
+) -> None:
+    """Run a planner actor (and a worker) of ``brahmi`` until ``done()`` is true.
+
+    Raises:
+        TimeoutError: After ``timeout_s`` seconds; an actor's or worker's own error first.
+    """
+    actor = PlannerActor(brahmi, poll_interval_s=poll_s)
+    stop = asyncio.Event()
+    brahmi.on_trigger.append(actor.wake)
+    running = [asyncio.create_task(actor.run(stop))]
+    if workers:
+        running.append(asyncio.create_task(brahmi.worker().run(stop)))
+    try:
+        async with asyncio.timeout(timeout_s):
+            while not done():
+                for task in running:
+                    if task.done():
+                        task.result()
+                await asyncio.sleep(poll_s)
+    finally:
+        stop.set()
+        await asyncio.gather(*running)
+        brahmi.on_trigger.remove(actor.wake)

@@ -20,6 +20,7 @@ from brahmi.config import Settings
 from brahmi.planner.actor import PlannerActor
 from brahmi.service import Brahmi
 from brahmi.testing import Fail, PlannerTurn, ScriptedRuntime, ToolCallFailed, registry_with
+from tests.integration.support import drive
 
 B = "brahmi/builtin/"
 WAIT_S = 20.0
@@ -55,25 +56,6 @@ def llm(settings: Settings, runtime: ScriptedRuntime, planner_dir: Path) -> Brah
     )
     runtime.brahmi = instance
     return instance
-
-
-async def drive(brahmi: Brahmi, done: Any, *, workers: bool = True) -> None:
-    """Run a planner actor (and a worker) until ``done()`` is true."""
-    actor = PlannerActor(brahmi, poll_interval_s=0.02)
-    stop = asyncio.Event()
-    running = [asyncio.create_task(actor.run(stop))]
-    if workers:
-        running.append(asyncio.create_task(brahmi.worker().run(stop)))
-    try:
-        async with asyncio.timeout(WAIT_S):
-            while not done():
-                for task in running:
-                    if task.done():
-                        task.result()
-                await asyncio.sleep(0.02)
-    finally:
-        stop.set()
-        await asyncio.gather(*running)
 
 
 def replies(brahmi: Brahmi, project_id: str) -> list[str]:

@@ -15,7 +15,8 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -29,6 +30,7 @@ from brahmi.service import Brahmi
 from brahmi.store import tables as t
 from brahmi.testing import ScriptedRuntime, registry_with
 from tests.fakes.anthropic_api import FakeAnthropicAPI, text, tool_use
+from tests.integration import support
 
 pytestmark = pytest.mark.skipif(
     find_cli() is None,
@@ -39,6 +41,8 @@ PLANNER = "brahmi/builtin/backend-planner"
 B = "brahmi/builtin/"
 REQUEST = "Build a todo API with create and list endpoints."
 WAIT_S = 90.0
+#: The planner actor and a worker, with the CLI's pace in mind.
+drive = partial(support.drive, timeout_s=WAIT_S, poll_s=0.05)
 #: What one request to the fake costs: 100 input tokens at $3/M, 20 output at $15/M.
 PER_REQUEST_USD = 100 * 3e-6 + 20 * 15e-6
 BUILD = "Build the todo API"
@@ -102,27 +106,6 @@ def project_id(
     project = brahmi.project_for(workspace)
     brahmi.configure_project(project.id, {"env": anthropic_api.env(tmp_path / "agent-home")})
     return project.id
-
-
-async def drive(brahmi: Brahmi, done: Callable[[], bool], *, workers: bool = True) -> None:
-    """Run a planner actor (and a worker) until ``done()`` is true."""
-    actor = PlannerActor(brahmi, poll_interval_s=0.05)
-    stop = asyncio.Event()
-    brahmi.on_trigger.append(actor.wake)
-    running = [asyncio.create_task(actor.run(stop))]
-    if workers:
-        running.append(asyncio.create_task(brahmi.worker().run(stop)))
-    try:
-        async with asyncio.timeout(WAIT_S):
-            while not done():
-                for task in running:
-                    if task.done():
-                        task.result()
-                await asyncio.sleep(0.05)
-    finally:
-        stop.set()
-        await asyncio.gather(*running)
-        brahmi.on_trigger.remove(actor.wake)
 
 
 def said(brahmi: Brahmi, project_id: str) -> list[tuple[str, str]]:
