@@ -590,3 +590,38 @@ def test_continue_without_the_session_on_this_machine_starts_a_new_one(
     assert "Make it v2." in json.dumps(fresh[0])  # the whole task and the message, anew
     transcript = Path(brahmi.store.attempts_for(task.id)[-1].transcript_path or "").read_text()
     assert "continuing in a new session" in transcript
+
+
+def test_a_cli_that_crashes_is_retried_then_fails_with_what_it_said(
+    brahmi: Brahmi, project_id: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # A stand-in `claude` that dies without a result: an infrastructure failure (DESIGN §3).
+    crashing = tmp_path / "bin" / "claude"
+    crashing.parent.mkdir()
+    crashing.write_text(
+        "#!/usr/bin/env python3\nimport sys\nprint('claude: out of memory', file=sys.stderr)\n"
+        "sys.exit(3)\n",
+        encoding="utf-8",
+    )
+    crashing.chmod(0o755)
+    monkeypatch.setenv("BRAHMI_CLAUDE_CLI", str(crashing))
+
+    task = run(brahmi, project_id, [spec(1, "Crash", max_attempts=2)])["Crash"]
+
+    assert task.status is S.FAILED
+    assert "without a result" in (task.error or "")
+    assert "out of memory" in (task.error or "")
+    assert [a.status for a in brahmi.store.attempts_for(task.id)] == ["failed", "failed"]
+
+
+def test_a_missing_cli_fails_the_task_at_once_with_the_fix(
+    brahmi: Brahmi, project_id: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("BRAHMI_CLAUDE_CLI", str(tmp_path / "no-such-claude"))
+
+    task = run(brahmi, project_id, [spec(1, "No CLI", max_attempts=3)])["No CLI"]
+
+    assert task.status is S.FAILED
+    assert task.error_code == "runtime_unavailable"
+    assert "brahmi[claude]" in (task.error or "")
+    assert len(brahmi.store.attempts_for(task.id)) == 1  # retrying cannot help
