@@ -36,6 +36,7 @@ from brahmi.skills.skill import Skill
 from brahmi.skills.validate import SkillProblem
 from brahmi.store import tables as t
 from brahmi.store.bulk import bulk_insert
+from brahmi.store.database import reading
 
 _skills = t.skills.c
 _sources = t.skill_sources.c
@@ -124,9 +125,6 @@ class SkillIndex:
 
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
-        # Reads take no write lock (the engine's transactions are BEGIN IMMEDIATE by
-        # default on SQLite), so searches never queue behind a worker's commits.
-        self._reader = engine.execution_options(sqlite_immediate=False)
         self.fts = engine.dialect.name == "sqlite"
         self.tsvector = engine.dialect.name == "postgresql"
 
@@ -134,7 +132,7 @@ class SkillIndex:
 
     def sources(self) -> list[SourceRecord]:
         """Every source, in the order they were added."""
-        with self._reader.connect() as conn:
+        with reading(self.engine) as conn:
             rows = conn.execute(select(t.skill_sources).order_by(_sources.added_at)).all()
         return [SourceRecord(**r._mapping) for r in rows]
 
@@ -303,7 +301,7 @@ class SkillIndex:
 
     def versions(self, source_id: str) -> dict[str, str]:
         """``full_id → version`` of a source's indexed skills."""
-        with self._reader.connect() as conn:
+        with reading(self.engine) as conn:
             return {
                 r.full_id: r.version
                 for r in conn.execute(
@@ -313,12 +311,12 @@ class SkillIndex:
 
     def full_ids(self) -> set[str]:
         """Every indexed full_id."""
-        with self._reader.connect() as conn:
+        with reading(self.engine) as conn:
             return set(conn.execute(select(_skills.full_id)).scalars())
 
     def get(self, full_id: str) -> dict[str, Any] | None:
         """One skill's row (with ``source`` = its source's location), or None."""
-        with self._reader.connect() as conn:
+        with reading(self.engine) as conn:
             row = conn.execute(
                 select(t.skills, _sources.location.label("source"))
                 .join(t.skill_sources, _sources.id == _skills.source_id)
@@ -328,7 +326,7 @@ class SkillIndex:
 
     def problems(self) -> list[dict[str, Any]]:
         """Every recorded problem, with the location of its source."""
-        with self._reader.connect() as conn:
+        with reading(self.engine) as conn:
             rows = conn.execute(
                 select(t.skill_problems, _sources.location.label("source"))
                 .join(t.skill_sources, _sources.id == t.skill_problems.c.source_id)
@@ -383,7 +381,7 @@ class SkillIndex:
             if term and term.strip()
         ]
         order = [case((clause, 0), else_=1) for clause in named]
-        with self._reader.connect() as conn:
+        with reading(self.engine) as conn:
             rows = conn.execute(query.order_by(*order, _skills.full_id).limit(limit)).all()
         return [dict(r._mapping) for r in rows]
 
@@ -401,7 +399,7 @@ class SkillIndex:
         extra matches. When the other words match fewer than ``limit`` skills, the full
         match is run to fill the list."""
         found: list[dict[str, Any]] = []
-        with self._reader.connect() as conn:
+        with reading(self.engine) as conn:
             matches = [_match(words)]
             weighty = self._weighty(conn, words)
             if weighty != words:
@@ -486,7 +484,7 @@ class SkillIndex:
             .order_by(fts.c.rank, _skills.full_id)
             .limit(limit)
         )
-        with self._reader.connect() as conn:
+        with reading(self.engine) as conn:
             return [dict(row._mapping) for row in conn.execute(ranked, params)]
 
 
