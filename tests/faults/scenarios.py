@@ -1,0 +1,431 @@
+"""Crash-anywhere scenarios shared by ``tests/faults`` (short, seeded) and
+``benchmarks/soak.py`` (long): real ``brahmi`` processes, real SQLite, real agents.
+
+:func:`write_world` lays out skills, a workspace and a plan of about 300 tasks: a chain, a
+fan-out, layers with random (seeded) dependencies, a correctness loop whose QA verdict
+depends on a counter file the build writes (fail, fail, pass), and parents whose agent adds
+sub-tasks (dynamic discovery; checkpoints keep finished sub-tasks). :func:`crash_run`
+SIGKILLs ``brahmi run`` at random moments and resumes with ``brahmi run --resume`` until
+the plan is done; :func:`check_sqlite` reads the database and returns every broken
+guarantee (an empty list when all hold).
+"""
+
+from __future__ import annotations
+
+import itertools
+import json
+import os
+import random
+import signal
+import sqlite3
+import subprocess
+from collections import Counter, defaultdict
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+OWNER = "acme/faults"
+FAST = f"{OWNER}/fast"
+STEP = f"{OWNER}/step"
+BUILD = f"{OWNER}/build"
+QA = f"{OWNER}/qa"
+SPLIT = f"{OWNER}/split"
+#: QA fails while the build's counter is below this: two fails, then a pass.
+LOOP_PASS_AT = 3
+SUBTASKS_PER_PARENT = 4
+#: Seconds one ``brahmi run`` may take before the scenario gives up on it.
+RUN_DEADLINE_S = 300.0
+
+STEP_SCRIPT = """\
+import json, sys, time
+request = json.load(sys.stdin)
+time.sleep(float(request["task"]["inputs"].get("ms", 0)) / 1000)
+print(json.dumps({"outputs": {"uid": request["task"]["inputs"].get("uid")}}))
+"""
+# The build writes its turn (rebuilds + 1) to a counter file: idempotent, so a killed and
+# re-run build leaves the same counter as one that ran once.
+BUILD_SCRIPT = """\
+import json, os, sys
+request = json.load(sys.stdin)
+turn = request["task"]["rebuilds"] + 1
+path = os.path.join(request["workdir"], "build.counter")
+with open(path + ".tmp", "w") as f:
+    f.write(str(turn))
+os.replace(path + ".tmp", path)
+print(json.dumps({"outputs": {"built_turn": turn}}))
+"""
+QA_SCRIPT = f"""\
+import json, os, sys
+request = json.load(sys.stdin)
+with open(os.path.join(request["workdir"], "build.counter")) as f:
+    seen = int(f.read())
+if seen < {LOOP_PASS_AT}:
+    feedback = {{"summary": f"turn {{seen}} is not good enough",
+                 "issues": [{{"what": f"counter-{{seen}}", "severity": "major"}}]}}
+    out = {{"verdict": "fail", "feedback_for_rebuild": feedback, "seen": seen}}
+else:
+    out = {{"verdict": "pass", "seen": seen}}
+print(json.dumps({{"outputs": out}}))
+"""
+# Dynamic discovery: the parent's agent adds its sub-tasks through the service, and adds
+# only those missing, so a re-run after a kill does not add them twice.
+SPLIT_SCRIPT = f"""\
+import json, sys
+from brahmi.config import load_settings
+from brahmi.service import Brahmi
+request = json.load(sys.stdin)
+task = request["task"]
+brahmi = Brahmi(load_settings())
+try:
+    have = len(brahmi.store.subtasks_of(task["id"]))
+    for n in range(have + 1, {SUBTASKS_PER_PARENT} + 1):
+        brahmi.create_subtask(task["id"], {{
+            "task_name": f"part {{n}} of {{task['task_name']}}",
+            "description": "a discovered part",
+            "skill_id": "{FAST}",
+            "inputs": {{"part": n}},
+        }})
+finally:
+    brahmi.close()
+print(json.dumps({{"outputs": {{"parts": {SUBTASKS_PER_PARENT}}}}}))
+"""
+
+
+def _skill(root: Path, name: str, command: str, script: str | None) -> None:
+    folder = root / name
+    (folder / "scripts").mkdir(parents=True, exist_ok=True)
+    (folder / "SKILL.md").write_text(
+        f"---\nname: {name}\ndescription: Fault scenario skill {name}.\nmetadata:\n"
+        f"  brahmi-runtime: command\n  brahmi-command: {json.dumps(command)}\n---\n\n"
+        f"# {name}\n\nA step of the crash scenario.\n",
+        encoding="utf-8",
+    )
+    if script is not None:
+        (folder / "scripts" / "run.py").write_text(script, encoding="utf-8")
+
+
+def write_skills(root: Path) -> Path:
+    """The scenario's command skills under ``root`` (owner/repo :data:`OWNER`)."""
+    python = "{python} {skill_dir}/scripts/run.py"
+    _skill(root, "fast", "printf '{\"outputs\": {}}'", None)
+    _skill(root, "step", python, STEP_SCRIPT)
+    _skill(root, "build", python, BUILD_SCRIPT)
+    _skill(root, "qa", python, QA_SCRIPT)
+    _skill(root, "split", python, SPLIT_SCRIPT)
+    return root
+
+
+def _task(uid: int, skill: str, deps: list[int], **inputs: Any) -> dict[str, Any]:
+    return {
+        "unique_id": uid,
+        "task_name": f"task {uid} ({skill.rsplit('/', 1)[1]})",
+        "description": "a step of the crash scenario",
+        "skill_id": skill,
+        "task_order": 1,
+        "inputs": {"uid": uid, **inputs},
+        "logical_dependencies": deps,
+        "timeout_seconds": 120,
+    }
+
+
+def plan_tasks(
+    seed: int,
+    *,
+    chain: int = 70,
+    fan: int = 100,
+    layers: int = 5,
+    width: int = 20,
+    parents: int = 6,
+) -> list[dict[str, Any]]:
+    """About 300 task specs: chain, fan-out, random layers, a loop, parents of sub-tasks."""
+    rng = random.Random(seed)  # noqa: S311 - seeded test data
+    specs: list[dict[str, Any]] = []
+    uid = 0
+
+    def add(skill: str, deps: list[int], **inputs: Any) -> int:
+        nonlocal uid
+        uid += 1
+        specs.append(_task(uid, skill, deps, **inputs))
+        return uid
+
+    previous = add(FAST, [])
+    for _ in range(chain - 1):
+        previous = add(FAST, [previous])
+    root = add(STEP, [], ms=50)
+    for i in range(fan):
+        add(FAST if i % 4 else STEP, [root], ms=rng.randint(0, 40))
+    below: list[int] = []
+    for _ in range(layers):
+        here = []
+        for _ in range(width):
+            deps = sorted(rng.sample(below, k=min(2, len(below)))) if below else []
+            here.append(add(STEP, deps, ms=rng.randint(0, 80)))
+        below = here
+    build = add(BUILD, [])
+    qa = add(QA, [build])
+    specs[-1]["inputs"]["critiques_tasks"] = [build]
+    specs[-1]["max_rebuilds"] = LOOP_PASS_AT + 1
+    add(FAST, [qa])
+    for _ in range(parents):
+        add(SPLIT, [])
+    return specs
+
+
+@dataclass
+class World:
+    """Where one scenario's pieces live."""
+
+    root: Path
+    exe: Path
+    seed: int
+    plan: Path = field(init=False)
+    workspace: Path = field(init=False)
+    skills: Path = field(init=False)
+    home: Path = field(init=False)
+    specs: list[dict[str, Any]] = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.plan = self.root / "plan.json"
+        self.workspace = self.root / "workspace"
+        self.skills = self.root / "skills"
+        self.home = self.root / "home"
+
+    def env(self) -> dict[str, str]:
+        """The environment of every ``brahmi`` process of this world."""
+        env = {k: v for k, v in os.environ.items() if not k.startswith("BRAHMI_")}
+        env["BRAHMI_HOME"] = str(self.home)
+        env["BRAHMI_SKILL_DIRS"] = f"{self.skills}={OWNER}"
+        env["BRAHMI_POLL_S"] = "0.05"
+        env["BRAHMI_HEARTBEAT_S"] = "0.5"
+        env["BRAHMI_LEASE_S"] = "5"
+        return env
+
+    @property
+    def database(self) -> Path:
+        """The embedded SQLite file."""
+        return self.home / "brahmi.db"
+
+    def run_args(self, *, resume: bool) -> list[str]:
+        """``brahmi run PLAN`` (``--resume`` after the first)."""
+        args = [
+            str(self.exe),
+            "run",
+            str(self.plan),
+            "--project",
+            str(self.workspace),
+            "--json",
+            "--skills",
+            f"{self.skills}={OWNER}",
+        ]
+        return [*args, "--resume"] if resume else args
+
+
+def write_world(root: Path, exe: Path, seed: int, **shape: int) -> World:
+    """Skills, workspace and plan for one scenario under ``root``."""
+    world = World(root, exe, seed)
+    world.workspace.mkdir(parents=True)
+    write_skills(world.skills)
+    world.specs = plan_tasks(seed, **shape)
+    world.plan.write_text(json.dumps({"tasks": world.specs}), encoding="utf-8")
+    return world
+
+
+@dataclass
+class CrashReport:
+    """What :func:`crash_run` did."""
+
+    kills: int = 0
+    runs: int = 0
+    #: Seconds after start of each kill.
+    moments: list[float] = field(default_factory=list)
+    exit_code: int | None = None
+    output: str = ""
+
+
+def crash_run(
+    world: World, kills: int, *, rng: random.Random, max_delay_s: float = 3.0
+) -> CrashReport:
+    """Run the plan, SIGKILLing ``brahmi run`` ``kills`` times at random moments (each
+    followed by ``brahmi run --resume``), then resume once more to the end."""
+    report = CrashReport()
+    env = world.env()
+    log = world.root / "runs.log"
+    while True:
+        report.runs += 1
+        with log.open("ab") as out:
+            proc = subprocess.Popen(
+                world.run_args(resume=report.runs > 1),
+                env=env,
+                cwd=world.root,
+                stdin=subprocess.DEVNULL,
+                stdout=subprocess.PIPE,
+                stderr=out,
+            )
+        if report.kills < kills:
+            delay = rng.uniform(0.2, max_delay_s)
+            try:
+                proc.wait(delay)
+            except subprocess.TimeoutExpired:
+                proc.send_signal(signal.SIGKILL)
+                proc.wait(30)
+                assert proc.stdout is not None
+                proc.stdout.close()
+                report.kills += 1
+                report.moments.append(round(delay, 3))
+                continue
+        try:
+            stdout, _ = proc.communicate(timeout=RUN_DEADLINE_S)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.communicate()
+            raise
+        report.exit_code = proc.returncode
+        report.output = stdout.decode("utf-8", errors="replace")
+        if report.kills >= kills:
+            return report
+        # The plan finished before all kills landed: that run is the last one.
+        return report
+
+
+def _rows(db: sqlite3.Connection, sql: str, *params: Any) -> list[tuple[Any, ...]]:
+    return list(db.execute(sql, params).fetchall())
+
+
+def check_sqlite(world: World) -> list[str]:
+    """Every broken guarantee after a crash run, as sentences; [] when all hold."""
+    db = sqlite3.connect(world.database)
+    try:
+        return check_rows(db, world, integrity=True)
+    finally:
+        db.close()
+
+
+def check_rows(db: Any, world: World, *, integrity: bool) -> list[str]:
+    """The checks of :func:`check_sqlite` on an open DB-API connection (``?`` params)."""
+    problems: list[str] = []
+    if integrity:
+        result = _rows(db, "PRAGMA integrity_check")
+        if result != [("ok",)]:
+            problems.append(f"integrity_check: {result[:5]}")
+    tasks = {
+        row[0]: row
+        for row in _rows(
+            db, "SELECT id, batch_key, parent_id, status, rebuilds, skill_id, outputs FROM tasks"
+        )
+    }
+    top = [t for t in tasks.values() if t[2] is None]
+    subs = [t for t in tasks.values() if t[2] is not None]
+    if len(top) != len(world.specs):
+        problems.append(f"{len(top)} top-level tasks, expected {len(world.specs)}")
+    if len({t[1] for t in top}) != len(top):
+        problems.append("a batch key appears twice")
+    batches = _rows(db, "SELECT count(*) FROM batches")[0][0]
+    if batches != 1:
+        problems.append(f"{batches} batches, expected 1")
+    not_done = [(t[1], t[3]) for t in tasks.values() if t[3] != "completed"]
+    if not_done:
+        problems.append(f"not completed: {not_done[:10]}")
+    succeeded: Counter[str] = Counter(
+        r[0] for r in _rows(db, "SELECT task_id FROM attempts WHERE status = 'succeeded'")
+    )
+    failed: Counter[str] = Counter(
+        r[0] for r in _rows(db, "SELECT task_id FROM attempts WHERE status = 'failed'")
+    )
+    running = _rows(db, "SELECT count(*) FROM attempts WHERE status = 'running'")[0][0]
+    if running:
+        problems.append(f"{running} attempts still running")
+    for task_id, row in tasks.items():
+        if row[5] == SPLIT:
+            continue  # a parent with sub-tasks completes through them (checked below)
+        want = _expected_results(row)
+        if (succeeded[task_id], failed[task_id]) != want:
+            problems.append(
+                f"task {row[1] or task_id} ({row[5]}): {succeeded[task_id]} succeeded and "
+                f"{failed[task_id]} failed attempts, expected {want}"
+            )
+    # Sub-tasks: positions 1..n once each; every parent has its parts.
+    by_parent: dict[str, list[int]] = defaultdict(list)
+    for position, parent in _rows(
+        db, "SELECT position, parent_id FROM tasks WHERE parent_id IS NOT NULL"
+    ):
+        by_parent[parent].append(position)
+    for parent in (t for t in top if t[5] == SPLIT):
+        got = sorted(by_parent.get(parent[0], []))
+        if not got or got != list(range(1, len(got) + 1)):
+            problems.append(f"parent {parent[1]}: sub-task positions {got}")
+        if succeeded[parent[0]] > 1 or failed[parent[0]]:
+            problems.append(f"parent {parent[1]}: its agent succeeded {succeeded[parent[0]]} times")
+    if len(subs) > len([t for t in top if t[5] == SPLIT]) * SUBTASKS_PER_PARENT:
+        problems.append(f"{len(subs)} sub-tasks: more than the parents add")
+    problems += _check_loop(db, tasks)
+    problems += _check_events(db, tasks)
+    return problems
+
+
+def _check_loop(db: Any, tasks: dict[str, tuple[Any, ...]]) -> list[str]:
+    problems = []
+    [qa] = [t for t in tasks.values() if t[5] == QA]
+    [build] = [t for t in tasks.values() if t[5] == BUILD]
+    outputs = json.loads(qa[6]) if isinstance(qa[6], str) else qa[6]
+    expected_rebuilds = LOOP_PASS_AT - 1
+    if (qa[4], build[4]) != (expected_rebuilds, expected_rebuilds):
+        problems.append(f"loop: rebuilds qa={qa[4]} build={build[4]}, expected {expected_rebuilds}")
+    if not outputs or outputs.get("verdict") != "pass" or outputs.get("seen") != LOOP_PASS_AT:
+        problems.append(f"loop: QA outputs {outputs}")
+    verdicts = _rows(
+        db,
+        "SELECT turn FROM task_history WHERE task_id = ? AND kind = 'verdict' ORDER BY id",
+        qa[0],
+    )
+    if [v[0] for v in verdicts] != list(range(1, LOOP_PASS_AT + 1)):
+        problems.append(f"loop: verdict turns {verdicts}")
+    rebuilds = _rows(
+        db,
+        "SELECT turn FROM task_history WHERE task_id = ? AND kind = 'rebuild' ORDER BY id",
+        build[0],
+    )
+    if [r[0] for r in rebuilds] != list(range(1, LOOP_PASS_AT)):
+        problems.append(f"loop: rebuild turns {rebuilds}")
+    return problems
+
+
+def _expected_results(row: tuple[Any, ...]) -> tuple[int, int]:
+    """(succeeded, failed) attempts of a task that ran once per turn: a QA task's ``fail``
+    verdicts are failed attempts, every other turn succeeds once."""
+    turns = row[4] + 1
+    return (1, turns - 1) if row[5] == QA else (turns, 0)
+
+
+def _check_events(db: Any, tasks: dict[str, tuple[Any, ...]]) -> list[str]:
+    """Event ids without gaps (SQLite reuses no rowid and rolls back whole transactions),
+    each task's status changes a chain (every ``from`` is the previous ``to``: nothing
+    lost, nothing twice), and one ``completed`` per turn."""
+    problems = []
+    ids = [r[0] for r in _rows(db, "SELECT id FROM events ORDER BY id")]
+    if ids != list(range(1, len(ids) + 1)):
+        gaps = sorted(set(range(1, (ids[-1] if ids else 0) + 1)) - set(ids))
+        problems.append(f"event ids not contiguous; missing {gaps[:10]}")
+    chains: dict[str, list[tuple[str, str]]] = defaultdict(list)
+    for task_id, data in _rows(
+        db, "SELECT task_id, data FROM events WHERE kind = 'status_changed' ORDER BY id"
+    ):
+        payload = json.loads(data) if isinstance(data, str) else data
+        chains[task_id].append((payload["from"], payload["to"]))
+    for task_id, row in tasks.items():
+        chain = chains.get(task_id, [])
+        broken = [(a, b) for a, b in itertools.pairwise(chain) if a[1] != b[0]]
+        if chain and chain[0][0] not in ("planned", "ready"):
+            broken.insert(0, (("created", "planned|ready"), chain[0]))
+        if broken:
+            problems.append(f"task {row[1] or task_id}: status events do not chain: {broken[:3]}")
+        if chain and chain[-1][1] != row[3]:
+            problems.append(
+                f"task {row[1] or task_id}: last event says {chain[-1][1]}, row {row[3]}"
+            )
+        completed = sum(1 for _, to in chain if to == "completed")
+        want = _expected_results(row)[0] if row[5] != SPLIT else 1
+        if completed != want:
+            problems.append(
+                f"task {row[1] or task_id}: {completed} 'completed' events, expected {want}"
+            )
+    return problems
