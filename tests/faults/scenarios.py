@@ -19,6 +19,7 @@ import random
 import signal
 import sqlite3
 import subprocess
+import time
 from collections import Counter, defaultdict
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -73,20 +74,29 @@ SPLIT_SCRIPT = f"""\
 import json, sys
 from brahmi.config import load_settings
 from brahmi.service import Brahmi
+import time
 request = json.load(sys.stdin)
 task = request["task"]
-brahmi = Brahmi(load_settings())
-try:
-    have = len(brahmi.store.subtasks_of(task["id"]))
-    for n in range(have + 1, {SUBTASKS_PER_PARENT} + 1):
-        brahmi.create_subtask(task["id"], {{
-            "task_name": f"part {{n}} of {{task['task_name']}}",
-            "description": "a discovered part",
-            "skill_id": "{FAST}",
-            "inputs": {{"part": n}},
-        }})
-finally:
-    brahmi.close()
+deadline = time.monotonic() + 60  # a database restart: try again, as a careful agent would
+while True:
+    brahmi = Brahmi(load_settings())
+    try:
+        have = len(brahmi.store.subtasks_of(task["id"]))
+        for n in range(have + 1, {SUBTASKS_PER_PARENT} + 1):
+            brahmi.create_subtask(task["id"], {{
+                "task_name": f"part {{n}} of {{task['task_name']}}",
+                "description": "a discovered part",
+                "skill_id": "{FAST}",
+                "inputs": {{"part": n}},
+            }})
+        break
+    except Exception as exc:
+        if time.monotonic() > deadline:
+            raise
+        print(f"retrying after {{exc!r}}", file=sys.stderr)
+        time.sleep(0.5)
+    finally:
+        brahmi.close()
 print(json.dumps({{"outputs": {{"parts": {SUBTASKS_PER_PARENT}}}}}))
 """
 
@@ -138,7 +148,7 @@ def plan_tasks(
     parents: int = 6,
 ) -> list[dict[str, Any]]:
     """About 300 task specs: chain, fan-out, random layers, a loop, parents of sub-tasks."""
-    rng = random.Random(seed)  # noqa: S311 - seeded test data
+    rng = random.Random(seed)
     specs: list[dict[str, Any]] = []
     uid = 0
 
@@ -178,6 +188,8 @@ class World:
     root: Path
     exe: Path
     seed: int
+    #: A PostgreSQL URL; None for the embedded SQLite under ``home``.
+    database_url: str | None = None
     plan: Path = field(init=False)
     workspace: Path = field(init=False)
     skills: Path = field(init=False)
@@ -190,10 +202,12 @@ class World:
         self.skills = self.root / "skills"
         self.home = self.root / "home"
 
-    def env(self) -> dict[str, str]:
+    def env(self, home: Path | None = None, database_url: str | None = None) -> dict[str, str]:
         """The environment of every ``brahmi`` process of this world."""
         env = {k: v for k, v in os.environ.items() if not k.startswith("BRAHMI_")}
-        env["BRAHMI_HOME"] = str(self.home)
+        env["BRAHMI_HOME"] = str(home or self.home)
+        if database_url or self.database_url:
+            env["BRAHMI_DATABASE_URL"] = str(database_url or self.database_url)
         env["BRAHMI_SKILL_DIRS"] = f"{self.skills}={OWNER}"
         env["BRAHMI_POLL_S"] = "0.05"
         env["BRAHMI_HEARTBEAT_S"] = "0.5"
@@ -220,9 +234,11 @@ class World:
         return [*args, "--resume"] if resume else args
 
 
-def write_world(root: Path, exe: Path, seed: int, **shape: int) -> World:
+def write_world(
+    root: Path, exe: Path, seed: int, database_url: str | None = None, **shape: int
+) -> World:
     """Skills, workspace and plan for one scenario under ``root``."""
-    world = World(root, exe, seed)
+    world = World(root, exe, seed, database_url)
     world.workspace.mkdir(parents=True)
     write_skills(world.skills)
     world.specs = plan_tasks(seed, **shape)
@@ -287,21 +303,33 @@ def crash_run(
         return report
 
 
-def _rows(db: sqlite3.Connection, sql: str, *params: Any) -> list[tuple[Any, ...]]:
-    return list(db.execute(sql, params).fetchall())
+def _rows(db: Any, sql: str, *params: Any) -> list[tuple[Any, ...]]:
+    """Rows of ``sql`` (``?`` placeholders) on a sqlite3 or SQLAlchemy connection."""
+    if isinstance(db, sqlite3.Connection):
+        return list(db.execute(sql, params).fetchall())
+    from sqlalchemy import text
+
+    for i in range(len(params)):
+        sql = sql.replace("?", f":p{i}", 1)
+    named = {f"p{i}": value for i, value in enumerate(params)}
+    return [tuple(row) for row in db.execute(text(sql), named).fetchall()]
 
 
 def check_sqlite(world: World) -> list[str]:
     """Every broken guarantee after a crash run, as sentences; [] when all hold."""
     db = sqlite3.connect(world.database)
     try:
-        return check_rows(db, world, integrity=True)
+        return check_rows(db, world, integrity=True, contiguous=True)
     finally:
         db.close()
 
 
-def check_rows(db: Any, world: World, *, integrity: bool) -> list[str]:
-    """The checks of :func:`check_sqlite` on an open DB-API connection (``?`` params)."""
+def check_rows(db: Any, world: World, *, integrity: bool, contiguous: bool) -> list[str]:
+    """The checks of :func:`check_sqlite` on an open sqlite3 or SQLAlchemy connection.
+
+    ``contiguous``: event ids have no gaps (SQLite; a PostgreSQL sequence may skip ids of
+    rolled-back transactions, so there only the per-task chains count).
+    """
     problems: list[str] = []
     if integrity:
         result = _rows(db, "PRAGMA integrity_check")
@@ -358,7 +386,7 @@ def check_rows(db: Any, world: World, *, integrity: bool) -> list[str]:
     if len(subs) > len([t for t in top if t[5] == SPLIT]) * SUBTASKS_PER_PARENT:
         problems.append(f"{len(subs)} sub-tasks: more than the parents add")
     problems += _check_loop(db, tasks)
-    problems += _check_events(db, tasks)
+    problems += _check_events(db, tasks, contiguous=contiguous)
     return problems
 
 
@@ -396,13 +424,13 @@ def _expected_results(row: tuple[Any, ...]) -> tuple[int, int]:
     return (1, turns - 1) if row[5] == QA else (turns, 0)
 
 
-def _check_events(db: Any, tasks: dict[str, tuple[Any, ...]]) -> list[str]:
+def _check_events(db: Any, tasks: dict[str, tuple[Any, ...]], *, contiguous: bool) -> list[str]:
     """Event ids without gaps (SQLite reuses no rowid and rolls back whole transactions),
     each task's status changes a chain (every ``from`` is the previous ``to``: nothing
     lost, nothing twice), and one ``completed`` per turn."""
     problems = []
     ids = [r[0] for r in _rows(db, "SELECT id FROM events ORDER BY id")]
-    if ids != list(range(1, len(ids) + 1)):
+    if len(set(ids)) != len(ids) or (contiguous and ids != list(range(1, len(ids) + 1))):
         gaps = sorted(set(range(1, (ids[-1] if ids else 0) + 1)) - set(ids))
         problems.append(f"event ids not contiguous; missing {gaps[:10]}")
     chains: dict[str, list[tuple[str, str]]] = defaultdict(list)
@@ -429,3 +457,112 @@ def _check_events(db: Any, tasks: dict[str, tuple[Any, ...]]) -> list[str]:
                 f"task {row[1] or task_id}: {completed} 'completed' events, expected {want}"
             )
     return problems
+
+
+@dataclass
+class Cluster:
+    """``brahmi worker`` processes and a ``brahmi serve`` on one shared database, each
+    restartable under its name (one BRAHMI_HOME per name: one per machine)."""
+
+    world: World
+    #: The URL the cluster's processes use (e.g. through a proxy that can be cut).
+    url: str
+    serve_port: int
+    procs: dict[str, subprocess.Popen[bytes]] = field(default_factory=dict)
+
+    def start(self, name: str) -> None:
+        """Start (or restart) process ``name``: ``serve`` or ``worker-N``."""
+        world = self.world
+        skills = f"{world.skills}={OWNER}"
+        if name == "serve":
+            args = ["serve", "--no-workers", "--port", str(self.serve_port)]
+        else:
+            args = ["worker", "--concurrency", "4", "--skills", skills]
+        with (world.root / f"{name}.log").open("ab") as log:
+            self.procs[name] = subprocess.Popen(
+                [str(world.exe), *args],
+                env=world.env(world.root / f"home-{name}", self.url),
+                cwd=world.root,
+                stdin=subprocess.DEVNULL,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+            )
+
+    def kill(self, name: str) -> None:
+        """SIGKILL process ``name`` and reap it."""
+        proc = self.procs[name]
+        if proc.poll() is None:
+            proc.send_signal(signal.SIGKILL)
+        proc.wait(30)
+
+    def stop(self) -> None:
+        """SIGTERM every process; SIGKILL what does not end within 20 s."""
+        for proc in self.procs.values():
+            if proc.poll() is None:
+                proc.send_signal(signal.SIGTERM)
+        for proc in self.procs.values():
+            try:
+                proc.wait(20)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait(10)
+
+    def logs(self) -> str:
+        """The end of every process's log."""
+        return "\n".join(
+            f"--- {p.name}\n{p.read_text(errors='replace')[-2000:]}"
+            for p in sorted(self.world.root.glob("*.log"))
+        )
+
+
+def crash_cluster(
+    cluster: Cluster,
+    kills: int,
+    *,
+    rng: random.Random,
+    workers: int = 3,
+    max_delay_s: float = 2.0,
+    outage: Any = None,
+) -> CrashReport:
+    """Submit the plan (``brahmi run --no-workers``) while ``workers`` workers and a server
+    run; SIGKILL one of them at random moments and restart it, ``kills`` times. Halfway,
+    ``outage()`` (if given) cuts the database for a moment. Waits for the plan to settle."""
+    report = CrashReport()
+    world = cluster.world
+    names = ["serve", *(f"worker-{i}" for i in range(workers))]
+    for name in names:
+        cluster.start(name)
+    with (world.root / "submit.log").open("ab") as log:
+        submit = subprocess.Popen(
+            [*world.run_args(resume=False), "--no-workers"],
+            env=world.env(),
+            cwd=world.root,
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.PIPE,
+            stderr=log,
+        )
+    started = time.monotonic()
+    try:
+        while report.kills < kills and submit.poll() is None:
+            delay = rng.uniform(0.2, max_delay_s)
+            try:
+                submit.wait(delay)
+                break
+            except subprocess.TimeoutExpired:
+                pass
+            victim = rng.choice(names)
+            cluster.kill(victim)
+            cluster.start(victim)
+            report.kills += 1
+            report.moments.append(round(time.monotonic() - started, 3))
+            if outage is not None and report.kills == kills // 2:
+                outage()
+        stdout, _ = submit.communicate(timeout=RUN_DEADLINE_S)
+    finally:
+        if submit.poll() is None:
+            submit.kill()
+            submit.communicate()
+    report.runs = 1
+    report.exit_code = submit.returncode
+    report.output = stdout.decode("utf-8", errors="replace")
+    return report

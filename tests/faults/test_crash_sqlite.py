@@ -30,7 +30,7 @@ def test_a_run_killed_five_times_finishes_every_task_exactly_once(
 ) -> None:
     world = scenarios.write_world(tmp_path / "world", brahmi_exe, SEED)
 
-    report = scenarios.crash_run(world, KILLS, rng=random.Random(SEED))  # noqa: S311
+    report = scenarios.crash_run(world, KILLS, rng=random.Random(SEED))
 
     assert report.kills == KILLS, report
     assert report.exit_code == 0, (world.root / "runs.log").read_text(errors="replace")[-4000:]
@@ -45,7 +45,7 @@ def test_the_checks_see_a_task_that_completed_twice(brahmi_exe: Path, tmp_path: 
     world = scenarios.write_world(
         tmp_path / "world", brahmi_exe, SEED, chain=3, fan=2, layers=1, width=2, parents=1
     )
-    report = scenarios.crash_run(world, 0, rng=random.Random(SEED))  # noqa: S311
+    report = scenarios.crash_run(world, 0, rng=random.Random(SEED))
     assert report.exit_code == 0
     assert scenarios.check_sqlite(world) == []
 
