@@ -135,6 +135,10 @@ def _task(uid: int, skill: str, deps: list[int], **inputs: Any) -> dict[str, Any
         "inputs": {"uid": uid, **inputs},
         "logical_dependencies": deps,
         "timeout_seconds": 120,
+        # A worker killed mid-run costs the task an attempt (DESIGN §3: infrastructure
+        # failures are retried up to max_attempts, default 3); dense kills can hit a slow
+        # task (a parent's agent adding sub-tasks) more often than that.
+        "max_attempts": 10,
     }
 
 
@@ -351,6 +355,10 @@ def check_rows(db: Any, world: World, *, integrity: bool, contiguous: bool) -> l
     if batches != 1:
         problems.append(f"{batches} batches, expected 1")
     not_done = [(t[1], t[3]) for t in tasks.values() if t[3] != "completed"]
+    for key, status, code, error in _rows(
+        db, "SELECT batch_key, status, error_code, error FROM tasks WHERE status = 'failed'"
+    )[:5]:
+        problems.append(f"task {key} {status}: [{code}] {str(error)[:300]}")
     if not_done:
         problems.append(f"not completed: {not_done[:10]}")
     succeeded: Counter[str] = Counter(
