@@ -58,9 +58,12 @@ def sqlite_soak(kills: int, per_run: int, seed: int) -> int:
             flush=True,
         )
     elapsed = time.monotonic() - started
+    specs = scenarios.plan_tasks(seed)
+    parents = sum(1 for spec in specs if spec["skill_id"] == scenarios.SPLIT)
     print(
         f"SQLite crash-anywhere: {survived} kills survived in {rounds} rounds of "
-        f"{len(scenarios.plan_tasks(seed))} tasks, {problems} problem(s), {elapsed:.0f} s"
+        f"{len(specs)} tasks + {parents * scenarios.SUBTASKS_PER_PARENT} sub-tasks, "
+        f"{problems} problem(s), {elapsed:.0f} s"
     )
     return problems
 
