@@ -9,6 +9,7 @@ user message, whatever the number of deliveries.
 
 from __future__ import annotations
 
+import asyncio
 import os
 import random
 import signal
@@ -21,9 +22,15 @@ from pathlib import Path
 import httpx
 import pytest
 
+from brahmi.planner.actor import PlannerActor
+from brahmi.service import Brahmi
+from brahmi.testing import PlannerTurn, ScriptedRuntime
 from tests.acceptance.test_serve import free_port
+from tests.integration.support import drive
+from tests.integration.test_planner import llm, planner_dir
 
 pytestmark = pytest.mark.faults
+__all__ = ["llm", "planner_dir"]  # fixtures of the planner's integration tests
 
 ROUNDS = 4
 SEED = 7
@@ -156,3 +163,47 @@ def test_a_server_killed_while_planning_loses_no_trigger_and_repeats_no_effect(
         assert replies[trigger] == 1, (trigger, replies)
     assert max(replies.values()) == 1, replies
     assert task_batches == ROUNDS
+
+
+def test_a_stopping_actor_cuts_a_hanging_turn_short_and_the_next_delivers_it_again(
+    llm: Brahmi, runtime: ScriptedRuntime, workspace: Path
+) -> None:
+    """SIGTERM on ``brahmi serve`` stops its actor: a turn that hangs (an LLM planner that
+    cannot reach its API) is cut short after the grace, not waited for up to the turn's
+    time limit; its trigger is delivered again by the next actor, once."""
+    project_id = llm.project_for(workspace).id
+    posted = llm.post_message(project_id, "Build it", planner="scripted-planner")
+    started = asyncio.Event()
+
+    async def hang(turn: PlannerTurn) -> None:
+        started.set()
+        await asyncio.Event().wait()
+
+    async def reply(turn: PlannerTurn) -> None:
+        await turn.call("user_response", message="Planned once.")
+
+    runtime.enqueue_turns(hang, reply)
+
+    async def first_actor() -> None:
+        stop = asyncio.Event()
+        actor = PlannerActor(llm, poll_interval_s=0.02, stop_grace_s=0.2)
+        running = asyncio.create_task(actor.run(stop))
+        await asyncio.wait_for(started.wait(), WAIT_S)
+        stop.set()
+        await asyncio.wait_for(running, WAIT_S)  # a bound, not a timing assertion
+
+    asyncio.run(first_actor())
+    trigger = llm.planner_store.get_trigger(posted.trigger.id)
+    assert (trigger.status, trigger.deliveries) == ("handling", 1)
+
+    asyncio.run(
+        drive(
+            llm,
+            lambda: not llm.planner_store.has_unfinished_triggers(posted.session.id),
+            workers=False,
+        )
+    )
+    trigger = llm.planner_store.get_trigger(posted.trigger.id)
+    assert (trigger.status, trigger.deliveries) == ("done", 2)
+    replies = [m.text for m in llm.conversation(project_id) if m.role == "planner"]
+    assert replies == ["Planned once."]
