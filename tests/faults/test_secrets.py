@@ -162,7 +162,11 @@ def test_no_secret_value_appears_in_anything_a_served_run_wrote(served: dict[str
             time.sleep(0.1)
         for task in tasks:
             call("GET", f"/api/v1/tasks/{task['task_id']}")
-        call("POST", f"/api/v1/projects/{project_id}/messages", json={"text": "status?"})
+        call(
+            "POST",
+            f"/api/v1/projects/{project_id}/messages",
+            json={"text": "status?", "planner": "template"},
+        )
         for path in (
             f"/api/v1/projects/{project_id}",
             "/api/v1/projects",
