@@ -1,10 +1,8 @@
 """One ASGI app: REST under ``/api/v1``, MCP at ``/mcp`` and ``/projects/{id}/mcp``,
 ``/healthz``, and (optionally) in-process workers (DESIGN §8, §9).
 
-Access (issue 5): a bearer token grants its scope; without one, a caller on the loopback
-interface is local (everything) as long as no token for people is configured. The same
-check guards REST and MCP; for MCP its result travels to the tools in headers this layer
-sets after removing any a client sent.
+Access (issue 5, :mod:`brahmi.api.access`): the same check guards REST and MCP; for MCP its
+result travels to the tools in headers this layer sets after removing any a client sent.
 """
 
 from __future__ import annotations
