@@ -39,6 +39,11 @@ class PlannerTools:
         """The registry's ``search_skills``: best match first."""
         return self.brahmi.registry.search(category=category, tag=tag, q=q)
 
+    def can_run(self, hit: SkillHit) -> bool:
+        """Whether the skill of a search hit could run in this project on this machine now
+        (its runtime is installed and has what it needs, see ``brahmi agents check``)."""
+        return self.brahmi.runtime_can_run(self.project_id, hit.runtime)
+
     def create_tasks_batch(self, tasks: list[dict[str, Any]]) -> BatchCreated:
         """Create a batch for this session (idempotent per trigger and content).
 
