@@ -851,6 +851,8 @@ def _env(files: _Files, component: Component, owners: list[str]) -> None:
     found: dict[str, str | None] = {}
     health: set[str] = set()
     for path in _own_sources(files, component.path, owners, SOURCE_SUFFIXES):
+        if _is_test(path):
+            continue
         text = files.read(path)
         if not text:
             continue
@@ -897,6 +899,20 @@ def _env(files: _Files, component: Component, owners: list[str]) -> None:
         if candidate in health:
             component.health_path = candidate
             break
+
+
+_TEST_DIRS = frozenset({"tests", "test", "__tests__", "testdata", "e2e", "spec"})
+
+
+def _is_test(path: PurePosixPath) -> bool:
+    """Test code: what it reads from the environment is not the service's configuration."""
+    name = path.name
+    return (
+        bool(_TEST_DIRS & set(path.parts[:-1]))
+        or name == "conftest.py"
+        or name.startswith("test_")
+        or bool(re.search(r"_test\.(py|go)$|\.(test|spec)\.[jt]sx?$", name))
+    )
 
 
 def _note(found: dict[str, str | None], key: str, default: str | None) -> None:

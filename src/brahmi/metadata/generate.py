@@ -60,6 +60,8 @@ class Draft:
     vars: list[tuple[str, str]] = field(default_factory=list)
     secrets: list[tuple[str, str]] = field(default_factory=list)
     source: str = ""
+    #: For a build service: the backend or frontend it builds for.
+    feeds: str | None = None
 
 
 @dataclass(frozen=True)
@@ -221,6 +223,7 @@ def draft_services(scan: detect.ProjectScan) -> list[Draft]:
         # Reserve the component's own name before its build service's.
         name = unique(component.name)
         build = _build(component, unique(f"{name}-build"), scan)
+        build.feeds = name
         drafts.append(build)
         drafts.append(_runnable(component, name, build.name, databases, scan))
     for other in scan.others:
@@ -305,12 +308,45 @@ def _runnable(
         if key == "NODE_ENV" and not value:
             value = "production"
         wired = _wire(key, nearby)
+        url_of = _database_url_type(key)
+        target = next((d for d in nearby if d.type == url_of), None) if url_of else None
+        if target is not None and not value:
+            if target.secrets:
+                # The URL would carry the database's password: an empty secret.
+                draft.secrets.append((key, ""))
+                continue
+            value = _database_url(target)
         secret = rules.is_secret_name(key) or rules.has_literal_password(value)
         if secret:
             draft.secrets.append((key, wired if wired and ".secrets." in wired else ""))
         else:
             draft.vars.append((key, wired if wired and ".vars." in wired else value))
     return draft
+
+
+_DATABASE_URL_KEY = re.compile(
+    r"^(?:(?P<postgres>DATABASE|DB|POSTGRES|POSTGRESQL|PG|SQLALCHEMY_DATABASE)"
+    r"|(?P<redis>REDIS|CACHE)|(?P<mongodb>MONGO|MONGODB))_?(?:URL|URI|DSN)$"
+)
+
+
+def _database_url_type(key: str) -> str | None:
+    """The database type a ``DATABASE_URL``-like key points at, else None."""
+    match = _DATABASE_URL_KEY.match(key.upper())
+    return match.lastgroup if match else None
+
+
+def _database_url(db: Draft) -> str:
+    """A URL for a database without a password, naming its vars by reference."""
+    port = db.settings.get("commandPort") or detect.DEFAULT_DATABASE_PORT[db.type]
+    keys = dict(db.vars)
+    if db.type == "postgres":
+        user = f"${{@{db.name}@.vars.POSTGRES_USER}}" if "POSTGRES_USER" in keys else "postgres"
+        name = f"${{@{db.name}@.vars.POSTGRES_DB}}" if "POSTGRES_DB" in keys else "postgres"
+        return f"postgresql://{user}@{db.name}:{port}/{name}"
+    if db.type == "redis":
+        return f"redis://{db.name}:{port}/0"
+    return f"mongodb://{db.name}:{port}"
 
 
 def _wire(key: str, databases: list[Draft]) -> str | None:
@@ -357,6 +393,7 @@ def _merge(
     existing: list[Table] = list(services)
     statuses: dict[int, tuple[str, str]] = {i: ("kept", "existing") for i in range(len(existing))}
     matches = _match(existing, drafts)
+    drafts = [d for d in drafts if not _served(d, matches, existing)]
     ids: dict[str, int | None] = {}
     ints = [int(i) for t in existing if isinstance(i := t.get("uniqueIdentifier"), int)]
     next_id = max([FIRST_ID + len(existing), *[i + 1 for i in ints]])
@@ -371,13 +408,34 @@ def _merge(
     for draft in drafts:
         index = matches.get(draft.name)
         own = ids[draft.name]
+        resolved, broken = _resolved(draft, ids, own)
         if index is None:
             assert own is not None
-            services.append(_table(_resolved(draft, ids, own, warnings), own))
+            services.append(_table(resolved, own))
             statuses[len(services) - 1] = ("new", draft.source)
-        elif _fill(existing[index], _resolved(draft, ids, own, warnings)):
-            statuses[index] = ("updated", draft.source)
+            added = broken
+        else:
+            added = _fill(existing[index], resolved)
+            if added:
+                statuses[index] = ("updated", draft.source)
+        for where in sorted(added & broken):
+            warnings.append(
+                f"{draft.name}: {where} would refer to a service numbered after it; left "
+                "empty: fill it in by hand"
+            )
     return statuses
+
+
+def _served(draft: Draft, matches: Mapping[str, int], existing: list[Table]) -> bool:
+    """True for a build draft whose backend or frontend exists already and takes its
+    image or static files from elsewhere (a person's choice: no build is added)."""
+    if draft.feeds is None or draft.name in matches or draft.feeds not in matches:
+        return False
+    config = existing[matches[draft.feeds]].get("configuration")
+    settings = config.get("settings") if isinstance(config, Mapping) else None
+    if not isinstance(settings, Mapping):
+        return False
+    return bool(settings.get("image") or settings.get("staticPath"))
 
 
 def _insert_services(document: tomlkit.TOMLDocument, services: AoT) -> None:
@@ -432,41 +490,41 @@ def _norm(path: str) -> str:
 
 
 def _resolved(
-    draft: Draft, ids: Mapping[str, int | None], own: int | None, warnings: list[str]
-) -> Draft:
-    """``draft`` with ``${@name@.…}`` turned into ``${id.…}``; a reference that would not
-    name a lower-numbered service is dropped (emptied), with a warning."""
+    draft: Draft, ids: Mapping[str, int | None], own: int | None
+) -> tuple[Draft, set[str]]:
+    """``draft`` with ``${@name@.…}`` turned into ``${id.…}``, and the places
+    (``settings.image``, ``vars.KEY``, ``secrets.KEY``) whose reference would not name a
+    lower-numbered service: those are emptied."""
+    broken: set[str] = set()
 
     def fix(value: Any, where: str) -> Any:
         if not isinstance(value, str) or "${@" not in value:
             return value
-        broken = False
+        bad = False
 
         def sub(match: re.Match[str]) -> str:
-            nonlocal broken
+            nonlocal bad
             target = ids.get(match.group(1))
             if target is None or own is None or target >= own:
-                broken = True
+                bad = True
                 return match.group(0)
             return f"${{{target}."
 
         result = _SYMBOL.sub(sub, value)
-        if broken:
-            warnings.append(
-                f"{draft.name}: {where} would refer to a service numbered after it; "
-                "left empty: fill it in by hand"
-            )
+        if bad:
+            broken.add(where)
             return ""
         return result
 
-    return Draft(
+    resolved = Draft(
         draft.name,
         draft.type,
         {k: fix(v, f"settings.{k}") for k, v in draft.settings.items()},
-        [(k, fix(v, f"var {k}")) for k, v in draft.vars],
-        [(k, fix(v, f"secret {k}")) for k, v in draft.secrets],
+        [(k, fix(v, f"vars.{k}")) for k, v in draft.vars],
+        [(k, fix(v, f"secrets.{k}")) for k, v in draft.secrets],
         draft.source,
     )
+    return resolved, broken
 
 
 def _kv(key: str, value: str) -> Table:
@@ -500,15 +558,19 @@ def _table(draft: Draft, ident: int) -> Table:
     return service
 
 
-def _fill(table: Table, draft: Draft) -> bool:
-    """Add what ``table`` lacks from ``draft``; never change a value. True if it changed."""
-    changed = False
+def _fill(table: Table, draft: Draft) -> set[str]:
+    """Add what ``table`` lacks from ``draft``; never change a value.
+
+    Returns:
+        What was added: ``settings.KEY``, ``vars.KEY``, ``secrets.KEY``.
+    """
+    added: set[str] = set()
     config = table.get("configuration")
     if config is None:
         config = tomlkit.table(is_super_table=True)
         table.add("configuration", config)
     if not isinstance(config, Table):
-        return False
+        return added
     settings = config.get("settings")
     if settings is None:
         settings = tomlkit.table()
@@ -520,9 +582,9 @@ def _fill(table: Table, draft: Draft) -> bool:
                 if value == "" and key in ("image", "staticPath"):
                     continue
                 settings.add(key, value)
-                changed = True
+                added.add(f"settings.{key}")
     if kind == "build":
-        return changed
+        return added
     present: set[str] = set()
     for name in ("vars", "secrets"):
         items = config.get(name)
@@ -540,20 +602,20 @@ def _fill(table: Table, draft: Draft) -> bool:
             continue
         for key, value in missing:
             items.append(_kv(key, value))
-            changed = True
-    return changed
+            added.add(f"{name}.{key}")
+    return added
 
 
 # -- the finishing touches -------------------------------------------------------------
 
 
 def _spaced(text: str) -> str:
-    """A blank line before each ``[[services]]`` or ``[config_status]`` header that
+    """A blank line before each ``services`` or ``config_status`` table header that
     directly follows a value (tomlkit appends without one)."""
     lines = text.splitlines()
     out: list[str] = []
     for line in lines:
-        header = line.startswith(("[[services]]", "[config_status]"))
+        header = line.startswith(("[[services", "[services", "[config_status]"))
         if header and out and out[-1].strip() and not out[-1].lstrip().startswith("#"):
             out.append("")
         out.append(line)
