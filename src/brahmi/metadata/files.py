@@ -120,7 +120,14 @@ def with_lines(problems: list[MetadataProblem], text: str) -> list[MetadataProbl
     for problem in problems:
         line = _lookup(lines, problem.key) if problem.key else None
         placed.append(dataclasses.replace(problem, line=line))
-    return placed
+    # Within a service (and the file's own problems), in the order of the text.
+    group = {id(p): i for i, p in enumerate(placed)}
+    first: dict[int | None, int] = {}
+    for p in placed:
+        first.setdefault(p.service_index, group[id(p)])
+    return sorted(
+        placed, key=lambda p: (first[p.service_index], p.line if p.line is not None else 1 << 30)
+    )
 
 
 def _lookup(lines: dict[str, int], key: str) -> int | None:
