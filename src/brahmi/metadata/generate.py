@@ -24,7 +24,7 @@ import tomlkit
 from tomlkit.items import AoT, Table
 
 from brahmi import errors
-from brahmi.metadata import detect, files, rules
+from brahmi.metadata import detect, files, frameworks, rules
 from brahmi.metadata.model import (
     APPLICATION_ID,
     FIRST_ID,
@@ -255,7 +255,7 @@ def _database(db: detect.Database, name: str) -> Draft:
     return draft
 
 
-def _build(component: detect.Component, name: str, scan: detect.ProjectScan) -> Draft:
+def _build(component: frameworks.Component, name: str, scan: detect.ProjectScan) -> Draft:
     settings: dict[str, Any] = {
         "repoUrl": scan.repo_url,
         "buildPath": component.path,
@@ -274,7 +274,7 @@ def _build(component: detect.Component, name: str, scan: detect.ProjectScan) -> 
 
 
 def _runnable(
-    component: detect.Component,
+    component: frameworks.Component,
     name: str,
     build: str,
     databases: list[Draft],
