@@ -8,6 +8,7 @@ No I/O here: :mod:`brahmi.metadata.files` reads files and adds line numbers.
 
 from __future__ import annotations
 
+import functools
 import re
 import shlex
 from collections.abc import Iterator, Mapping, Sequence
@@ -72,6 +73,13 @@ def parse_references(text: str) -> list[Reference]:
     Returns:
         The references found; empty when none.
     """
+    if "${" not in text:
+        return []
+    return list(_references(text))
+
+
+@functools.lru_cache(maxsize=4096)
+def _references(text: str) -> tuple[Reference, ...]:
     found: list[Reference] = []
     for match in _CANDIDATE.finditer(text):
         inner = match.group(1).strip()
@@ -94,7 +102,7 @@ def parse_references(text: str) -> list[Reference]:
                     False,
                 )
             )
-    return found
+    return tuple(found)
 
 
 def read_services(document: Mapping[str, Any]) -> list[Service]:
@@ -409,8 +417,12 @@ def _is_port(value: Any) -> bool:
 def _is_command(value: Any) -> bool:
     if isinstance(value, list):
         return bool(value) and all(isinstance(v, str) for v in value)
-    if not isinstance(value, str):
-        return False
+    return isinstance(value, str) and _splits(value)
+
+
+@functools.lru_cache(maxsize=1024)
+def _splits(value: str) -> bool:
+    """True when ``shlex.split`` reads ``value`` into at least one word."""
     try:
         return bool(shlex.split(value))
     except ValueError:
