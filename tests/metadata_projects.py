@@ -155,3 +155,108 @@ def go_backend(root: Path) -> Path:
             """,
         },
     )
+
+
+def node_monorepo(root: Path) -> Path:
+    """A workspace root, an Express API in ``api/`` on MongoDB and a server-rendered
+    Next.js app in ``web/``; compose names the database and builds the API."""
+    write(
+        root,
+        {
+            "compose.yml": """
+                services:
+                  mongo:
+                    image: mongo:7
+                    environment:
+                      MONGO_INITDB_ROOT_USERNAME: root
+                      MONGO_INITDB_ROOT_PASSWORD: ${MONGO_PASSWORD:?set it}
+                  api:
+                    build:
+                      context: api
+                    depends_on: [mongo]
+            """,
+            "api/server.js": """
+                const express = require("express");
+                const mongoose = require("mongoose");
+                mongoose.connect(process.env.MONGO_URL);
+                const origin = process.env["CORS_ORIGIN"];
+                const app = express();
+                app.get("/api/health", (req, res) => res.send("ok"));
+                app.listen(process.env.PORT || 4000);
+            """,
+            "api/.env.example": """
+                # copy to .env
+                API_TOKEN=changeme
+                CORS_ORIGIN=http://localhost:3000
+            """,
+            "web/next.config.js": "module.exports = { reactStrictMode: true };\n",
+            "web/pages/index.js": (
+                "export default function Home() { return process.env.NEXT_PUBLIC_API; }\n"
+            ),
+        },
+    )
+    manifests = {
+        "package.json": {"name": "mono", "private": True, "workspaces": ["api", "web"]},
+        "api/package.json": {
+            "name": "api",
+            "main": "server.js",
+            "scripts": {"start": "node server.js"},
+            "dependencies": {"express": "^4.19.0", "mongoose": "^8.0.0"},
+        },
+        "web/package.json": {
+            "name": "web",
+            "scripts": {"build": "next build", "start": "next start"},
+            "dependencies": {"next": "14.2.0", "react": "18.3.0"},
+        },
+    }
+    for rel, data in manifests.items():
+        (root / rel).write_text(json.dumps(data, indent=2), encoding="utf-8")
+    (root / "yarn.lock").write_text("", encoding="utf-8")
+    return root
+
+
+def src_layout_python(root: Path) -> Path:
+    """A ``src/`` package started with ``python -m`` (a Dockerfile and compose say so),
+    reading a Redis URL; the compose port differs from the framework's default."""
+    return write(
+        root,
+        {
+            "Dockerfile": """
+                FROM python:3.12-slim
+                WORKDIR /app
+                COPY . .
+                RUN pip install -r requirements.txt
+                ENV PYTHONPATH=/app/src \\
+                    WORKERS=2
+                EXPOSE 7000
+                CMD ["python", "-m", "notes"]
+            """,
+            "docker-compose.yaml": """
+                services:
+                  redis:
+                    image: redis:7.2
+                  notes:
+                    build: .
+                    ports: ["7000:7000"]
+            """,
+            "requirements.txt": "aiohttp>=3.9\nredis>=5\n",
+            "src/notes/__init__.py": "",
+            "src/notes/__main__.py": """
+                import os
+
+                from aiohttp import web
+
+                URL = os.getenv("REDIS_URL")
+                SECRET = os.environ["SESSION_SECRET"]
+
+
+                async def health(request):
+                    return web.Response(text="ok")
+
+
+                app = web.Application()
+                app.router.add_get("/healthz", health)
+                web.run_app(app, port=int(os.getenv("PORT", "7000")))
+            """,
+        },
+    )

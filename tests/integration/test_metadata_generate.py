@@ -428,3 +428,89 @@ def test_generated_output_always_validates(tmp_path_factory: Any, shape: dict[st
     assert rules.check(tomllib.loads(result.text)) == []
     again = gen.generate(root, existing_text=result.text)
     assert again.text == result.text
+
+
+def test_a_node_monorepo_gives_an_express_api_on_mongodb_and_a_next_server(
+    tmp_path: Path,
+) -> None:
+    root = projects.node_monorepo(project(tmp_path, "mono"))
+    result = gen.generate(root)
+
+    assert result.problems == []
+    assert [(s["uniqueIdentifier"], s["name"], s["type"]) for s in services(result.text)] == [
+        (100, "mongo", "mongodb"),
+        (101, "api-build", "build"),
+        (102, "api", "backend"),
+        (103, "web-build", "build"),
+        (104, "web", "backend"),  # server-rendered: it runs its own server
+    ]
+    found = by_name(result.text)
+    assert found["mongo"]["configuration"]["settings"] == {"image": "mongo:7"}
+    assert pairs(found["mongo"], "vars") == {"MONGO_INITDB_ROOT_USERNAME": "root"}
+    assert pairs(found["mongo"], "secrets") == {"MONGO_INITDB_ROOT_PASSWORD": ""}
+    assert found["api-build"]["configuration"]["settings"]["buildPath"] == "api"
+    # The lock file is the workspace's, not the api folder's: a plain install.
+    assert found["api-build"]["configuration"]["settings"]["installCommand"] == "npm install"
+    assert found["api"]["configuration"]["settings"] == {
+        "image": "${101.outputs.IMAGE_URL}",
+        "cmd": "node server.js",
+        "commandPort": 4000,
+        "publicNet": True,
+        "healthCheckPath": "/api/health",
+    }
+    # The mongo database has a password, so its URL is an empty secret; the example
+    # token from .env.example never reaches the file.
+    assert pairs(found["api"], "secrets") == {"MONGO_URL": "", "API_TOKEN": ""}
+    assert pairs(found["api"], "vars") == {"CORS_ORIGIN": "http://localhost:3000", "PORT": "4000"}
+    assert "changeme" not in result.text
+    assert found["web-build"]["configuration"]["settings"]["buildCommand"] == "npm run build"
+    assert found["web"]["configuration"]["settings"] == {
+        "image": "${103.outputs.IMAGE_URL}",
+        "cmd": "npx next start -p 3000",
+        "commandPort": 3000,
+        "publicNet": True,
+    }
+    assert any("NEXT_PUBLIC_API" in w for w in result.warnings)
+    assert "mono-build" not in found, "the workspace root is not a service"
+
+
+def test_a_src_layout_package_runs_as_the_dockerfile_says_with_its_pythonpath(
+    tmp_path: Path,
+) -> None:
+    root = projects.src_layout_python(project(tmp_path, "notes"))
+    result = gen.generate(root)
+
+    assert result.problems == []
+    redis, build, notes = services(result.text)
+    assert (redis["name"], redis["configuration"]["settings"]) == ("redis", {"image": "redis:7.2"})
+    assert build["configuration"]["settings"]["dockerfile"] == "Dockerfile"
+    assert notes["configuration"]["settings"] == {
+        "image": "${101.outputs.IMAGE_URL}",
+        "cmd": "python -m notes",
+        "commandPort": 7000,
+        "publicNet": True,
+        "healthCheckPath": "/healthz",
+    }
+    assert pairs(notes, "vars") == {
+        "PYTHONPATH": "src",  # /app/src under WORKDIR /app, seen from the build folder
+        "WORKERS": "2",
+        "REDIS_URL": "redis://redis:6379/0",
+        "PORT": "7000",
+    }
+    assert pairs(notes, "secrets") == {"SESSION_SECRET": ""}
+
+
+def test_a_framework_command_listens_on_the_port_compose_publishes(tmp_path: Path) -> None:
+    root = projects.compose_fastapi(project(tmp_path, "shop"))
+    compose = (root / "compose.yaml").read_text(encoding="utf-8")
+    (root / "compose.yaml").write_text(compose.replace('"8080:8000"', '"9000:9100"'), "utf-8")
+    api = by_name(gen.generate(root).text)["api"]["configuration"]["settings"]
+    assert api["commandPort"] == 9100
+    assert api["cmd"] == "uvicorn app.main:app --host 0.0.0.0 --port 9100"
+
+
+def test_compose_interpolation_gives_defaults_and_nothing_else(tmp_path: Path) -> None:
+    root = projects.node_monorepo(project(tmp_path, "mono"))
+    text = gen.generate(root).text
+    assert "set it" not in text
+    assert "MONGO_PASSWORD" not in text

@@ -182,10 +182,10 @@ def scan(root: Path) -> ProjectScan:
                     "built here; it is a template service: check it"
                 )
     result.components = list(by_path.values())
+    for component in result.components:
+        component.settle()
     _add_client_databases(result)
     for component in result.components:
-        if component.kind == "backend" and not component.cmd:
-            result.warnings.append(f"{component.name}: no start command found; set cmd by hand")
         if component.build_time_env:
             result.warnings.append(
                 f"{component.name}: {', '.join(sorted(component.build_time_env))} are read at "
@@ -305,7 +305,11 @@ def _compose_service(name: str, raw: Mapping[str, Any]) -> ComposeService:
 
 def _compose_value(value: str) -> str:
     """Compose interpolation: ``${X:-default}`` gives its default, ``${X}`` nothing."""
-    return re.sub(r"\$\{[A-Za-z_]\w*(?::?-([^}]*))?\}", lambda m: m.group(1) or "", value)
+    return re.sub(
+        r"\$\{[A-Za-z_]\w*(?::?([-?+])([^}]*))?\}",
+        lambda m: m.group(2) if m.group(1) == "-" else "",
+        value,
+    )
 
 
 def _container_port(port: Any) -> int | None:
@@ -321,10 +325,8 @@ def _container_port(port: Any) -> int | None:
 
 def _apply_compose(component: Component, svc: ComposeService) -> None:
     component.name = slug(svc.name) or component.name
-    if svc.command:
-        component.cmd = svc.command
-    if svc.port:
-        component.port = svc.port
+    component.offer_cmd(svc.command, frameworks.COMPOSE)
+    component.offer_port(svc.port, frameworks.COMPOSE)
     if svc.dockerfile:
         component.dockerfile = svc.dockerfile
     for key, value in svc.environment.items():

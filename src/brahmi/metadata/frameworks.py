@@ -34,6 +34,11 @@ ALL_INTERFACES = "0.0.0.0"  # noqa: S104
 _SHELL_OPERATORS = re.compile(r"&&|\|\||[;|<>`]|\$\(")
 
 
+#: Where a command or port came from; a later source of higher rank replaces it.
+FRAMEWORK, CODE, DOCKERFILE, COMPOSE = 1, 2, 3, 4
+_PORT_FLAG = re.compile(r"(--port[= ]|-p[= ]|-l[= ]|--listen[= ]|0\.0\.0\.0:)\d{2,5}\b")
+
+
 @dataclass
 class Component:
     """Something built from the repository and run: a backend or a frontend.
@@ -59,6 +64,28 @@ class Component:
     build_time_env: list[str] = field(default_factory=list)
     depends_on: list[str] = field(default_factory=list)
     databases_used: set[str] = field(default_factory=set)
+    #: Rank (:data:`FRAMEWORK` … :data:`COMPOSE`) of where ``cmd`` and ``port`` came from.
+    cmd_rank: int = 0
+    port_rank: int = 0
+
+    def offer_cmd(self, cmd: str | None, rank: int) -> None:
+        """Take ``cmd`` unless what is there came from a higher-ranked source."""
+        if cmd and rank >= self.cmd_rank:
+            self.cmd, self.cmd_rank = cmd, rank
+
+    def offer_port(self, port: int | None, rank: int) -> None:
+        """Take ``port`` unless what is there came from a higher-ranked source."""
+        if port and 0 < port < 65536 and rank >= self.port_rank:
+            self.port, self.port_rank = port, rank
+
+    def settle(self) -> None:
+        """Once every source is read: a ``PORT`` default from the code beats a
+        framework's default port, and a command Brahmi composed listens on the port."""
+        default = self.env.get("PORT")
+        if default and default.isdigit() and self.port_rank <= CODE:
+            self.offer_port(int(default), CODE)
+        if self.cmd and self.port and self.cmd_rank == FRAMEWORK:
+            self.cmd = _PORT_FLAG.sub(rf"\g<1>{self.port}", self.cmd)
 
 
 def command_of(value: Any) -> str | None:
@@ -96,7 +123,7 @@ def component_at(files: ProjectFiles, folder: str, owners: list[str]) -> Compone
     join = (lambda n: n) if folder == "." else (lambda n: f"{folder}/{n}")
     component: Component | None = None
     if files.exists(join("package.json")):
-        component = _node(files, folder, join)
+        component = _node(files, folder, join, owners)
     if component is None and files.exists(join("go.mod")):
         component = _go(files, folder, join, owners)
     if component is None and (
@@ -142,10 +169,10 @@ def _dockerfile(files: ProjectFiles, component: Component, join: Callable[[str],
         op, rest = words[0].upper(), words[1].strip()
         if op == "WORKDIR":
             workdir = rest if rest.startswith("/") else f"{workdir.rstrip('/')}/{rest}"
-        elif op == "EXPOSE" and not component.port:
+        elif op == "EXPOSE":
             number = rest.split()[0].split("/")[0]
             if number.isdigit():
-                component.port = int(number)
+                component.offer_port(int(number), DOCKERFILE)
         elif op == "ENV":
             for key, value in _dockerfile_env(rest).items():
                 value = _relative_to(value, workdir)
@@ -156,8 +183,7 @@ def _dockerfile(files: ProjectFiles, component: Component, join: Callable[[str],
             except ValueError:
                 parsed = rest
             cmd = command_of(parsed) or cmd
-    if cmd and not component.cmd:
-        component.cmd = cmd
+    component.offer_cmd(cmd, DOCKERFILE)
 
 
 def _dockerfile_env(rest: str) -> dict[str, str]:
@@ -184,13 +210,19 @@ def _relative_to(value: str, workdir: str) -> str:
     return value
 
 
-def _node(files: ProjectFiles, folder: str, join: Callable[[str], str]) -> Component | None:
+_JS = frozenset({".js", ".mjs", ".cjs", ".ts"})
+_JS_PORT = re.compile(r"\.listen\(\s*(\d{2,5})\b|\bPORT\s*(?:\|\||\?\?)\s*['\"]?(\d{2,5})\b")
+
+
+def _node(
+    files: ProjectFiles, folder: str, join: Callable[[str], str], owners: list[str]
+) -> Component | None:
     try:
         manifest = json.loads(files.read(join("package.json")) or "")
     except ValueError:
         return None
-    if not isinstance(manifest, Mapping):
-        return None
+    if not isinstance(manifest, Mapping) or "workspaces" in manifest:
+        return None  # not a package, or the root of a monorepo: its packages are found
     deps: dict[str, Any] = {}
     for key in ("dependencies", "devDependencies"):
         if isinstance(manifest.get(key), Mapping):
@@ -223,8 +255,8 @@ def _node(files: ProjectFiles, folder: str, join: Callable[[str], str]) -> Compo
         if static:
             _frontend(component, "out")
         else:
-            component.port = 3000
-            component.cmd = "npx next start -p 3000"
+            component.offer_port(3000, FRAMEWORK)
+            component.offer_cmd("npx next start -p 3000", FRAMEWORK)
     elif "vite" in deps:
         out = re.search(r"outDir\s*:\s*['\"]([^'\"]+)['\"]", configs)
         component.framework = "vite"
@@ -242,20 +274,26 @@ def _node(files: ProjectFiles, folder: str, join: Callable[[str], str]) -> Compo
             return None
         component.framework = framework or "node"
         start = scripts.get("start")
-        component.cmd = command_of(start) if isinstance(start, str) else None
-        if not component.cmd and isinstance(manifest.get("main"), str):
-            component.cmd = shlex.join(["node", manifest["main"]])
-        if not component.cmd and "start" in scripts:
-            component.cmd = f"{tool} start"
-        component.port = 3000
+        cmd = command_of(start) if isinstance(start, str) else None
+        if not cmd and isinstance(manifest.get("main"), str):
+            cmd = shlex.join(["node", manifest["main"]])
+        if not cmd and "start" in scripts:
+            cmd = f"{tool} start"
+        component.offer_cmd(cmd, FRAMEWORK)
+        component.offer_port(3000, FRAMEWORK)
+        for path in own_sources(files, folder, owners, _JS):
+            match = _JS_PORT.search(files.read(path) or "")
+            if match:
+                component.offer_port(int(match.group(1) or match.group(2)), CODE)
+                break
     return component
 
 
 def _frontend(component: Component, output: str) -> None:
     component.kind = "frontend"
     component.output_path = output
-    component.port = 3000
-    component.cmd = "npx serve -s . -l 3000"
+    component.offer_port(3000, FRAMEWORK)
+    component.offer_cmd("npx serve -s . -l 3000", FRAMEWORK)
 
 
 def _go(
@@ -277,7 +315,8 @@ def _go(
     binary = slug(main.name) if rel != "." else name
     component = Component(folder, name, "backend", "go", install_command="go mod download")
     component.build_command = f"go build -o bin/{binary} {rel}"
-    component.cmd = f"./bin/{binary}"
+    component.offer_cmd(f"./bin/{binary}", FRAMEWORK)
+    component.offer_port(8080, FRAMEWORK)
     for framework in ("gin-gonic/gin", "labstack/echo", "gofiber/fiber", "go-chi/chi"):
         if framework in mod:
             component.framework = framework.split("/")[1]
@@ -289,9 +328,8 @@ def _go(
     for path in sources:
         match = re.search(r'"(?:[\w.]*)?:(\d{2,5})"', files.read(path) or "")
         if match:
-            component.port = int(match.group(1))
+            component.offer_port(int(match.group(1)), CODE)
             break
-    component.port = component.port or 8080
     return component
 
 
@@ -365,36 +403,36 @@ def _python(
 
     if "fastapi" in deps or "starlette" in deps:
         component.framework = "fastapi" if "fastapi" in deps else "starlette"
-        component.port = 8000
+        component.offer_port(8000, FRAMEWORK)
         found = find(r"^(\w+)\s*(?::\s*\w+\s*)?=\s*(?:fastapi\.)?(?:FastAPI|Starlette)\(")
         if found:
             mod, app_dir = module(found[0])
             argv = ["uvicorn", f"{mod}:{found[1]}", "--host", ALL_INTERFACES, "--port", "8000"]
             if app_dir:
                 argv[2:2] = ["--app-dir", app_dir]
-            component.cmd = shlex.join(argv)
+            component.offer_cmd(shlex.join(argv), FRAMEWORK)
     elif "django" in deps or files.exists(join("manage.py")):
         component.framework = "django"
-        component.port = 8000
+        component.offer_port(8000, FRAMEWORK)
         if files.exists(join("manage.py")):
-            component.cmd = "python manage.py runserver 0.0.0.0:8000"
+            component.offer_cmd("python manage.py runserver 0.0.0.0:8000", FRAMEWORK)
     elif "flask" in deps:
         component.framework = "flask"
-        component.port = 5000
+        component.offer_port(5000, FRAMEWORK)
         found = find(r"^(\w+)\s*=\s*(?:flask\.)?Flask\(")
         if found:
             mod, app_dir = module(found[0])
             argv = ["flask", "--app", f"{mod}:{found[1]}", "run", "--host", ALL_INTERFACES]
-            component.cmd = shlex.join([*argv, "--port", "5000"])
+            component.offer_cmd(shlex.join([*argv, "--port", "5000"]), FRAMEWORK)
             if app_dir:
                 component.env.setdefault("PYTHONPATH", app_dir)
     elif "aiohttp" in deps:
         component.framework = "aiohttp"
-        component.port = 8080
+        component.offer_port(8080, FRAMEWORK)
         found = find(r"^\s*(?:aiohttp\.)?web\.run_app\((\w*)")
         if found:
             mod, app_dir = module(found[0])
-            component.cmd = shlex.join(["python", "-m", mod])
+            component.offer_cmd(shlex.join(["python", "-m", mod]), FRAMEWORK)
             if app_dir:
                 component.env.setdefault("PYTHONPATH", app_dir)
     else:
@@ -402,7 +440,7 @@ def _python(
     main = next((p for p in sorted(texts) if p.name == "__main__.py"), None)
     if main is not None and not component.cmd:
         mod, app_dir = module(main.parent / "__init__.py")
-        component.cmd = shlex.join(["python", "-m", mod])
+        component.offer_cmd(shlex.join(["python", "-m", mod]), FRAMEWORK)
         if app_dir:
             component.env.setdefault("PYTHONPATH", app_dir)
     for text in texts.values():
@@ -410,10 +448,8 @@ def _python(
             r"(?:run|serve|run_app)\([^)]*?\bport\s*=\s*(\d{2,5})\b", text, re.S
         ) or re.search(r"--port[= ](\d{2,5})\b", text)
         if match:
-            component.port = int(match.group(1))
+            component.offer_port(int(match.group(1)), CODE)
             break
-    if component.port and component.cmd:
-        component.cmd = re.sub(r"(--port )\d+", rf"\g<1>{component.port}", component.cmd)
     return component
 
 
