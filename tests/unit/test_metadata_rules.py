@@ -10,6 +10,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from brahmi.metadata import rules
 from brahmi.metadata.files import locate_keys, validate_text
@@ -38,7 +40,7 @@ def example() -> dict[str, Any]:
     return tomllib.loads(full_example())
 
 
-def settings(doc: dict[str, Any], index: int) -> dict[str, Any]:
+def settings_of(doc: dict[str, Any], index: int) -> dict[str, Any]:
     result: dict[str, Any] = doc["services"][index]["configuration"]["settings"]
     return result
 
@@ -71,7 +73,7 @@ def _set(index: int, key: str, value: Any) -> Mutation:
 
 def _setting(index: int, key: str, value: Any) -> Mutation:
     def apply(doc: dict[str, Any]) -> None:
-        settings(doc, index)[key] = value
+        settings_of(doc, index)[key] = value
 
     return apply
 
@@ -85,7 +87,7 @@ def _drop(index: int, key: str) -> Mutation:
 
 def _drop_setting(index: int, key: str) -> Mutation:
     def apply(doc: dict[str, Any]) -> None:
-        del settings(doc, index)[key]
+        del settings_of(doc, index)[key]
 
     return apply
 
@@ -118,7 +120,7 @@ def _swap_ids(doc: dict[str, Any]) -> None:
 
 def _template_with_repo_url(doc: dict[str, Any]) -> None:
     doc["services"][0]["type"] = "template"
-    settings(doc, 0)["repoUrl"] = "https://example.com/x.git"
+    settings_of(doc, 0)["repoUrl"] = "https://example.com/x.git"
 
 
 def _no_services(doc: dict[str, Any]) -> None:
@@ -501,3 +503,84 @@ def test_problems_from_text_carry_the_line_of_the_offending_key() -> None:
     assert problem.code == "literal_secret"
     assert problem.line is not None
     assert text.splitlines()[problem.line - 1] == 'value = "pw1"'
+
+
+# -- any document at all: check reports, never raises ----------------------------------
+
+FIELD_NAMES = st.sampled_from(
+    [
+        *("services", "config_status", "uniqueIdentifier", "name", "type", "applicationID"),
+        *("configuration", "settings", "vars", "secrets", "key", "value", "image", "cmd"),
+        *("commandPort", "publicNet", "repoUrl", "buildPath", "targetBranches", "incomplete"),
+        *("installationId", "staticPath", "healthCheckPath", "outputPath", "status"),
+    ]
+)
+SCALARS = st.one_of(
+    st.integers(min_value=-5, max_value=70000),
+    st.booleans(),
+    st.floats(allow_nan=False),
+    st.sampled_from(
+        [
+            "",
+            "{applicationID}",
+            "postgres:16",
+            "${100.vars.X}",
+            "${101.outputs.IMAGE_URL}",
+            "${x.secrets.Y}",
+            "${PORT}",
+            "../up",
+            "/abs",
+            "it's",
+            "DB_PASSWORD",
+            "backend",
+            "build",
+            "frontend",
+            "postgres",
+        ]
+    ),
+)
+VALUES = st.recursive(
+    SCALARS,
+    lambda inner: st.one_of(
+        st.lists(inner, max_size=4), st.dictionaries(FIELD_NAMES, inner, max_size=5)
+    ),
+    max_leaves=25,
+)
+
+
+@settings(max_examples=300, deadline=None)
+@given(document=st.dictionaries(FIELD_NAMES, VALUES, max_size=4))
+def test_check_reports_on_any_document_without_raising(document: dict[str, Any]) -> None:
+    problems = rules.check(document)
+    assert all(p.code and p.message for p in problems)
+
+
+@settings(max_examples=200, deadline=None)
+@given(services=st.lists(st.dictionaries(FIELD_NAMES, VALUES, max_size=8), max_size=5))
+def test_check_reports_on_any_services_without_raising(services: list[dict[str, Any]]) -> None:
+    problems = rules.check({"services": services})
+    assert all(p.code for p in problems)
+
+
+def test_lines_are_found_for_dotted_keys_and_fall_back_to_the_service_for_inline_tables() -> None:
+    text = (
+        "[[services]]\n"
+        "uniqueIdentifier = 100\n"
+        'name = "db"\n'
+        'type = "postgres"\n'
+        'applicationID = "{applicationID}"\n'
+        'configuration.settings.image = ""\n'
+        "\n"
+        "[[services]]\n"
+        "uniqueIdentifier = 101\n"
+        'name = "api"\n'
+        'type = "backend"\n'
+        'applicationID = "{applicationID}"\n'
+        'configuration = { settings = { image = "x", cmd = "run", commandPort = 0 } }\n'
+    )
+    found = {(p.code, p.key): p.line for p in validate_text(text)}
+    assert found == {
+        ("bad_value", "services[0].configuration.settings.image"): 6,
+        # Inside an inline table: the line of the key that holds it.
+        ("bad_value", "services[1].configuration.settings.commandPort"): 13,
+    }
