@@ -142,6 +142,24 @@ class InvalidSkill(BrahmiError):
     code = "invalid_skill"
 
 
+class MetadataNotToml(BrahmiError):
+    """The aramb.toml is not valid TOML (DESIGN §11); nothing was written."""
+
+    code = "not_toml"
+
+
+class MetadataUnreadable(BrahmiError):
+    """The aramb.toml or project folder could not be read (DESIGN §11)."""
+
+    code = "metadata_unreadable"
+
+
+class NoServicesFound(BrahmiError):
+    """No service to describe was found in the project (DESIGN §11); nothing was written."""
+
+    code = "no_services_found"
+
+
 class ExecutorNotFound(BrahmiError):
     """No agent runtime is registered under that name."""
 
