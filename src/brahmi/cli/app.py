@@ -118,7 +118,7 @@ def _root(
 
 
 def _register() -> None:
-    from brahmi.cli import agents, ask, db, projects, run, serve, skills, tasks, worker
+    from brahmi.cli import agents, ask, db, deploy, projects, run, serve, skills, tasks, worker
 
     app.command("ask")(ask.ask)
     app.command("validate")(run.validate)
@@ -133,6 +133,7 @@ def _register() -> None:
     app.add_typer(db.app, name="db")
     app.add_typer(agents.app, name="agents")
     app.add_typer(projects.app, name="projects")
+    app.add_typer(deploy.app, name="deploy")
 
 
 _register()

@@ -1,0 +1,129 @@
+"""The Docker engine, driven through the ``docker`` client as a subprocess (§11).
+
+Used by the local target when ``docker info`` answers: build services with a Dockerfile
+become ``docker build``; backends from those images and databases become containers
+published on 127.0.0.1 only. Environment values reach ``docker run`` through its own
+environment (``-e KEY``), never its argument list, so secrets never show in ``ps``.
+"""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+
+#: How long ``docker info`` may take to say whether an engine answers, seconds.
+INFO_TIMEOUT_S = 5.0
+#: How long ``docker run``/``rm``/``inspect``/``logs`` may take, seconds.
+CALL_TIMEOUT_S = 60.0
+#: The port a database image listens on inside its container.
+DEFAULT_PORTS = {"postgres": 5432, "redis": 6379, "mongodb": 27017}
+
+
+def engine_available(timeout_s: float = INFO_TIMEOUT_S) -> tuple[bool, str]:
+    """Whether a Docker engine answers ``docker info``, and if not why."""
+    exe = shutil.which("docker")
+    if exe is None:
+        return False, "no docker client on PATH"
+    try:
+        proc = subprocess.run(
+            [exe, "info", "--format", "{{.ServerVersion}}"],
+            capture_output=True,
+            encoding="utf-8",
+            errors="replace",
+            timeout=timeout_s,
+            check=False,
+            stdin=subprocess.DEVNULL,
+        )
+    except subprocess.TimeoutExpired:
+        return False, f"docker info did not answer within {timeout_s:g} s"
+    except OSError as exc:
+        return False, f"docker could not run: {exc}"
+    if proc.returncode != 0:
+        said = (proc.stderr or proc.stdout).strip().splitlines()
+        return False, f"no Docker engine answers ({said[-1] if said else 'docker info failed'})"
+    return True, f"Docker engine {proc.stdout.strip()}"
+
+
+def build(folder: Path, tag: str, log: Path, timeout_s: float) -> int:
+    """``docker build -t TAG FOLDER``, output appended to ``log``; its exit code."""
+    with log.open("ab") as out:
+        try:
+            return subprocess.run(
+                ["docker", "build", "-t", tag, str(folder)],
+                stdout=out,
+                stderr=subprocess.STDOUT,
+                stdin=subprocess.DEVNULL,
+                timeout=timeout_s,
+                check=False,
+            ).returncode
+        except subprocess.TimeoutExpired:
+            return -9
+
+
+def run(
+    image: str,
+    env: Mapping[str, str],
+    host_port: int,
+    container_port: int,
+    command: Sequence[str] = (),
+    base_env: Mapping[str, str] | None = None,
+) -> str:
+    """Start a detached container publishing ``127.0.0.1:host_port`` to
+    ``container_port``; returns its id.
+
+    Raises:
+        RuntimeError: With docker's own message when the container does not start.
+    """
+    argv = ["docker", "run", "-d", "-p", f"127.0.0.1:{host_port}:{container_port}"]
+    for key in env:
+        argv += ["-e", key]
+    argv += [image, *command]
+    proc = subprocess.run(
+        argv,
+        env={**(base_env or {}), **env},
+        capture_output=True,
+        encoding="utf-8",
+        errors="replace",
+        timeout=CALL_TIMEOUT_S,
+        check=False,
+        stdin=subprocess.DEVNULL,
+    )
+    if proc.returncode != 0:
+        raise RuntimeError(proc.stderr.strip() or f"docker run exited {proc.returncode}")
+    return proc.stdout.strip()
+
+
+def running(container: str) -> bool:
+    """Whether the container runs now."""
+    proc = _call(["docker", "inspect", "-f", "{{.State.Running}}", container])
+    return proc is not None and proc.returncode == 0 and proc.stdout.strip() == "true"
+
+
+def logs(container: str, lines: int) -> str:
+    """The container's last ``lines`` lines of output."""
+    proc = _call(["docker", "logs", "--tail", str(lines), container])
+    if proc is None:
+        return ""
+    return (proc.stdout + proc.stderr).strip()
+
+
+def remove(container: str) -> None:
+    """Stop and remove the container (no error when it is gone)."""
+    _call(["docker", "rm", "-f", container])
+
+
+def _call(argv: list[str]) -> subprocess.CompletedProcess[str] | None:
+    try:
+        return subprocess.run(
+            argv,
+            capture_output=True,
+            encoding="utf-8",
+            errors="replace",
+            timeout=CALL_TIMEOUT_S,
+            check=False,
+            stdin=subprocess.DEVNULL,
+        )
+    except (OSError, subprocess.TimeoutExpired):
+        return None
