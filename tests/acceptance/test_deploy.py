@@ -1,0 +1,432 @@
+"""``brahmi deploy`` on the local target, from source, as real processes (DESIGN §11).
+
+Each project is written to ``tmp_path``: a stdlib HTTP backend that reads its database
+URL from a var and prints its pid, a frontend built by a build service into static files,
+and a PostgreSQL service mapped to the server on 127.0.0.1:5432. Every check is a real
+HTTP request or a look at ``/proc``; every test stops what it deployed.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import socket
+import subprocess
+import textwrap
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+
+from tests.acceptance.conftest import Cli
+
+#: The probe limit the failing-service tests give ``brahmi deploy --timeout``.
+SHORT_TIMEOUT_S = 3.0
+#: How long a process that was stopped may take to disappear.
+GONE_S = 10.0
+
+BACKEND = """\
+import json, os, sys
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+class Handler(BaseHTTPRequestHandler):
+    def do_GET(self):
+        if self.path == "/health":
+            body = b"ok"
+        elif self.path == "/config":
+            body = json.dumps({"database_url": os.environ.get("DATABASE_URL"),
+                               "port": os.environ.get("PORT")}).encode()
+        else:
+            self.send_error(404)
+            return
+        self.send_response(200)
+        self.end_headers()
+        self.wfile.write(body)
+
+print(f"backend pid {os.getpid()} on port {os.environ['PORT']}", flush=True)
+ThreadingHTTPServer(("127.0.0.1", int(os.environ["PORT"])), Handler).serve_forever()
+"""
+
+WEB_BUILD = """\
+from pathlib import Path
+Path("dist").mkdir(exist_ok=True)
+Path("dist/index.html").write_text("<h1>notes</h1>")
+print("built dist/index.html")
+"""
+
+HEAD = """\
+[[services]]
+uniqueIdentifier = 100
+name = "db"
+type = "postgres"
+applicationID = "{applicationID}"
+
+[services.configuration.settings]
+image = "postgres:16"
+
+[[services.configuration.vars]]
+key = "POSTGRES_DB"
+value = "notes"
+
+[[services]]
+uniqueIdentifier = 101
+name = "api-build"
+type = "build"
+applicationID = "{applicationID}"
+
+[services.configuration.settings]
+repoUrl = "https://example.com/acme/notes"
+buildPath = "backend"
+targetBranches = ["main"]
+installationId = ""
+"""
+
+
+def backend(cmd: str = "python server.py", extra: str = "") -> str:
+    return f"""
+[[services]]
+uniqueIdentifier = 102
+name = "api"
+type = "backend"
+applicationID = "{{applicationID}}"
+
+[services.configuration.settings]
+image = "${{101.outputs.IMAGE_URL}}"
+cmd = "{cmd}"
+commandPort = 8000
+publicNet = true
+{extra}
+[[services.configuration.vars]]
+key = "DATABASE_URL"
+value = "postgresql://postgres@127.0.0.1:5432/${{100.vars.POSTGRES_DB}}"
+"""
+
+
+FRONTEND = """
+[[services]]
+uniqueIdentifier = 103
+name = "web-build"
+type = "build"
+applicationID = "{applicationID}"
+
+[services.configuration.settings]
+repoUrl = "https://example.com/acme/notes"
+buildPath = "web"
+targetBranches = ["main"]
+installationId = ""
+buildCommand = "python build.py"
+outputPath = "dist"
+
+[[services]]
+uniqueIdentifier = 104
+name = "web"
+type = "frontend"
+applicationID = "{applicationID}"
+
+[services.configuration.settings]
+staticPath = "${103.outputs.PATH}"
+cmd = "python -m http.server 3000 --bind 0.0.0.0"
+commandPort = 3000
+publicNet = true
+"""
+
+
+def project(tmp_path: Path, toml: str, backend_code: str = BACKEND) -> Path:
+    """A project folder with a backend, a frontend source, and ``toml`` as aramb.toml."""
+    root = tmp_path / "notes"
+    (root / "backend").mkdir(parents=True)
+    (root / "web").mkdir()
+    (root / "backend" / "server.py").write_text(backend_code)
+    (root / "web" / "build.py").write_text(WEB_BUILD)
+    (root / "aramb.toml").write_text(toml)
+    return root
+
+
+@pytest.fixture
+def deployed(cli: Cli) -> Iterator[list[Path]]:
+    """Projects a test deployed: stopped at teardown whatever happened."""
+    projects: list[Path] = []
+    yield projects
+    for root in projects:
+        cli("deploy", "stop", root)
+
+
+def running(pid: int) -> bool:
+    """Whether ``pid`` runs (a zombie left to a parent that does not reap is not running)."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return False
+    return stat[stat.rfind(")") + 2 :][0] not in "ZX"
+
+
+def group_members(pgid: int) -> list[int]:
+    """Live processes of a process group."""
+    members = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                if os.getpgid(int(entry.name)) == pgid and running(int(entry.name)):
+                    members.append(int(entry.name))
+            except OSError:
+                continue
+    return members
+
+
+def wait_gone(pids: list[int]) -> list[int]:
+    """The pids still running (or with a live group) after up to GONE_S."""
+    deadline = time.monotonic() + GONE_S
+    while True:
+        left = [p for p in pids if running(p) or group_members(p)]
+        if not left or time.monotonic() > deadline:
+            return left
+        time.sleep(0.05)
+
+
+def logged_pid(text: str) -> int:
+    match = re.search(r"backend pid (\d+)", text)
+    assert match, text
+    return int(match.group(1))
+
+
+def test_deploy_from_source_serves_the_frontend_and_backend_then_stops(
+    cli: Cli, tmp_path: Path, deployed: list[Path]
+) -> None:
+    root = project(tmp_path, HEAD + backend() + FRONTEND)
+    deployed.append(root)
+
+    result = cli.json("deploy", root)
+
+    assert result["status"] == "deployed"
+    assert result["target"] == "local" and result["mode"] == "source"
+    by_name = {s["name"]: s for s in result["services"]}
+    assert by_name["db"]["state"] == "external" and by_name["db"]["port"] == 5432
+    assert by_name["web-build"]["state"] == "built"
+    assert by_name["web-build"]["path"] == str(root / "web" / "dist")
+    web, api = by_name["web"], by_name["api"]
+    assert result["public_url"] == web["url"] == f"http://127.0.0.1:{web['port']}"
+    assert web["port"] != 3000 and api["port"] != 8000
+    page = httpx.get(result["public_url"], timeout=5)
+    assert page.status_code == 200 and "<h1>notes</h1>" in page.text
+    config = httpx.get(f"{api['url']}/config", timeout=5).json()
+    assert config == {
+        "database_url": "postgresql://postgres@127.0.0.1:5432/notes",
+        "port": str(api["port"]),
+    }
+
+    # Another process sees it, and reads its logs.
+    status = cli.json("deploy", "status", root)
+    assert status["status"] == "deployed"
+    assert [s["state"] for s in status["services"]] == [
+        "external",
+        "built",
+        "running",
+        "built",
+        "running",
+    ]
+    logs = cli("deploy", "logs", "api", root)
+    assert logs.returncode == 0, logs.stderr
+    assert logged_pid(logs.stdout) == api["pid"]
+    build_logs = cli("deploy", "logs", "103", root, "--lines", "5")
+    assert "built dist/index.html" in build_logs.stdout
+
+    stopped = cli.json("deploy", "stop", root)
+    assert stopped["status"] == "stopped"
+    assert wait_gone([api["pid"], web["pid"]]) == []
+    after = cli("deploy", "status", root, "--json")
+    assert after.returncode == 1
+    assert json.loads(after.stdout)["status"] == "stopped"
+    with pytest.raises(httpx.TransportError):
+        httpx.get(result["public_url"], timeout=2)
+
+
+def test_deploy_without_a_folder_uses_the_current_one_and_a_second_deploy_replaces_the_first(
+    cli: Cli, tmp_path: Path, deployed: list[Path]
+) -> None:
+    root = project(tmp_path, HEAD + backend())
+    deployed.append(root)
+    here = Cli(cli.exe, cli.env, root)
+
+    first = here("deploy")
+    assert first.returncode == 0, first.stderr
+    assert first.stdout.strip().splitlines()[-1].startswith("PUBLIC_URL: http://127.0.0.1:")
+    first_pid = here.json("deploy", "status")["services"][2]["pid"]
+
+    second = here.json("deploy", "./aramb.toml")
+    assert second["status"] == "deployed"
+    assert second["services"][2]["pid"] != first_pid
+    assert wait_gone([first_pid]) == []
+    assert httpx.get(f"{second['public_url']}/health", timeout=5).status_code == 200
+
+
+def test_status_of_a_project_never_deployed_is_not_found(cli: Cli, tmp_path: Path) -> None:
+    error = cli.json("deploy", "status", tmp_path, exit_code=1)
+    assert error["error"] == "deployment_not_found"
+
+
+def test_a_backend_that_never_answers_fails_within_the_probe_limit_with_its_logs(
+    cli: Cli, tmp_path: Path, deployed: list[Path]
+) -> None:
+    silent = "import os, time\nprint(f'backend pid {os.getpid()} thinking', flush=True)\n"
+    silent += "time.sleep(600)\n"
+    root = project(tmp_path, HEAD + backend(), backend_code=silent)
+    deployed.append(root)
+
+    proc = cli("deploy", root, "--timeout", str(SHORT_TIMEOUT_S), "--json")
+
+    assert proc.returncode == 1, proc.stderr
+    error = json.loads(proc.stdout)
+    assert error["status"] == "failed" and error["public_url"] is None
+    assert error["error"] == "health_check_failed"
+    assert error["failed_service"] == "api"
+    assert "thinking" in error["logs_tail"] and "thinking" in error["message"]
+    assert wait_gone([logged_pid(error["logs_tail"])]) == []
+    # The failed deployment's logs stay readable.
+    assert "thinking" in cli("deploy", "logs", "api", root).stdout
+
+
+def test_a_start_command_that_exits_at_once_is_a_clear_error(
+    cli: Cli, tmp_path: Path, deployed: list[Path]
+) -> None:
+    crash = "import sys\nprint('cannot connect to the database', file=sys.stderr)\nsys.exit(3)\n"
+    root = project(tmp_path, HEAD + backend() + FRONTEND, backend_code=crash)
+    deployed.append(root)
+
+    error = cli.json("deploy", root, exit_code=1)
+
+    assert error["error"] == "service_exited"
+    assert error["failed_service"] == "api" and error["key"] == "settings.cmd"
+    assert error["exit_code"] == 3
+    assert "cannot connect to the database" in error["logs_tail"]
+    pids = [s["pid"] for s in error["services"] if s.get("pid")]
+    assert pids and wait_gone(pids) == []
+
+
+def test_a_port_already_taken_is_a_clear_error(
+    cli: Cli, tmp_path: Path, deployed: list[Path]
+) -> None:
+    with socket.socket() as holder:
+        holder.bind(("127.0.0.1", 0))
+        holder.listen()
+        taken = holder.getsockname()[1]
+        # This backend ignores PORT and binds a fixed port, which is taken.
+        fixed = BACKEND.replace('int(os.environ["PORT"])', str(taken))
+        root = project(tmp_path, HEAD + backend(), backend_code=fixed)
+        deployed.append(root)
+
+        error = cli.json("deploy", root, exit_code=1)
+
+    assert error["error"] == "port_in_use"
+    assert error["failed_service"] == "api"
+    assert "Address already in use" in error["logs_tail"]
+
+
+def test_a_reference_to_a_missing_service_is_invalid_and_starts_nothing(
+    cli: Cli, tmp_path: Path
+) -> None:
+    toml = HEAD + backend().replace("${100.vars.POSTGRES_DB}", "${99.vars.POSTGRES_DB}")
+    root = project(tmp_path, toml)
+
+    error = cli.json("deploy", root, exit_code=2)
+
+    assert error["error"] == "invalid_metadata"
+    [problem] = error["problems"]
+    assert problem["code"] == "bad_reference"
+    assert problem["path"] == "102.vars.DATABASE_URL"
+    assert "service 99" in problem["message"]
+    assert cli.json("deploy", "status", root, exit_code=1)["error"] == "deployment_not_found"
+
+
+def test_a_file_that_is_not_toml_is_invalid(cli: Cli, tmp_path: Path) -> None:
+    root = project(tmp_path, "[[services]\nname = ")
+    error = cli.json("deploy", root, exit_code=2)
+    assert error["error"] == "invalid_metadata"
+    assert "not TOML" in error["message"]
+
+
+def test_a_path_that_leaves_the_project_is_refused(cli: Cli, tmp_path: Path) -> None:
+    toml = HEAD.replace('buildPath = "backend"', 'buildPath = "../../etc"') + backend()
+    error = cli.json("deploy", project(tmp_path, toml), exit_code=2)
+    assert error["error"] == "invalid_metadata"
+    assert error["key"] == "settings.buildPath" and error["service"] == "api-build"
+
+
+def test_a_database_with_no_server_here_is_not_deployable_and_nothing_runs(
+    cli: Cli, tmp_path: Path, deployed: list[Path]
+) -> None:
+    mongo = textwrap.dedent("""\
+        [[services]]
+        uniqueIdentifier = 100
+        name = "db"
+        type = "mongodb"
+        applicationID = "{applicationID}"
+
+        [services.configuration.settings]
+        image = "mongo:7"
+
+        [[services.configuration.vars]]
+        key = "MONGO_URL"
+        value = "mongodb://127.0.0.1:1/notes"
+        """)
+    toml = mongo + HEAD.split("[[services]]")[2].join(["[[services]]", ""])
+    root = project(tmp_path, toml + backend().replace("${100.vars.POSTGRES_DB}", "notes"))
+    deployed.append(root)
+
+    error = cli.json("deploy", root, exit_code=1)
+
+    assert error["error"] == "service_not_deployable"
+    assert error["failed_service"] == "db"
+    assert "127.0.0.1:1" in error["message"]
+    assert [s["state"] for s in error["services"]] == ["pending", "built", "pending"]
+
+
+def test_an_undeployable_service_type_is_a_clear_error(cli: Cli, tmp_path: Path) -> None:
+    toml = HEAD + backend() + HEAD.split("[[services]]")[1].replace(
+        'uniqueIdentifier = 100\nname = "db"\ntype = "postgres"',
+        'uniqueIdentifier = 103\nname = "helper"\ntype = "aramb-agent"',
+    ).join(["[[services]]", ""])
+    error = cli.json("deploy", project(tmp_path, toml), exit_code=1)
+    assert error["error"] == "service_not_deployable"
+    assert error["failed_service"] == "helper" and error["key"] == "type"
+
+
+def docker_engine() -> str | None:
+    """Why Docker tests cannot run here, or None when an engine answers."""
+    try:
+        proc = subprocess.run(
+            ["docker", "info"], capture_output=True, timeout=10, check=False, text=True
+        )
+    except (OSError, subprocess.TimeoutExpired) as exc:
+        return f"docker info failed: {exc}"
+    if proc.returncode != 0:
+        said = (proc.stderr or proc.stdout).strip().splitlines()
+        return f"no Docker engine answers: {said[-1] if said else proc.returncode}"
+    return None
+
+
+def test_deploy_with_docker_builds_an_image_and_runs_it_in_a_container(
+    cli: Cli, tmp_path: Path, deployed: list[Path]
+) -> None:
+    reason = docker_engine()
+    if reason:
+        pytest.skip(reason)
+    # Inside a container the server listens on every interface of the container.
+    in_container = BACKEND.replace('("127.0.0.1", int', '("0.0.0.0", int')
+    root = project(tmp_path, HEAD + backend(), backend_code=in_container)
+    (root / "backend" / "Dockerfile").write_text(
+        "FROM python:3.12-slim\nCOPY server.py /app/server.py\nWORKDIR /app\n"
+        'CMD ["python", "server.py"]\n'
+    )
+    deployed.append(root)
+    cli.env["BRAHMI_DEPLOY_MODE"] = "docker"
+
+    result = cli.json("deploy", root, "--timeout", "120")
+
+    assert result["mode"] == "docker" and result["images_built"]
+    api = result["services"][2]
+    assert api["container"] and api["state"] == "running"
+    assert httpx.get(f"{result['public_url']}/health", timeout=5).status_code == 200
+    assert cli.json("deploy", "stop", root)["status"] == "stopped"
