@@ -384,10 +384,16 @@ def test_a_database_with_no_server_here_is_not_deployable_and_nothing_runs(
 
 
 def test_an_undeployable_service_type_is_a_clear_error(cli: Cli, tmp_path: Path) -> None:
-    toml = HEAD + backend() + HEAD.split("[[services]]")[1].replace(
-        'uniqueIdentifier = 100\nname = "db"\ntype = "postgres"',
-        'uniqueIdentifier = 103\nname = "helper"\ntype = "aramb-agent"',
-    ).join(["[[services]]", ""])
+    toml = (
+        HEAD
+        + backend()
+        + HEAD.split("[[services]]")[1]
+        .replace(
+            'uniqueIdentifier = 100\nname = "db"\ntype = "postgres"',
+            'uniqueIdentifier = 103\nname = "helper"\ntype = "aramb-agent"',
+        )
+        .join(["[[services]]", ""])
+    )
     error = cli.json("deploy", project(tmp_path, toml), exit_code=1)
     assert error["error"] == "service_not_deployable"
     assert error["failed_service"] == "helper" and error["key"] == "type"
@@ -413,9 +419,7 @@ def test_deploy_with_docker_builds_an_image_and_runs_it_in_a_container(
     reason = docker_engine()
     if reason:
         pytest.skip(reason)
-    # Inside a container the server listens on every interface of the container.
-    in_container = BACKEND.replace('("127.0.0.1", int', '("0.0.0.0", int')
-    root = project(tmp_path, HEAD + backend(), backend_code=in_container)
+    root = project(tmp_path, HEAD + backend())
     (root / "backend" / "Dockerfile").write_text(
         "FROM python:3.12-slim\nCOPY server.py /app/server.py\nWORKDIR /app\n"
         'CMD ["python", "server.py"]\n'

@@ -1,8 +1,8 @@
 """The Docker engine, driven through the ``docker`` client as a subprocess (§11).
 
 Used by the local target when ``docker info`` answers: build services with a Dockerfile
-become ``docker build``; backends from those images and databases become containers
-published on 127.0.0.1 only. Environment values reach ``docker run`` through its own
+become ``docker build``; backends from those images and databases with no server here
+become containers on the host's network. Environment values reach ``docker run`` through its own
 environment (``-e KEY``), never its argument list, so secrets never show in ``ps``.
 """
 
@@ -17,7 +17,7 @@ from pathlib import Path
 INFO_TIMEOUT_S = 5.0
 #: How long ``docker run``/``rm``/``inspect``/``logs`` may take, seconds.
 CALL_TIMEOUT_S = 60.0
-#: The port a database image listens on inside its container.
+#: The port each database listens on by default.
 DEFAULT_PORTS = {"postgres": 5432, "redis": 6379, "mongodb": 27017}
 
 
@@ -65,18 +65,19 @@ def build(folder: Path, tag: str, log: Path, timeout_s: float) -> int:
 def run(
     image: str,
     env: Mapping[str, str],
-    host_port: int,
-    container_port: int,
     command: Sequence[str] = (),
     base_env: Mapping[str, str] | None = None,
 ) -> str:
-    """Start a detached container publishing ``127.0.0.1:host_port`` to
-    ``container_port``; returns its id.
+    """Start a detached container on the host's network; returns its id.
+
+    On the host's network a container is like a local process: it listens on the port it
+    is given (``PORT``) on 127.0.0.1, and reaches a database on 127.0.0.1 by the URL in
+    the file, so both modes resolve the same values.
 
     Raises:
         RuntimeError: With docker's own message when the container does not start.
     """
-    argv = ["docker", "run", "-d", "-p", f"127.0.0.1:{host_port}:{container_port}"]
+    argv = ["docker", "run", "-d", "--network", "host"]
     for key in env:
         argv += ["-e", key]
     argv += [image, *command]

@@ -1,7 +1,8 @@
 """The ``local`` target: an ``aramb.toml`` brought up on this machine (DESIGN §11).
 
 With a Docker engine (``docker info`` answers), build services with a Dockerfile become
-images and the backends using them and the databases become containers. Without one, build
+images, and backends with an image and databases with no server here become containers on
+the host's network (frontends serve their static files as processes). Without one, build
 services run their install/build commands from source, backends and frontends run their
 ``cmd`` from source as supervised processes, and databases map to a server already on this
 machine when the address in the file's values answers. Either way every service listens on
@@ -283,11 +284,9 @@ class _Run:
                 return
         image = str(svc.settings.get("image") or "")
         if self.use_docker and image:
-            port = processes.free_port(set())
+            port = docker.DEFAULT_PORTS[kind]
             try:
-                container = docker.run(
-                    image, svc.env(), port, docker.DEFAULT_PORTS[kind], base_env=os.environ
-                )
+                container = docker.run(image, svc.env(), base_env=os.environ)
             except RuntimeError as exc:
                 raise errors.ServiceNotDeployable(
                     f"service {svc.id} ({svc.name}): docker run {image} failed: {exc}",
@@ -318,9 +317,12 @@ class _Run:
         paths = (str(health),) if health else PROBE_PATHS
         log = Path(str(state.log))
         image_build = entry.output_source("image")
-        if self.use_docker and image_build is not None and self.states[image_build].image:
-            self._container(svc, state, self.states[image_build].image or "", public, paths)
-            return
+        if self.use_docker:
+            built = self.states[image_build].image if image_build is not None else None
+            image = built or (None if image_build is not None else svc.settings.get("image"))
+            if image:
+                self._container(svc, state, str(image), public, paths)
+                return
         cwd = self._service_folder(svc, image_build)
         env = {**processes.base_env(os.environ, _tool_path(cwd, self.project)), **svc.env()}
         argv = svc.argv
@@ -371,13 +373,8 @@ class _Run:
         public: bool,
         paths: tuple[str, ...],
     ) -> None:
-        inner = svc.entry.command_port or svc.port or 8000
-        env = {**svc.vars, **svc.secrets, "PORT": str(inner)}
-        cmd = svc.settings.get("cmd")
-        command = shlex.split(cmd) if isinstance(cmd, str) else []
-        assert svc.port is not None
         try:
-            container = docker.run(image, env, svc.port, inner, command, base_env=os.environ)
+            container = docker.run(image, svc.env(), svc.argv or (), base_env=os.environ)
         except RuntimeError as exc:
             raise errors.ServiceNotDeployable(
                 f"service {svc.id} ({svc.name}): docker run {image} failed: {exc}",
@@ -435,12 +432,9 @@ class _Run:
         if proc.started is None:
             if proc.state.container and not docker.running(proc.state.container):
                 entry = self.request.plan.get(proc.state.id)
-                tail = docker.logs(proc.state.container, LOG_TAIL_LINES)
-                raise errors.ServiceExited(
-                    f"service {entry.id} ({entry.name}): its container exited\n{tail}",
-                    service=entry.name,
-                    key="settings.cmd",
-                    logs_tail=tail,
+                log = Path(str(proc.state.log))
+                raise self._failure(
+                    errors.ServiceExited, entry, "settings.cmd", None, log, "container exited"
                 )
             return
         code = processes.exit_code(proc.started)
@@ -509,7 +503,11 @@ class _Run:
         log: Path,
         what: str | None = None,
     ) -> errors.DeployFailed:
-        tail = processes.tail(log, LOG_TAIL_LINES)
+        container = self.states[entry.id].container
+        if container:
+            tail = docker.logs(container, LOG_TAIL_LINES)
+        else:
+            tail = processes.tail(log, LOG_TAIL_LINES)
         what = what or f"exited with {code}"
         message = f"service {entry.id} ({entry.name}): {key} {what}"
         if tail:
