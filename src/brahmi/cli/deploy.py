@@ -138,7 +138,12 @@ def stop(project: Path = _DIR, json_output: bool = _JSON) -> None:
     if json_output:
         print(json.dumps(deployment.to_dict(), indent=2))
     else:
-        stdout.print(f"stopped {len(deployment.services)} service(s)", highlight=False)
+        ended = [s.name for s in deployment.services if s.pid or s.container]
+        stdout.print(
+            f"stopped {escape(deployment.project_dir)}: {len(ended)} process(es) or "
+            f"container(s) ended ({escape(', '.join(ended)) or 'none'})",
+            highlight=False,
+        )
 
 
 def _failed(exc: errors.BrahmiError, json_output: bool) -> Any:
