@@ -348,10 +348,40 @@ def test_a_file_that_is_not_toml_is_invalid(cli: Cli, tmp_path: Path) -> None:
 
 
 def test_a_path_that_leaves_the_project_is_refused(cli: Cli, tmp_path: Path) -> None:
-    toml = HEAD.replace('buildPath = "backend"', 'buildPath = "../../etc"') + backend()
+    toml = HEAD.replace('buildPath = "backend"', 'buildPath = "backend/../../etc"') + backend()
     error = cli.json("deploy", project(tmp_path, toml), exit_code=2)
     assert error["error"] == "invalid_metadata"
+    [problem] = error["problems"]
+    assert problem["code"] == "path_outside_project"
+    assert problem["path"] == "101.settings.buildPath"
+
+
+def test_a_link_that_leaves_the_project_is_refused(cli: Cli, tmp_path: Path) -> None:
+    root = project(tmp_path, HEAD.replace('buildPath = "backend"', 'buildPath = "out"'))
+    (root / "out").symlink_to(tmp_path)
+    error = cli.json("deploy", root, exit_code=2)
+    assert error["error"] == "invalid_metadata"
     assert error["key"] == "settings.buildPath" and error["service"] == "api-build"
+
+
+def test_a_frontend_whose_server_is_not_installed_is_served_by_python(
+    cli: Cli, tmp_path: Path, deployed: list[Path]
+) -> None:
+    toml = (
+        HEAD
+        + backend()
+        + FRONTEND.replace(
+            "python -m http.server 3000 --bind 0.0.0.0", "no-such-static-server -l 3000"
+        )
+    )
+    root = project(tmp_path, toml)
+    deployed.append(root)
+
+    result = cli.json("deploy", root)
+
+    assert any("no-such-static-server" in w for w in result["warnings"])
+    page = httpx.get(result["public_url"], timeout=5)
+    assert page.status_code == 200 and "<h1>notes</h1>" in page.text
 
 
 def test_a_database_with_no_server_here_is_not_deployable_and_nothing_runs(
@@ -434,3 +464,32 @@ def test_deploy_with_docker_builds_an_image_and_runs_it_in_a_container(
     assert api["container"] and api["state"] == "running"
     assert httpx.get(f"{result['public_url']}/health", timeout=5).status_code == 200
     assert cli.json("deploy", "stop", root)["status"] == "stopped"
+
+
+def test_a_deploy_ended_by_sigterm_leaves_nothing_running(
+    cli: Cli, tmp_path: Path, deployed: list[Path]
+) -> None:
+    silent = "import os, time\nprint(f'backend pid {os.getpid()} thinking', flush=True)\n"
+    silent += "time.sleep(600)\n"
+    root = project(tmp_path, HEAD + backend(), backend_code=silent)
+    deployed.append(root)
+    proc = subprocess.Popen(
+        [str(cli.exe), "deploy", str(root), "--timeout", "60"],
+        env=cli.env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    home = Path(cli.env["BRAHMI_HOME"])
+    deadline = time.monotonic() + 30
+    pid = None
+    while pid is None and time.monotonic() < deadline:
+        for log in home.glob("deployments/*/logs/api.log"):
+            found = re.search(r"backend pid (\d+)", log.read_text())
+            pid = int(found.group(1)) if found else None
+        time.sleep(0.05)
+    assert pid is not None and running(pid)
+
+    proc.terminate()
+
+    assert proc.wait(timeout=30) != 0
+    assert wait_gone([pid]) == []

@@ -9,6 +9,7 @@ called ``status`` is ``brahmi deploy ./status``).
 from __future__ import annotations
 
 import json
+import signal
 from pathlib import Path
 from typing import Any
 
@@ -71,12 +72,17 @@ def up(
     from brahmi.config import load_settings
     from brahmi.deploy import api
 
+    # SIGTERM (a cancelled task's process group) unwinds like Ctrl-C: the services
+    # started so far live in their own sessions and would otherwise outlive this process.
+    previous = signal.signal(signal.SIGTERM, _interrupt)
     try:
         deployment = api.deploy_project(
             project, target, application_id, timeout_s, home=load_settings().home
         )
     except errors.BrahmiError as exc:
         _failed(exc, json_output)
+    finally:
+        signal.signal(signal.SIGTERM, previous)
     if json_output:
         print(json.dumps(deployment.to_dict(), indent=2))
         return
@@ -144,6 +150,10 @@ def stop(project: Path = _DIR, json_output: bool = _JSON) -> None:
             f"container(s) ended ({escape(', '.join(ended)) or 'none'})",
             highlight=False,
         )
+
+
+def _interrupt(signum: int, frame: Any) -> None:
+    raise KeyboardInterrupt
 
 
 def _failed(exc: errors.BrahmiError, json_output: bool) -> Any:

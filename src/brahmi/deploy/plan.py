@@ -13,6 +13,7 @@ import re
 import shlex
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from pathlib import PurePosixPath, PureWindowsPath
 from typing import Any
 
 from brahmi import errors
@@ -30,6 +31,8 @@ APP_ID = "{applicationID}"
 #: ``${N.vars.KEY}``, ``${N.secrets.KEY}``, ``${N.outputs.KEY}``.
 REFERENCE = re.compile(r"\$\{(\d+)\.(vars|secrets|outputs)\.([A-Za-z_][A-Za-z0-9_]*)\}")
 _LOOSE_REFERENCE = re.compile(r"\$\{[^}]*\}")
+#: Settings that name a folder of the project.
+PATH_SETTINGS = ("buildPath", "staticPath", "outputPath", "outputDir", "outputDirectory")
 #: A command binding every interface is bound to loopback instead.
 ALL_INTERFACES = "0.0.0.0"  # noqa: S104
 LOOPBACK = "127.0.0.1"
@@ -324,6 +327,14 @@ def _check_entries(entries: Sequence[ServiceEntry], problem: Any) -> None:
                 message = _reference_problem(by_id, entry, ref_id, kind, key)
                 if message:
                     problem(f"{entry.id}.{where}", "bad_reference", f"{label}: {where}: {message}")
+        for key in PATH_SETTINGS:
+            value = entry.settings.get(key)
+            if isinstance(value, str) and not REFERENCE.search(value) and _leaves(value):
+                problem(
+                    f"{entry.id}.settings.{key}",
+                    "path_outside_project",
+                    f"{label}: settings.{key} {value!r} leaves the project folder",
+                )
         if entry.type in RUNNABLE:
             cmd = entry.settings.get("cmd")
             if isinstance(cmd, str):
@@ -430,6 +441,19 @@ def _replace_port(arg: str, command_port: int | None, port: int | None) -> str:
     if command_port is None or port is None:
         return arg
     return re.sub(rf"(?<![\d.]){command_port}(?![\d.])", str(port), arg)
+
+
+def _leaves(path: str) -> bool:
+    """Whether a path as written is absolute or climbs out of the folder it is in."""
+    pure = PurePosixPath(path)
+    if pure.is_absolute() or PureWindowsPath(path).drive:
+        return True
+    depth = 0
+    for part in pure.parts:
+        depth += -1 if part == ".." else 0 if part == "." else 1
+        if depth < 0:
+            return True
+    return False
 
 
 def _scalar(value: str | int | float | bool) -> str:
