@@ -334,8 +334,8 @@ def test_a_reference_to_a_missing_service_is_invalid_and_starts_nothing(
 
     assert error["error"] == "invalid_metadata"
     [problem] = error["problems"]
-    assert problem["code"] == "bad_reference"
-    assert problem["path"] == "102.vars.DATABASE_URL"
+    assert problem["code"] == "bad_reference" and problem["service"] == 102
+    assert problem["key"] == "services[2].configuration.vars[0].value"
     assert "service 99" in problem["message"]
     assert cli.json("deploy", "status", root, exit_code=1)["error"] == "deployment_not_found"
 
@@ -352,8 +352,8 @@ def test_a_path_that_leaves_the_project_is_refused(cli: Cli, tmp_path: Path) -> 
     error = cli.json("deploy", project(tmp_path, toml), exit_code=2)
     assert error["error"] == "invalid_metadata"
     [problem] = error["problems"]
-    assert problem["code"] == "path_outside_project"
-    assert problem["path"] == "101.settings.buildPath"
+    assert problem["code"] == "bad_path" and problem["service"] == 101
+    assert problem["key"] == "services[1].configuration.settings.buildPath"
 
 
 def test_a_link_that_leaves_the_project_is_refused(cli: Cli, tmp_path: Path) -> None:

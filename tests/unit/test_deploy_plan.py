@@ -61,11 +61,11 @@ def document(text: str = FILE) -> dict[str, Any]:
     return tomllib.loads(text)
 
 
-def problems_of(text: str) -> list[dict[str, str]]:
+def problems_of(text: str) -> list[dict[str, Any]]:
     with pytest.raises(errors.InvalidMetadata) as caught:
         plan.parse(document(text), "notes")
     assert caught.value.code == "invalid_metadata"
-    found: list[dict[str, str]] = caught.value.fields["problems"]
+    found: list[dict[str, Any]] = caught.value.fields["problems"]
     return found
 
 
@@ -96,38 +96,47 @@ def test_build_settings_take_the_application_id() -> None:
     assert plan.build_settings(checked, checked.get(101))["repoUrl"] == "https://example.com/notes"
 
 
+IMAGE = "services[2].configuration.settings.image"
+DB_NAME = "services[2].configuration.vars[0].value"
+
+
 @pytest.mark.parametrize(
-    ("change", "path", "says"),
+    ("change", "replacement", "key", "code", "says"),
     [
-        ("${100.vars.POSTGRES_DB}", "102.vars.DB_NAME", "service 99"),
-        ("${100.vars.POSTGRES_DB}", "102.vars.DB_NAME", "not lower-numbered"),
-        ("${100.vars.POSTGRES_DB}", "102.vars.DB_NAME", "has no var NOPE"),
-        ("${101.outputs.IMAGE_URL}", "102.settings.image", "outputs are IMAGE_URL and PATH"),
-        ("${101.outputs.IMAGE_URL}", "102.settings.image", "is a postgres, not a build"),
-        ("${101.outputs.IMAGE_URL}", "102.settings.image", "not ${N.vars|secrets|outputs.KEY}"),
+        ("${100.vars.POSTGRES_DB}", "${99.vars.X}", DB_NAME, "bad_reference", "service 99"),
+        ("${100.vars.POSTGRES_DB}", "${102.vars.SELF_URL}", DB_NAME, "forward_reference", "lower"),
+        ("${100.vars.POSTGRES_DB}", "${100.vars.NOPE}", DB_NAME, "bad_reference", "no var NOPE"),
+        ("${101.outputs.IMAGE_URL}", "${101.outputs.BIN}", IMAGE, "bad_reference", "IMAGE_URL"),
+        ("${101.outputs.IMAGE_URL}", "${100.outputs.PATH}", IMAGE, "bad_reference", "not a build"),
+        ("${101.outputs.IMAGE_URL}", "${api.outputs.PATH}", IMAGE, "bad_reference", "not ${N."),
     ],
     ids=["missing", "higher", "no-key", "bad-output", "not-a-build", "malformed"],
 )
-def test_a_bad_reference_names_the_service_and_key(change: str, path: str, says: str) -> None:
-    replacement = {
-        "service 99": "${99.vars.POSTGRES_DB}",
-        "not lower-numbered": "${102.vars.SELF_URL}",
-        "has no var NOPE": "${100.vars.NOPE}",
-        "outputs are IMAGE_URL and PATH": "${101.outputs.BINARY}",
-        "is a postgres, not a build": "${100.outputs.IMAGE_URL}",
-        "not ${N.vars|secrets|outputs.KEY}": "${api-build.outputs.IMAGE_URL}",
-    }[says]
+def test_a_bad_reference_names_the_service_and_key(
+    change: str, replacement: str, key: str, code: str, says: str
+) -> None:
     [problem] = problems_of(FILE.replace(change, replacement))
-    assert problem["path"] == path and problem["code"] == "bad_reference"
+    assert (problem["key"], problem["code"], problem["service"]) == (key, code, 102)
     assert says in problem["message"] and "service 102 (api)" in problem["message"]
+
+
+def test_a_path_that_leaves_the_project_is_a_problem() -> None:
+    for path in ("../elsewhere", "backend/../..", "/etc"):
+        [problem] = problems_of(FILE.replace('buildPath = "backend"', f"buildPath = {path!r}"))
+        assert problem["code"] == "bad_path"
+        assert problem["key"] == "services[1].configuration.settings.buildPath"
+    assert plan.parse(document(FILE.replace('buildPath = "backend"', 'buildPath = "a/../b"')), "x")
 
 
 def test_every_entry_problem_is_reported_at_once() -> None:
     text = FILE.replace('type = "build"', 'type = "lambda"').replace(
         "uniqueIdentifier = 102", 'uniqueIdentifier = "102"'
     )
-    found = {(p["path"], p["code"]) for p in problems_of(text)}
-    assert found == {("services[1].type", "bad_type"), ("services[2].uniqueIdentifier", "bad_id")}
+    found = {(p["key"], p["code"]) for p in problems_of(text)}
+    assert found == {
+        ("services[1].type", "unknown_type"),
+        ("services[2].uniqueIdentifier", "bad_value"),
+    }
 
 
 def test_a_file_without_services_is_a_problem() -> None:
@@ -144,7 +153,8 @@ def test_duplicate_ids_and_names_are_problems() -> None:
 
 def test_a_command_that_does_not_split_is_a_problem() -> None:
     [problem] = problems_of(FILE.replace("--port 8000", "--port '8000"))
-    assert problem["code"] == "bad_command" and problem["path"] == "102.settings.cmd"
+    assert problem["code"] == "bad_value"
+    assert problem["key"] == "services[2].configuration.settings.cmd"
 
 
 def test_the_public_service_is_the_public_frontend_else_a_backend() -> None:

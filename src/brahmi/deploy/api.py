@@ -47,9 +47,11 @@ def load_plan(file: Path, application_id: str) -> tuple[plan.Plan, str]:
         raise errors.InvalidMetadata(f"{file} is not TOML: {exc}", service="", key="") from None
     problems = checks.metadata_problems(document)
     if problems:
-        lines = "\n".join(f"  - {p['path']}: {p['message']} [{p['code']}]" for p in problems)
+        lines = "\n".join(f"  - {p['key']}: {p['message']} [{p['code']}]" for p in problems)
         raise errors.InvalidMetadata(
-            f"{file} breaks {len(problems)} rule(s) of aramb.toml:\n{lines}", problems=problems
+            f"{file} breaks {len(problems)} rule(s) of aramb.toml:\n{lines}",
+            problems=problems,
+            key=problems[0]["key"],
         )
     return plan.parse(document, application_id), records.file_hash(data)
 

@@ -12,22 +12,24 @@ from collections.abc import Mapping
 from typing import Any
 
 
-def metadata_problems(document: Mapping[str, Any]) -> list[dict[str, str]]:
-    """Every problem the metadata validator finds in ``document``, as ``{"path", "code",
-    "message"}`` (warnings excluded); empty when it finds none or is not installed."""
+def metadata_problems(document: Mapping[str, Any]) -> list[dict[str, Any]]:
+    """Every problem the metadata validator finds in ``document``, as ``{"code",
+    "message", "service", "key"}`` like :func:`brahmi.deploy.plan.parse`'s (warnings
+    excluded); empty when it finds none or is not installed."""
     try:
         rules: Any = importlib.import_module("brahmi.metadata.rules")
     except ImportError:
         return []
-    found: list[dict[str, str]] = []
+    found: list[dict[str, Any]] = []
     for problem in rules.check(document):
         if getattr(problem, "severity", "error") == "warning":
             continue
         found.append(
             {
-                "path": str(getattr(problem, "key", "") or ""),
                 "code": str(getattr(problem, "code", "invalid")),
                 "message": str(getattr(problem, "message", problem)),
+                "service": getattr(problem, "service_id", None),
+                "key": getattr(problem, "key", None),
             }
         )
     return found

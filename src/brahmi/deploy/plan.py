@@ -48,6 +48,8 @@ class ServiceEntry:
     settings: Mapping[str, Any]
     vars: tuple[tuple[str, str], ...] = ()
     secrets: tuple[tuple[str, str], ...] = ()
+    #: Its position in the file, from 0.
+    index: int = 0
 
     @property
     def command_port(self) -> int | None:
@@ -141,12 +143,14 @@ def parse(document: Mapping[str, Any], application_id: str) -> Plan:
 
     Raises:
         InvalidMetadata: Listing every problem found, each naming the service and key;
-            ``problems`` holds them as ``{"path", "code", "message"}``.
+            ``problems`` holds them as ``{"code", "message", "service", "key"}``
+            (``service`` the ``uniqueIdentifier``, ``key`` the dotted path
+            ``services[2].configuration.vars[0].value``), as the metadata validator does.
     """
-    problems: list[dict[str, str]] = []
+    problems: list[dict[str, Any]] = []
 
-    def problem(path: str, code: str, message: str) -> None:
-        problems.append({"path": path, "code": code, "message": message})
+    def problem(key: str, code: str, message: str, service: int | None = None) -> None:
+        problems.append({"code": code, "message": message, "service": service, "key": key})
 
     raw = document.get("services")
     if not isinstance(raw, list) or not raw:
@@ -156,9 +160,9 @@ def parse(document: Mapping[str, Any], application_id: str) -> Plan:
     for index, item in enumerate(raw):
         where = f"services[{index}]"
         if not isinstance(item, Mapping):
-            problem(where, "not_a_table", f"{where} is not a table")
+            problem(where, "bad_value", f"{where} is not a table")
             continue
-        entry = _entry(item, where, problem)
+        entry = _entry(item, index, problem)
         if entry is not None:
             entries.append(entry)
     if not problems:
@@ -252,31 +256,28 @@ def references(value: str) -> list[tuple[int, str, str]]:
     return [(int(m.group(1)), m.group(2), m.group(3)) for m in REFERENCE.finditer(value)]
 
 
-def _entry(item: Mapping[str, Any], where: str, problem: Any) -> ServiceEntry | None:
+def _entry(item: Mapping[str, Any], index: int, problem: Any) -> ServiceEntry | None:
+    where = f"services[{index}]"
     ident = item.get("uniqueIdentifier")
     if not isinstance(ident, int) or isinstance(ident, bool):
-        problem(f"{where}.uniqueIdentifier", "bad_id", f"{where} needs an integer uniqueIdentifier")
+        problem(f"{where}.uniqueIdentifier", "bad_value", f"{where} needs an integer id")
         return None
     name = item.get("name")
-    label = f"{where} ({ident})"
     if not isinstance(name, str) or not name.strip():
-        problem(f"{where}.name", "missing_name", f"{label} needs a name")
+        problem(f"{where}.name", "missing_field", f"{where} ({ident}) needs a name", ident)
         return None
     label = f"service {ident} ({name})"
     kind = item.get("type")
     if kind not in SERVICE_TYPES:
         known = ", ".join(sorted(SERVICE_TYPES))
-        problem(f"{where}.type", "bad_type", f"{label}: type {kind!r} is not one of {known}")
+        problem(
+            f"{where}.type", "unknown_type", f"{label}: type {kind!r} is not one of {known}", ident
+        )
         return None
     config = item.get("configuration", {})
-    if not isinstance(config, Mapping):
-        problem(f"{where}.configuration", "not_a_table", f"{label}: configuration is not a table")
-        return None
-    settings = config.get("settings", {})
+    settings = config.get("settings", {}) if isinstance(config, Mapping) else None
     if not isinstance(settings, Mapping):
-        problem(
-            f"{where}.configuration.settings", "not_a_table", f"{label}: settings is not a table"
-        )
+        problem(f"{where}.configuration", "bad_value", f"{label}: settings is not a table", ident)
         return None
     pairs: dict[str, tuple[tuple[str, str], ...]] = {}
     for part in ("vars", "secrets"):
@@ -285,55 +286,67 @@ def _entry(item: Mapping[str, Any], where: str, problem: Any) -> ServiceEntry | 
         for n, kv in enumerate(items if isinstance(items, list) else [None]):
             path = f"{where}.configuration.{part}[{n}]"
             if not (isinstance(kv, Mapping) and isinstance(kv.get("key"), str)):
-                problem(path, "bad_key_value", f"{label}: {part}[{n}] needs a string key")
+                problem(path, "bad_value", f"{label}: {part}[{n}] needs a string key", ident)
                 continue
             value = kv.get("value", "")
             if not isinstance(value, str | int | float | bool):
-                problem(path, "bad_key_value", f"{label}: {part}.{kv['key']} is not a scalar")
+                problem(path, "bad_value", f"{label}: {part}.{kv['key']} is not a scalar", ident)
                 continue
             found.append((kv["key"], _scalar(value)))
         pairs[part] = tuple(found)
-    return ServiceEntry(ident, name, kind, dict(settings), pairs["vars"], pairs["secrets"])
+    return ServiceEntry(ident, name, kind, dict(settings), pairs["vars"], pairs["secrets"], index)
 
 
 def _check_entries(entries: Sequence[ServiceEntry], problem: Any) -> None:
     by_id: dict[int, ServiceEntry] = {}
     names: set[str] = set()
     for entry in entries:
-        label = f"service {entry.id} ({entry.name})"
+        label, where = f"service {entry.id} ({entry.name})", f"services[{entry.index}]"
         if entry.id in by_id:
-            problem(f"{entry.id}.uniqueIdentifier", "duplicate_id", f"{label}: id used twice")
+            problem(
+                f"{where}.uniqueIdentifier", "duplicate_id", f"{label}: id used twice", entry.id
+            )
         if entry.name in names:
-            problem(f"{entry.id}.name", "duplicate_name", f"{label}: name used twice")
+            problem(f"{where}.name", "duplicate_name", f"{label}: name used twice", entry.id)
         by_id[entry.id] = entry
         names.add(entry.name)
     for entry in entries:
-        label = f"service {entry.id} ({entry.name})"
-        values: list[tuple[str, Any]] = [(f"vars.{k}", v) for k, v in entry.vars]
-        values += [(f"secrets.{k}", v) for k, v in entry.secrets]
-        values += list(_settings_strings(entry.settings, "settings"))
-        for where, value in values:
-            if not isinstance(value, str):
-                continue
+        label, where = f"service {entry.id} ({entry.name})", f"services[{entry.index}]"
+        config = f"{where}.configuration"
+        values: list[tuple[str, str, Any]] = [
+            (f"{config}.vars[{n}].value", f"vars.{k}", v) for n, (k, v) in enumerate(entry.vars)
+        ]
+        values += [
+            (f"{config}.secrets[{n}].value", f"secrets.{k}", v)
+            for n, (k, v) in enumerate(entry.secrets)
+        ]
+        values += [
+            (f"{config}.{path}", path, v)
+            for path, v in _settings_strings(entry.settings, "settings")
+        ]
+        for key, what, value in values:
             for loose in _LOOSE_REFERENCE.findall(value):
                 if not REFERENCE.fullmatch(loose):
                     problem(
-                        f"{entry.id}.{where}",
+                        key,
                         "bad_reference",
-                        f"{label}: {where} has {loose}, which is not "
+                        f"{label}: {what} has {loose}, which is not "
                         "${N.vars|secrets|outputs.KEY}",
+                        entry.id,
                     )
-            for ref_id, kind, key in references(value):
-                message = _reference_problem(by_id, entry, ref_id, kind, key)
-                if message:
-                    problem(f"{entry.id}.{where}", "bad_reference", f"{label}: {where}: {message}")
-        for key in PATH_SETTINGS:
-            value = entry.settings.get(key)
+            for ref_id, kind, ref_key in references(value):
+                found = _reference_problem(by_id, entry, ref_id, kind, ref_key)
+                if found:
+                    code, message = found
+                    problem(key, code, f"{label}: {what}: {message}", entry.id)
+        for name in PATH_SETTINGS:
+            value = entry.settings.get(name)
             if isinstance(value, str) and not REFERENCE.search(value) and _leaves(value):
                 problem(
-                    f"{entry.id}.settings.{key}",
-                    "path_outside_project",
-                    f"{label}: settings.{key} {value!r} leaves the project folder",
+                    f"{config}.settings.{name}",
+                    "bad_path",
+                    f"{label}: settings.{name} {value!r} leaves the project folder",
+                    entry.id,
                 )
         if entry.type in RUNNABLE:
             cmd = entry.settings.get("cmd")
@@ -341,27 +354,32 @@ def _check_entries(entries: Sequence[ServiceEntry], problem: Any) -> None:
                 try:
                     shlex.split(cmd)
                 except ValueError as exc:
-                    problem(f"{entry.id}.settings.cmd", "bad_command", f"{label}: cmd: {exc}")
+                    problem(f"{config}.settings.cmd", "bad_value", f"{label}: cmd: {exc}", entry.id)
 
 
 def _reference_problem(
     by_id: Mapping[int, ServiceEntry], entry: ServiceEntry, ref_id: int, kind: str, key: str
-) -> str | None:
+) -> tuple[str, str] | None:
     ref = f"${{{ref_id}.{kind}.{key}}}"
     target = by_id.get(ref_id)
     if target is None:
-        return f"{ref} names service {ref_id}, which does not exist"
+        return "bad_reference", f"{ref} names service {ref_id}, which does not exist"
     if ref_id >= entry.id:
-        return f"{ref} names service {ref_id}, which is not lower-numbered than {entry.id}"
+        return (
+            "forward_reference",
+            f"{ref} names service {ref_id}, which is not lower-numbered than {entry.id}",
+        )
     if kind == "outputs":
         if target.type != "build":
-            return f"{ref}: service {ref_id} ({target.name}) is a {target.type}, not a build"
+            return "bad_reference", (
+                f"{ref}: service {ref_id} ({target.name}) is a {target.type}, not a build"
+            )
         if key not in OUTPUT_KEYS:
-            return f"{ref}: a build's outputs are IMAGE_URL and PATH"
+            return "bad_reference", f"{ref}: a build's outputs are IMAGE_URL and PATH"
         return None
     keys = {k for k, _ in (target.vars if kind == "vars" else target.secrets)}
     if key not in keys:
-        return f"{ref}: service {ref_id} ({target.name}) has no {kind[:-1]} {key}"
+        return "bad_reference", f"{ref}: service {ref_id} ({target.name}) has no {kind[:-1]} {key}"
     return None
 
 
@@ -462,11 +480,10 @@ def _scalar(value: str | int | float | bool) -> str:
     return str(value)
 
 
-def _invalid(problems: list[dict[str, str]]) -> errors.InvalidMetadata:
-    lines = "\n".join(f"  - {p['path']}: {p['message']} [{p['code']}]" for p in problems)
-    first = problems[0]["path"].split(".")[0]
+def _invalid(problems: list[dict[str, Any]]) -> errors.InvalidMetadata:
+    lines = "\n".join(f"  - {p['key']}: {p['message']} [{p['code']}]" for p in problems)
     return errors.InvalidMetadata(
         f"aramb.toml cannot be deployed ({len(problems)} problem(s)):\n{lines}",
         problems=problems,
-        service=first,
+        key=problems[0]["key"],
     )
