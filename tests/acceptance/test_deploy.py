@@ -262,6 +262,34 @@ def test_deploy_without_a_folder_uses_the_current_one_and_a_second_deploy_replac
     assert httpx.get(f"{second['public_url']}/health", timeout=5).status_code == 200
 
 
+def test_a_pip_install_goes_into_a_virtualenv_of_its_own_and_runs_again_only_on_change(
+    cli: Cli, tmp_path: Path, deployed: list[Path]
+) -> None:
+    toml = HEAD.replace(
+        'installationId = ""',
+        'installationId = ""\ninstallCommand = "pip install -r requirements.txt"',
+    )
+    root = project(
+        tmp_path, toml + backend(), BACKEND.replace('"port": ', '"prefix": sys.prefix, "port": ')
+    )
+    (root / "backend" / "requirements.txt").write_text("# nothing to install\n")
+    deployed.append(root)
+    home = Path(cli.env["BRAHMI_HOME"])
+
+    first = cli.json("deploy", root, "--timeout", "60")
+
+    prefix = httpx.get(f"{first['public_url']}/config", timeout=5).json()["prefix"]
+    assert Path(prefix).parent.name == "envs" and home in Path(prefix).parents
+    assert "pip install -r requirements.txt\n" in cli("deploy", "logs", "api-build", root).stdout
+
+    cli.json("deploy", root, "--timeout", "60")
+    assert "skipped, its inputs did not change" in cli("deploy", "logs", "api-build", root).stdout
+
+    (root / "backend" / "requirements.txt").write_text("# still nothing, but changed\n")
+    cli.json("deploy", root, "--timeout", "60")
+    assert "skipped" not in cli("deploy", "logs", "api-build", root).stdout
+
+
 def test_status_of_a_project_never_deployed_is_not_found(cli: Cli, tmp_path: Path) -> None:
     error = cli.json("deploy", "status", tmp_path, exit_code=1)
     assert error["error"] == "deployment_not_found"

@@ -13,6 +13,7 @@ public service answers an HTTP probe.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import re
@@ -46,6 +47,19 @@ HEALTH_KEYS = ("healthCheckPath", "healthcheckPath", "healthPath", "health_path"
 INSTALL_KEYS = ("installCommand", "install_command")
 BUILD_KEYS = ("buildCommand", "build_command")
 OUTPUT_KEYS = ("outputPath", "outputDir", "outputDirectory", "output_dir", "distDir")
+#: The keys of install steps: skipped when their inputs did not change since the last.
+INSTALLS = frozenset({*(f"settings.{k}" for k in INSTALL_KEYS), "install (package.json)"})
+INSTALL_MARKER = ".brahmi-install"
+#: Files whose content decides whether an install must run again.
+INSTALL_INPUTS = (
+    "requirements*.txt",
+    "pyproject.toml",
+    "setup.py",
+    "setup.cfg",
+    "package.json",
+    "package-lock.json",
+    "go.sum",
+)
 #: Where a Node build leaves its static files, in the order looked for.
 NODE_OUTPUTS = ("dist", "build", "out")
 #: URL schemes that name each database type.
@@ -147,6 +161,8 @@ class _Run:
     running: list[_Process] = field(default_factory=list)
     outputs: dict[int, dict[str, str]] = field(default_factory=dict)
     build_dirs: dict[int, Path] = field(default_factory=dict)
+    #: A build's virtualenv ``bin`` folder, first on ``PATH`` for it and its backends.
+    env_bins: dict[int, Path] = field(default_factory=dict)
     images_built: list[str] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
     public_url: str | None = None
@@ -241,24 +257,67 @@ class _Run:
             self.images_built.append(image)
             state.image = image
         else:
-            for key, argv in _build_steps(settings, folder, entry):
+            steps = _build_steps(settings, folder, entry)
+            env_bin = self._python_env(entry, folder, steps, log)
+            extra = [env_bin] if env_bin else []
+            if env_bin:
+                self.env_bins[entry.id] = env_bin
+            env = processes.base_env(os.environ, [*extra, *_tool_path(folder, self.project)])
+            for key, argv in steps:
+                marker = env_bin.parent / INSTALL_MARKER if env_bin and key in INSTALLS else None
+                digest = _inputs_digest(argv, folder)
+                if marker and marker.is_file() and marker.read_text() == digest:
+                    _header(log, f"{shlex.join(argv)}: skipped, its inputs did not change")
+                    continue
                 _header(log, shlex.join(argv))
-                env = {**processes.base_env(os.environ, _tool_path(folder, self.project))}
-                try:
-                    code = processes.run_step(argv, folder, env, log, self.request.build_timeout_s)
-                except OSError as exc:
-                    raise errors.BuildFailed(
-                        f"service {entry.id} ({entry.name}): {key}: {argv[0]!r} cannot run: "
-                        f"{exc.strerror or exc}",
-                        service=entry.name,
-                        key=key,
-                    ) from None
-                if code != 0:
-                    raise self._failure(errors.BuildFailed, entry, key, code, log)
+                self._step(entry, key, argv, folder, env, log)
+                if marker:
+                    marker.write_text(digest)
             image = f"source:{folder.relative_to(self.project)}"
         output = self._output_folder(entry, settings, folder)
         self.outputs[entry.id] = {"IMAGE_URL": image, "PATH": str(output)}
         state.state, state.path = "built", str(output)
+
+    def _step(
+        self,
+        entry: ServiceEntry,
+        key: str,
+        argv: list[str],
+        cwd: Path,
+        env: dict[str, str],
+        log: Path,
+    ) -> None:
+        try:
+            code = processes.run_step(argv, cwd, env, log, self.request.build_timeout_s)
+        except OSError as exc:
+            raise errors.BuildFailed(
+                f"service {entry.id} ({entry.name}): {key}: {argv[0]!r} cannot run: "
+                f"{exc.strerror or exc}",
+                service=entry.name,
+                key=key,
+            ) from None
+        if code != 0:
+            raise self._failure(errors.BuildFailed, entry, key, code, log)
+
+    def _python_env(
+        self, entry: ServiceEntry, folder: Path, steps: list[tuple[str, list[str]]], log: Path
+    ) -> Path | None:
+        """The ``bin`` folder of the virtualenv a pip install step installs into: the
+        project's own (``.venv``/``venv`` in the build folder or the project), else one
+        Brahmi keeps for this build under the deployment folder, so installing never
+        touches the Python running Brahmi. None when no step runs pip."""
+        if not any(key in INSTALLS and _is_pip(argv) for key, argv in steps):
+            return None
+        for base in (folder, self.project):
+            for name in (".venv", "venv"):
+                if (base / name / "bin" / "python").exists():
+                    return base / name / "bin"
+        env_dir = self.request.state_dir / "envs" / _safe(entry.name)
+        if not (env_dir / "bin" / "python").exists():
+            argv = [sys.executable, "-m", "venv", str(env_dir)]
+            _header(log, shlex.join(argv))
+            self._step(entry, "install (virtualenv)", argv, folder, dict(os.environ), log)
+        return env_dir / "bin"
 
     def _output_folder(self, entry: ServiceEntry, settings: dict[str, Any], folder: Path) -> Path:
         for key in OUTPUT_KEYS:
@@ -324,7 +383,9 @@ class _Run:
                 self._container(svc, state, str(image), public, paths)
                 return
         cwd = self._service_folder(svc, image_build)
-        env = {**processes.base_env(os.environ, _tool_path(cwd, self.project)), **svc.env()}
+        extra = [self.env_bins[image_build]] if image_build in self.env_bins else []
+        env = processes.base_env(os.environ, [*extra, *_tool_path(cwd, self.project)])
+        env.update(svc.env())
         argv = svc.argv
         if argv and not _program(argv[0], cwd, env["PATH"]) and entry.type == "frontend":
             self.warnings.append(
@@ -587,6 +648,21 @@ def _database_addresses(
     if not found:
         found.append(default)
     return found
+
+
+def _is_pip(argv: list[str]) -> bool:
+    name = Path(argv[0]).name if argv else ""
+    return name in ("pip", "pip3") or (name.startswith("python") and argv[1:3] == ["-m", "pip"])
+
+
+def _inputs_digest(argv: list[str], folder: Path) -> str:
+    """What an install depends on: its arguments and the dependency files' contents."""
+    digest = hashlib.sha256(json.dumps(argv).encode())
+    for pattern in INSTALL_INPUTS:
+        for path in sorted(folder.glob(pattern)):
+            digest.update(path.name.encode())
+            digest.update(path.read_bytes())
+    return digest.hexdigest()
 
 
 def _tool_path(folder: Path, project: Path) -> list[Path]:
