@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import signal
 import socket
 import subprocess
 import textwrap
@@ -288,6 +289,23 @@ def test_a_pip_install_goes_into_a_virtualenv_of_its_own_and_runs_again_only_on_
     (root / "backend" / "requirements.txt").write_text("# still nothing, but changed\n")
     cli.json("deploy", root, "--timeout", "60")
     assert "skipped" not in cli("deploy", "logs", "api-build", root).stdout
+
+
+def test_status_says_which_service_exited(cli: Cli, tmp_path: Path, deployed: list[Path]) -> None:
+    root = project(tmp_path, HEAD + backend() + FRONTEND)
+    deployed.append(root)
+    result = cli.json("deploy", root)
+    api = result["services"][2]
+
+    os.kill(api["pid"], signal.SIGKILL)
+    assert wait_gone([api["pid"]]) == []
+
+    proc = cli("deploy", "status", root, "--json")
+    assert proc.returncode == 1
+    status = json.loads(proc.stdout)
+    assert status["status"] == "degraded"
+    assert {s["name"]: s["state"] for s in status["services"]}["api"] == "exited"
+    assert {s["name"]: s["state"] for s in status["services"]}["web"] == "running"
 
 
 def test_status_of_a_project_never_deployed_is_not_found(cli: Cli, tmp_path: Path) -> None:

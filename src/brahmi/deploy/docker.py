@@ -46,12 +46,18 @@ def engine_available(timeout_s: float = INFO_TIMEOUT_S) -> tuple[bool, str]:
     return True, f"Docker engine {proc.stdout.strip()}"
 
 
-def build(folder: Path, tag: str, log: Path, timeout_s: float) -> int:
-    """``docker build -t TAG FOLDER``, output appended to ``log``; its exit code."""
+def build(
+    folder: Path, tag: str, log: Path, timeout_s: float, dockerfile: Path | None = None
+) -> int:
+    """``docker build -t TAG [-f DOCKERFILE] FOLDER``, output appended to ``log``; its
+    exit code."""
+    argv = ["docker", "build", "-t", tag]
+    if dockerfile is not None:
+        argv += ["-f", str(dockerfile)]
     with log.open("ab") as out:
         try:
             return subprocess.run(
-                ["docker", "build", "-t", tag, str(folder)],
+                [*argv, str(folder)],
                 stdout=out,
                 stderr=subprocess.STDOUT,
                 stdin=subprocess.DEVNULL,

@@ -249,9 +249,15 @@ class _Run:
         self.build_dirs[entry.id] = folder
         log = Path(str(state.log))
         image = f"{_safe(self.request.plan.application_id)}-{_safe(entry.name)}:local".lower()
-        if self.use_docker and (folder / "Dockerfile").is_file():
-            _header(log, f"docker build -t {image} {folder}")
-            code = docker.build(folder, image, log, self.request.build_timeout_s)
+        named = settings.get("dockerfile")
+        dockerfile = (
+            self._inside(entry, "settings.dockerfile", str(named), base=folder)
+            if named
+            else folder / "Dockerfile"
+        )
+        if self.use_docker and dockerfile.is_file():
+            _header(log, f"docker build -t {image} -f {dockerfile} {folder}")
+            code = docker.build(folder, image, log, self.request.build_timeout_s, dockerfile)
             if code != 0:
                 raise self._failure(errors.BuildFailed, entry, "docker build", code, log)
             self.images_built.append(image)

@@ -32,7 +32,14 @@ APP_ID = "{applicationID}"
 REFERENCE = re.compile(r"\$\{(\d+)\.(vars|secrets|outputs)\.([A-Za-z_][A-Za-z0-9_]*)\}")
 _LOOSE_REFERENCE = re.compile(r"\$\{[^}]*\}")
 #: Settings that name a folder of the project.
-PATH_SETTINGS = ("buildPath", "staticPath", "outputPath", "outputDir", "outputDirectory")
+PATH_SETTINGS = (
+    "buildPath",
+    "staticPath",
+    "outputPath",
+    "outputDir",
+    "outputDirectory",
+    "dockerfile",
+)
 #: A command binding every interface is bound to loopback instead.
 ALL_INTERFACES = "0.0.0.0"  # noqa: S104
 LOOPBACK = "127.0.0.1"
