@@ -13,12 +13,9 @@ public service answers an HTTP probe.
 
 from __future__ import annotations
 
-import hashlib
-import json
 import os
 import re
 import shlex
-import shutil
 import sys
 import time
 from dataclasses import dataclass, field
@@ -28,7 +25,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from brahmi import errors
-from brahmi.deploy import docker, processes
+from brahmi.deploy import docker, processes, source
 from brahmi.deploy.base import Deployment, DeployRequest, DeployTarget, ServiceState
 from brahmi.deploy.plan import (
     DATABASES,
@@ -43,25 +40,6 @@ from brahmi.deploy.plan import (
 PROBE_PATHS = ("/health", "/healthz", "/")
 #: Settings that name a service's health path.
 HEALTH_KEYS = ("healthCheckPath", "healthcheckPath", "healthPath", "health_path")
-#: Settings that name a build's install and build commands, and its output folder.
-INSTALL_KEYS = ("installCommand", "install_command")
-BUILD_KEYS = ("buildCommand", "build_command")
-OUTPUT_KEYS = ("outputPath", "outputDir", "outputDirectory", "output_dir", "distDir")
-#: The keys of install steps: skipped when their inputs did not change since the last.
-INSTALLS = frozenset({*(f"settings.{k}" for k in INSTALL_KEYS), "install (package.json)"})
-INSTALL_MARKER = ".brahmi-install"
-#: Files whose content decides whether an install must run again.
-INSTALL_INPUTS = (
-    "requirements*.txt",
-    "pyproject.toml",
-    "setup.py",
-    "setup.cfg",
-    "package.json",
-    "package-lock.json",
-    "go.sum",
-)
-#: Where a Node build leaves its static files, in the order looked for.
-NODE_OUTPUTS = ("dist", "build", "out")
 #: URL schemes that name each database type.
 SCHEMES = {
     "postgres": ("postgresql", "postgres", "postgresql+psycopg", "postgresql+psycopg2"),
@@ -263,15 +241,19 @@ class _Run:
             self.images_built.append(image)
             state.image = image
         else:
-            steps = _build_steps(settings, folder, entry)
+            steps = source.build_steps(settings, folder, entry)
             env_bin = self._python_env(entry, folder, steps, log)
             extra = [env_bin] if env_bin else []
             if env_bin:
                 self.env_bins[entry.id] = env_bin
-            env = processes.base_env(os.environ, [*extra, *_tool_path(folder, self.project)])
+            env = processes.base_env(os.environ, [*extra, *source.tool_path(folder, self.project)])
             for key, argv in steps:
-                marker = env_bin.parent / INSTALL_MARKER if env_bin and key in INSTALLS else None
-                digest = _inputs_digest(argv, folder)
+                marker = (
+                    env_bin.parent / source.INSTALL_MARKER
+                    if env_bin and key in source.INSTALLS
+                    else None
+                )
+                digest = source.inputs_digest(argv, folder)
                 if marker and marker.is_file() and marker.read_text() == digest:
                     _header(log, f"{shlex.join(argv)}: skipped, its inputs did not change")
                     continue
@@ -312,7 +294,7 @@ class _Run:
         project's own (``.venv``/``venv`` in the build folder or the project), else one
         Brahmi keeps for this build under the deployment folder, so installing never
         touches the Python running Brahmi. None when no step runs pip."""
-        if not any(key in INSTALLS and _is_pip(argv) for key, argv in steps):
+        if not any(key in source.INSTALLS and source.is_pip(argv) for key, argv in steps):
             return None
         for base in (folder, self.project):
             for name in (".venv", "venv"):
@@ -326,11 +308,11 @@ class _Run:
         return env_dir / "bin"
 
     def _output_folder(self, entry: ServiceEntry, settings: dict[str, Any], folder: Path) -> Path:
-        for key in OUTPUT_KEYS:
+        for key in source.OUTPUT_KEYS:
             if settings.get(key):
                 return self._inside(entry, f"settings.{key}", str(settings[key]), base=folder)
         if (folder / "package.json").is_file():
-            for name in NODE_OUTPUTS:
+            for name in source.NODE_OUTPUTS:
                 if (folder / name).is_dir():
                     return folder / name
         return folder
@@ -390,10 +372,10 @@ class _Run:
                 return
         cwd = self._service_folder(svc, image_build)
         extra = [self.env_bins[image_build]] if image_build in self.env_bins else []
-        env = processes.base_env(os.environ, [*extra, *_tool_path(cwd, self.project)])
+        env = processes.base_env(os.environ, [*extra, *source.tool_path(cwd, self.project)])
         env.update(svc.env())
         argv = svc.argv
-        if argv and not _program(argv[0], cwd, env["PATH"]) and entry.type == "frontend":
+        if argv and not source.program(argv[0], cwd, env["PATH"]) and entry.type == "frontend":
             self.warnings.append(
                 f"service {svc.id} ({svc.name}): {argv[0]!r} is not installed; its static "
                 "files are served by Python's http.server instead"
@@ -408,7 +390,7 @@ class _Run:
                 service=svc.name,
                 key="settings.cmd",
             )
-        program = _program(argv[0], cwd, env["PATH"])
+        program = source.program(argv[0], cwd, env["PATH"])
         if program is None:
             raise errors.ServiceNotDeployable(
                 f"service {svc.id} ({svc.name}): settings.cmd: {argv[0]!r} is not found "
@@ -595,43 +577,6 @@ class _Run:
                 proc.state.state = "stopped"
 
 
-def _build_steps(
-    settings: dict[str, Any], folder: Path, entry: ServiceEntry
-) -> list[tuple[str, list[str]]]:
-    """The install and build commands of a build service, as argument lists: from its
-    settings when named, else what its folder shows (a Node ``package.json``)."""
-    steps: list[tuple[str, list[str]]] = []
-    for keys in (INSTALL_KEYS, BUILD_KEYS):
-        for key in keys:
-            value = settings.get(key)
-            if isinstance(value, str) and value.strip():
-                try:
-                    steps.append((f"settings.{key}", shlex.split(value)))
-                except ValueError as exc:
-                    raise errors.InvalidMetadata(
-                        f"service {entry.id} ({entry.name}): settings.{key}: {exc}",
-                        service=entry.name,
-                        key=f"settings.{key}",
-                    ) from None
-                break
-            if isinstance(value, list) and value:
-                steps.append((f"settings.{key}", [str(a) for a in value]))
-                break
-    if steps or not (folder / "package.json").is_file():
-        return steps
-    try:
-        manifest = json.loads((folder / "package.json").read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return steps
-    if not (folder / "node_modules").is_dir():
-        ci = (folder / "package-lock.json").is_file()
-        steps.append(("install (package.json)", ["npm", "ci" if ci else "install"]))
-    scripts = manifest.get("scripts") if isinstance(manifest, dict) else None
-    if isinstance(scripts, dict) and "build" in scripts:
-        steps.append(("build (package.json)", ["npm", "run", "build"]))
-    return steps
-
-
 def _database_addresses(
     svc: ResolvedService, everyone: list[ResolvedService]
 ) -> list[tuple[str, int]]:
@@ -654,41 +599,6 @@ def _database_addresses(
     if not found:
         found.append(default)
     return found
-
-
-def _is_pip(argv: list[str]) -> bool:
-    name = Path(argv[0]).name if argv else ""
-    return name in ("pip", "pip3") or (name.startswith("python") and argv[1:3] == ["-m", "pip"])
-
-
-def _inputs_digest(argv: list[str], folder: Path) -> str:
-    """What an install depends on: its arguments and the dependency files' contents."""
-    digest = hashlib.sha256(json.dumps(argv).encode())
-    for pattern in INSTALL_INPUTS:
-        for path in sorted(folder.glob(pattern)):
-            digest.update(path.name.encode())
-            digest.update(path.read_bytes())
-    return digest.hexdigest()
-
-
-def _tool_path(folder: Path, project: Path) -> list[Path]:
-    """Folders put before ``PATH``: the service's and the project's virtualenvs and
-    ``node_modules/.bin``, then the interpreter running Brahmi (so ``python`` and
-    ``uvicorn`` resolve as they do for Brahmi)."""
-    out: list[Path] = []
-    for base in dict.fromkeys([folder, project]):
-        out += [base / ".venv" / "bin", base / "venv" / "bin", base / "node_modules" / ".bin"]
-    out.append(Path(sys.executable).parent)
-    return out
-
-
-def _program(name: str, cwd: Path, path: str) -> str | None:
-    """The executable ``name`` runs, or None: a bare name is looked up on ``path``; a
-    relative path is taken from ``cwd``."""
-    if os.sep in name:
-        candidate = Path(name) if Path(name).is_absolute() else cwd / name
-        return str(candidate) if os.access(candidate, os.X_OK) else None
-    return shutil.which(name, path=path)
 
 
 def _header(log: Path, line: str) -> None:
