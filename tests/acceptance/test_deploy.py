@@ -17,6 +17,7 @@ import subprocess
 import textwrap
 import time
 from collections.abc import Iterator
+from importlib.metadata import entry_points
 from pathlib import Path
 
 import httpx
@@ -320,6 +321,17 @@ def test_status_says_which_service_exited(cli: Cli, tmp_path: Path, deployed: li
     assert status["status"] == "degraded"
     assert {s["name"]: s["state"] for s in status["services"]}["api"] == "exited"
     assert {s["name"]: s["state"] for s in status["services"]}["web"] == "running"
+
+
+def test_targets_are_entry_points_and_an_unknown_one_is_a_clear_error(
+    cli: Cli, tmp_path: Path
+) -> None:
+    assert {ep.name: ep.value for ep in entry_points(group="brahmi.deploy_targets")}[
+        "local"
+    ] == "brahmi.deploy.local:LocalTarget"
+    error = cli.json("deploy", project(tmp_path, HEAD + backend()), "--target", "moon", exit_code=1)
+    assert error["error"] == "deploy_target_not_found"
+    assert "local" in error["message"]
 
 
 def test_status_of_a_project_never_deployed_is_not_found(cli: Cli, tmp_path: Path) -> None:

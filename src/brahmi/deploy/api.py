@@ -1,7 +1,8 @@
 """Deploying a project, and its status, logs and stop: what the CLI and skills call (§11).
 
-Each function takes the project folder (or its ``aramb.toml``) and ``home``
-(``BRAHMI_HOME``, where :mod:`brahmi.deploy.records` keeps deployments).
+Each function takes the project folder (or its ``aramb.toml``) and optionally ``home``
+(``BRAHMI_HOME``, where :mod:`brahmi.deploy.records` keeps deployments; default: the
+environment's, as :func:`brahmi.config.load_settings` finds it).
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ from collections.abc import Mapping
 from pathlib import Path
 
 from brahmi import errors
+from brahmi.config import load_settings
 from brahmi.deploy import checks, plan, records, registry
 from brahmi.deploy.base import Deployment, DeployRequest
 
@@ -62,7 +64,7 @@ def deploy_project(
     application_id: str | None = None,
     timeout_s: float = DEFAULT_TIMEOUT_S,
     *,
-    home: Path,
+    home: Path | None = None,
     environ: Mapping[str, str] | None = None,
 ) -> Deployment:
     """Deploy the ``aramb.toml`` of ``project_dir`` on ``target``, replacing the
@@ -74,7 +76,7 @@ def deploy_project(
         application_id: Fills ``"{applicationID}"``; default ``APPLICATION_ID`` from
             ``environ``, else the project folder's name.
         timeout_s: Longest wait for the services to answer.
-        home: ``BRAHMI_HOME``.
+        home: ``BRAHMI_HOME`` (default: from the environment, see :mod:`brahmi.config`).
         environ: The deploying environment (default ``os.environ``); empty secrets are
             filled from it by name.
 
@@ -98,7 +100,7 @@ def deploy_project(
     ok, reason = chosen.available()
     if not ok:
         raise errors.DeployFailed(f"the {target} target cannot deploy here: {reason}")
-    folder = records.state_dir(home, project)
+    folder = records.state_dir(_home(home), project)
     with records.locked(folder):
         _stop_recorded(folder)
         request = DeployRequest(
@@ -119,7 +121,7 @@ def deploy_project(
         return deployment
 
 
-def deployment_status(project_dir: Path, *, home: Path) -> Deployment:
+def deployment_status(project_dir: Path, *, home: Path | None = None) -> Deployment:
     """The project's deployment with each service checked now.
 
     Raises:
@@ -129,7 +131,9 @@ def deployment_status(project_dir: Path, *, home: Path) -> Deployment:
     return registry.get(deployment.target).status(deployment)
 
 
-def deployment_logs(project_dir: Path, service: str, lines: int = 100, *, home: Path) -> str:
+def deployment_logs(
+    project_dir: Path, service: str, lines: int = 100, *, home: Path | None = None
+) -> str:
     """The last ``lines`` lines of a service's log (its name or id).
 
     Raises:
@@ -145,7 +149,7 @@ def deployment_logs(project_dir: Path, service: str, lines: int = 100, *, home: 
     return registry.get(deployment.target).logs(deployment, found, lines)
 
 
-def stop_deployment(project_dir: Path, *, home: Path) -> Deployment:
+def stop_deployment(project_dir: Path, *, home: Path | None = None) -> Deployment:
     """Stop every service of the project's deployment; the record stays, marked
     ``stopped``, so its logs can still be read. Stopping twice is harmless.
 
@@ -167,7 +171,12 @@ def _stop_recorded(folder: Path) -> None:
         records.save(folder, registry.get(previous.target).stop(previous))
 
 
-def _recorded(project_dir: Path, home: Path) -> tuple[Path, Deployment]:
+def _home(home: Path | None) -> Path:
+    return home if home is not None else load_settings().home
+
+
+def _recorded(project_dir: Path, home: Path | None) -> tuple[Path, Deployment]:
+    home = _home(home)
     path = project_dir.expanduser().resolve()
     project = path.parent if path.is_file() else path
     folder = records.state_dir(home, project)
