@@ -451,9 +451,30 @@ def test_a_frontend_whose_server_is_not_installed_is_served_by_python(
 
     result = cli.json("deploy", root)
 
-    assert any("no-such-static-server" in w for w in result["warnings"])
+    assert any("'no-such-static-server' is not installed" in w for w in result["warnings"])
     page = httpx.get(result["public_url"], timeout=5)
     assert page.status_code == 200 and "<h1>notes</h1>" in page.text
+    # A client-side route of a single-page app gets index.html; a missing asset is a 404.
+    route = httpx.get(f"{result['public_url']}/notes/42", timeout=5)
+    assert route.status_code == 200 and "<h1>notes</h1>" in route.text
+    assert httpx.get(f"{result['public_url']}/assets/missing.js", timeout=5).status_code == 404
+
+
+def test_npx_serve_is_not_downloaded_the_static_server_serves_instead(
+    cli: Cli, tmp_path: Path, deployed: list[Path]
+) -> None:
+    toml = (
+        HEAD
+        + backend()
+        + FRONTEND.replace("python -m http.server 3000 --bind 0.0.0.0", "npx serve -s . -l 3000")
+    )
+    root = project(tmp_path, toml)
+    deployed.append(root)
+
+    result = cli.json("deploy", root)
+
+    assert any("npx would download 'serve'" in w for w in result["warnings"])
+    assert httpx.get(result["public_url"], timeout=5).status_code == 200
 
 
 def test_a_database_with_no_server_here_is_not_deployable_and_nothing_runs(

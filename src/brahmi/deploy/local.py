@@ -375,15 +375,16 @@ class _Run:
         env = processes.base_env(os.environ, [*extra, *source.tool_path(cwd, self.project)])
         env.update(svc.env())
         argv = svc.argv
-        if argv and not source.program(argv[0], cwd, env["PATH"]) and entry.type == "frontend":
-            self.warnings.append(
-                f"service {svc.id} ({svc.name}): {argv[0]!r} is not installed; its static "
-                "files are served by Python's http.server instead"
-            )
-            argv = None
-        if argv is None and entry.type == "frontend":
-            argv = [sys.executable, "-m", "http.server", str(svc.port)]
-            argv += ["--bind", "127.0.0.1", "--directory", str(cwd)]
+        if entry.type == "frontend":
+            why = source.builtin_static_reason(argv, cwd, self.project, env["PATH"])
+            if why:
+                if argv:
+                    self.warnings.append(
+                        f"service {svc.id} ({svc.name}): {why}; Brahmi's static file server "
+                        "serves its files instead"
+                    )
+                argv = [sys.executable, "-m", "brahmi.deploy.static", "--port", str(svc.port)]
+                argv += ["--directory", str(cwd)]
         if not argv:
             raise errors.ServiceNotDeployable(
                 f"service {svc.id} ({svc.name}): settings.cmd is needed to start a {entry.type}",

@@ -112,3 +112,27 @@ def program(name: str, cwd: Path, path: str) -> str | None:
         candidate = Path(name) if Path(name).is_absolute() else cwd / name
         return str(candidate) if os.access(candidate, os.X_OK) else None
     return shutil.which(name, path=path)
+
+
+#: Static file servers ``npx`` would download from npm to run.
+NPX_STATIC_SERVERS = frozenset({"serve", "http-server", "live-server"})
+
+
+def builtin_static_reason(
+    argv: list[str] | None, cwd: Path, project: Path, path: str
+) -> str | None:
+    """Why a frontend's files should be served by :mod:`brahmi.deploy.static` rather than
+    its ``cmd``, or None to run the ``cmd``: no command, a program not installed, or
+    ``npx`` fetching a static server that is not in ``node_modules``."""
+    if not argv:
+        return "it has no cmd"
+    if program(argv[0], cwd, path) is None:
+        return f"{argv[0]!r} is not installed"
+    if Path(argv[0]).name == "npx":
+        package = next((a for a in argv[1:] if not a.startswith("-")), "")
+        installed = any(
+            (base / "node_modules" / ".bin" / package).exists() for base in (cwd, project)
+        )
+        if package in NPX_STATIC_SERVERS and not installed:
+            return f"npx would download {package!r} from npm"
+    return None
