@@ -334,6 +334,20 @@ def test_targets_are_entry_points_and_an_unknown_one_is_a_clear_error(
     assert "local" in error["message"]
 
 
+def test_a_compose_style_database_host_points_at_the_server_here(
+    cli: Cli, tmp_path: Path, deployed: list[Path]
+) -> None:
+    toml = HEAD + backend().replace("@127.0.0.1:5432/", "@db:5432/")
+    root = project(tmp_path, toml)
+    deployed.append(root)
+
+    result = cli.json("deploy", root)
+
+    config = httpx.get(f"{result['public_url']}/config", timeout=5).json()
+    assert config["database_url"] == "postgresql://postgres@127.0.0.1:5432/notes"
+    assert result["services"][0]["url"] == "postgresql://127.0.0.1:5432"
+
+
 def test_status_of_a_project_never_deployed_is_not_found(cli: Cli, tmp_path: Path) -> None:
     error = cli.json("deploy", "status", tmp_path, exit_code=1)
     assert error["error"] == "deployment_not_found"

@@ -29,6 +29,7 @@ from brahmi.deploy import docker, processes, source
 from brahmi.deploy.base import Deployment, DeployRequest, DeployTarget, ServiceState
 from brahmi.deploy.plan import (
     DATABASES,
+    LOOPBACK,
     RUNNABLE,
     ResolvedService,
     ServiceEntry,
@@ -144,6 +145,8 @@ class _Run:
     images_built: list[str] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
     public_url: str | None = None
+    #: Database service name → the address it answers at here.
+    hosts: dict[str, tuple[str, int]] = field(default_factory=dict)
 
     @property
     def project(self) -> Path:
@@ -184,6 +187,8 @@ class _Run:
         for svc in resolved:
             if svc.entry.type in DATABASES:
                 self._database(svc, resolved)
+        for svc in resolved:
+            _rehost(svc, self.hosts)
         for svc in resolved:
             if svc.entry.type in RUNNABLE:
                 self._start(svc, public is not None and svc.id == public.id)
@@ -328,6 +333,7 @@ class _Run:
             if processes.port_open(host, port):
                 state.state, state.port = "external", port
                 state.url = f"{SCHEMES[kind][0]}://{host}:{port}"
+                self.hosts[svc.name] = (host, port)
                 return
         image = str(svc.settings.get("image") or "")
         if self.use_docker and image:
@@ -341,6 +347,7 @@ class _Run:
                     key="settings.image",
                 ) from None
             state.state, state.container, state.port = "running", container, port
+            self.hosts[svc.name] = (LOOPBACK, port)
             state.url = f"{SCHEMES[kind][0]}://127.0.0.1:{port}"
             self.running.append(_Process(state, None, None))
             return
@@ -582,7 +589,8 @@ def _database_addresses(
     svc: ResolvedService, everyone: list[ResolvedService]
 ) -> list[tuple[str, int]]:
     """Where a server for this database may already answer: the URLs of its type in its
-    own values, then in other services' values, then its default port on 127.0.0.1."""
+    own values, then in other services' values (a host named like the service, as in a
+    compose file, is 127.0.0.1), else its default port on 127.0.0.1."""
     kind = svc.entry.type
     found: list[tuple[str, int]] = []
     for other in [svc, *[s for s in everyone if s is not svc]]:
@@ -593,13 +601,34 @@ def _database_addresses(
             except ValueError:
                 continue
             if parts.scheme.lower() in SCHEMES[kind] and parts.hostname:
-                address = (parts.hostname, port or docker.DEFAULT_PORTS[kind])
+                # A compose-style host named after the service is this machine here.
+                host = LOOPBACK if parts.hostname == svc.name else parts.hostname
+                address = (host, port or docker.DEFAULT_PORTS[kind])
                 if address not in found:
                     found.append(address)
     default = ("127.0.0.1", svc.entry.command_port or docker.DEFAULT_PORTS[kind])
     if not found:
         found.append(default)
     return found
+
+
+def _rehost(svc: ResolvedService, hosts: dict[str, tuple[str, int]]) -> None:
+    """Point values naming a database service as a host (``postgresql://u@db:5432/x``,
+    ``DB_HOST = "db"``, as compose files do) at where that database answers here."""
+    for values in (svc.vars, svc.secrets):
+        for key, value in values.items():
+            if value in hosts and "HOST" in key.upper():
+                values[key] = hosts[value][0]
+                continue
+            try:
+                parts = urlsplit(value)
+                target = hosts.get(parts.hostname or "") if parts.scheme else None
+            except ValueError:
+                continue
+            if target is not None:
+                user = parts.netloc.rpartition("@")[0]
+                netloc = f"{user}@" if user else ""
+                values[key] = parts._replace(netloc=f"{netloc}{target[0]}:{target[1]}").geturl()
 
 
 def _header(log: Path, line: str) -> None:
