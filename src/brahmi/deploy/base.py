@@ -88,6 +88,8 @@ class Deployment:
     warnings: list[str] = field(default_factory=list)
     #: The public service's id.
     public_service: int | None = None
+    #: The health probes that passed, ``GET http://127.0.0.1:P/health → 200``.
+    checks: list[str] = field(default_factory=list)
 
     def service(self, name_or_id: str) -> ServiceState | None:
         """The service with this name or ``uniqueIdentifier``, if any."""
@@ -98,7 +100,7 @@ class Deployment:
 
     def to_dict(self) -> dict[str, Any]:
         """The public shape: ``{"status", "public_url", "images_built", "services",
-        "target", "deployed_at", "mode", "project_dir", "warnings"}``."""
+        "target", "mode", "deployed_at", "project_dir", "warnings", "checks"}``."""
         return {
             "status": self.status,
             "public_url": self.public_url,
@@ -109,6 +111,7 @@ class Deployment:
             "deployed_at": self.deployed_at,
             "project_dir": self.project_dir,
             "warnings": list(self.warnings),
+            "checks": list(self.checks),
         }
 
     def to_record(self) -> dict[str, Any]:

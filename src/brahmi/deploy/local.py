@@ -145,6 +145,8 @@ class _Run:
     images_built: list[str] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
     public_url: str | None = None
+    #: The probes that passed, ``GET http://127.0.0.1:P/health → 200``.
+    checks: list[str] = field(default_factory=list)
     #: Database service name → the address it answers at here.
     hosts: dict[str, tuple[str, int]] = field(default_factory=dict)
 
@@ -214,6 +216,7 @@ class _Run:
             images_built=list(self.images_built),
             warnings=list(self.warnings),
             public_service=public.id if public else None,
+            checks=list(self.checks),
         )
 
     # -- build services ---------------------------------------------------------------
@@ -530,6 +533,7 @@ class _Run:
                 return False
             if 200 <= status < 400:
                 proc.last = f"GET {path} answered {status}"
+                self.checks.append(f"GET {proc.state.url}{path} → {status}")
                 return True
             seen.append(f"GET {path} → {status}")
         proc.last = "; ".join(seen)
