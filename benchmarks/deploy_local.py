@@ -79,12 +79,14 @@ def cli_run(brahmi: Path, root: Path, home: Path) -> tuple[float, float]:
             break
     if url is None:
         raise RuntimeError(f"brahmi deploy failed: {proc.communicate()[1]}")
-    ready = first_200(url, start + RUN_LIMIT_S)
-    proc.communicate(timeout=RUN_LIMIT_S)
-    exited = time.monotonic()
-    subprocess.run(
-        [str(brahmi), "deploy", "stop", str(root)], env=env, check=True, capture_output=True
-    )
+    try:
+        ready = first_200(url, start + RUN_LIMIT_S)
+        proc.communicate(timeout=RUN_LIMIT_S)
+        exited = time.monotonic()
+    finally:
+        subprocess.run(
+            [str(brahmi), "deploy", "stop", str(root)], env=env, check=True, capture_output=True
+        )
     return ready - start, exited - start
 
 
@@ -93,8 +95,10 @@ def in_process_run(root: Path, home: Path) -> float:
     start = time.monotonic()
     deployment = api.deploy_project(root, home=home)
     assert deployment.public_url
-    ready = first_200(deployment.public_url, start + RUN_LIMIT_S)
-    api.stop_deployment(root, home=home)
+    try:
+        ready = first_200(deployment.public_url, start + RUN_LIMIT_S)
+    finally:
+        api.stop_deployment(root, home=home)
     return ready - start
 
 

@@ -270,11 +270,14 @@ def test_deploy_without_a_folder_uses_the_current_one_and_a_second_deploy_replac
     assert first.stdout.strip().splitlines()[-1].startswith("PUBLIC_URL: http://127.0.0.1:")
     first_pid = here.json("deploy", "status")["services"][2]["pid"]
 
-    second = here.json("deploy", "./aramb.toml")
+    second = cli.json("deploy", "./notes")
     assert second["status"] == "deployed"
     assert second["services"][2]["pid"] != first_pid
     assert wait_gone([first_pid]) == []
     assert httpx.get(f"{second['public_url']}/health", timeout=5).status_code == 200
+    assert second["checks"] == [f"GET {second['public_url']}/health → 200"]
+    logs = here("deploy", "logs", "api", "./aramb.toml")
+    assert logged_pid(logs.stdout) == second["services"][2]["pid"]
 
 
 @pytest.mark.slow
