@@ -17,6 +17,8 @@ from pathlib import Path
 INFO_TIMEOUT_S = 5.0
 #: How long ``docker run``/``rm``/``inspect``/``logs`` may take, seconds.
 CALL_TIMEOUT_S = 60.0
+#: How long ``docker run`` may take, pulling its image included, seconds.
+PULL_TIMEOUT_S = 600.0
 #: The port each database listens on by default.
 DEFAULT_PORTS = {"postgres": 5432, "redis": 6379, "mongodb": 27017}
 
@@ -73,6 +75,7 @@ def run(
     env: Mapping[str, str],
     command: Sequence[str] = (),
     base_env: Mapping[str, str] | None = None,
+    timeout_s: float = PULL_TIMEOUT_S,
 ) -> str:
     """Start a detached container on the host's network; returns its id.
 
@@ -81,22 +84,28 @@ def run(
     the file, so both modes resolve the same values.
 
     Raises:
-        RuntimeError: With docker's own message when the container does not start.
+        RuntimeError: With docker's own message when the container does not start (or
+            ``docker run`` took longer than ``timeout_s``, pulling the image included).
     """
     argv = ["docker", "run", "-d", "--network", "host"]
     for key in env:
         argv += ["-e", key]
     argv += [image, *command]
-    proc = subprocess.run(
-        argv,
-        env={**(base_env or {}), **env},
-        capture_output=True,
-        encoding="utf-8",
-        errors="replace",
-        timeout=CALL_TIMEOUT_S,
-        check=False,
-        stdin=subprocess.DEVNULL,
-    )
+    try:
+        proc = subprocess.run(
+            argv,
+            env={**(base_env or {}), **env},
+            capture_output=True,
+            encoding="utf-8",
+            errors="replace",
+            timeout=timeout_s,
+            check=False,
+            stdin=subprocess.DEVNULL,
+        )
+    except subprocess.TimeoutExpired:
+        raise RuntimeError(f"docker run did not return within {timeout_s:g} s") from None
+    except OSError as exc:
+        raise RuntimeError(f"docker could not run: {exc}") from None
     if proc.returncode != 0:
         raise RuntimeError(proc.stderr.strip() or f"docker run exited {proc.returncode}")
     return proc.stdout.strip()

@@ -104,7 +104,7 @@ class LocalTarget(DeployTarget):
         return deployment
 
     def logs(self, deployment: Deployment, service: ServiceState, lines: int) -> str:
-        if service.container is not None and service.state == "running":
+        if service.container is not None and service.state != "stopped":
             return docker.logs(service.container, lines)
         return processes.tail(service.log, lines)
 
