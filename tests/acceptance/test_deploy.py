@@ -603,3 +603,12 @@ def test_a_deploy_ended_by_sigterm_leaves_nothing_running(
 
     assert proc.wait(timeout=30) != 0
     assert wait_gone([pid]) == []
+
+
+def test_docker_asked_for_without_an_engine_is_a_clear_error(cli: Cli, tmp_path: Path) -> None:
+    if docker_engine() is None:
+        pytest.skip("a Docker engine answers here")
+    cli.env["BRAHMI_DEPLOY_MODE"] = "docker"
+    error = cli.json("deploy", project(tmp_path, HEAD + backend()), exit_code=1)
+    assert error["error"] == "deploy_failed"
+    assert "no Docker engine answers" in error["message"]
