@@ -39,7 +39,10 @@ app = typer.Typer(
 )
 
 _DIR = typer.Argument(
-    Path(), help="The project folder, or its aramb.toml (default: the current folder)."
+    Path(),
+    metavar="DIR",
+    help="The project folder, or its aramb.toml (default: the current folder).",
+    show_default=False,
 )
 _JSON = typer.Option(False, "--json", help="Print JSON.")
 
@@ -47,14 +50,14 @@ _JSON = typer.Option(False, "--json", help="Print JSON.")
 @app.command("up")
 def up(
     project: Path = _DIR,
-    target: str = typer.Option("local", "--target", help="Where to deploy (`local`: here)."),
+    target: str = typer.Option("local", "--target", help="Where to deploy (local: this machine)."),
     timeout_s: float = typer.Option(
         30.0, "--timeout", min=0.1, help="Seconds to wait for the services to answer."
     ),
     application_id: str | None = typer.Option(
         None,
         "--application-id",
-        help="Fills `{applicationID}` (default: APPLICATION_ID, else the folder's name).",
+        help="Fills {applicationID} (default: APPLICATION_ID, else the folder's name).",
     ),
     json_output: bool = _JSON,
 ) -> None:
