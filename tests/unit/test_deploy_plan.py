@@ -167,3 +167,13 @@ def test_config_status_incomplete_is_a_warning() -> None:
     assert plan.parse(document(text), "notes").warnings == (
         "config_status: fill POSTGRES_PASSWORD",
     )
+
+
+def test_a_literal_secret_is_a_problem_that_does_not_repeat_the_value() -> None:
+    text = FILE.replace(
+        'key = "POSTGRES_PASSWORD"\nvalue = ""', 'key = "POSTGRES_PASSWORD"\nvalue = "hunter2"'
+    )
+    [problem] = problems_of(text)
+    assert problem["code"] == "literal_secret" and problem["service"] == 100
+    assert problem["key"] == "services[0].configuration.secrets[0].value"
+    assert "hunter2" not in problem["message"]

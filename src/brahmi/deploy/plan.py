@@ -346,6 +346,16 @@ def _check_entries(entries: Sequence[ServiceEntry], problem: Any) -> None:
                 if found:
                     code, message = found
                     problem(key, code, f"{label}: {what}: {message}", entry.id)
+        for n, (secret, value) in enumerate(entry.secrets):
+            if value and not REFERENCE.fullmatch(value.strip()):
+                problem(
+                    f"{config}.secrets[{n}].value",
+                    "literal_secret",
+                    f"{label}: secret {secret} holds a literal value; leave it empty (it is "
+                    f"filled from the deploying environment's {secret}) or refer to another "
+                    "service's secret",
+                    entry.id,
+                )
         for name in PATH_SETTINGS:
             value = entry.settings.get(name)
             if isinstance(value, str) and not REFERENCE.search(value) and _leaves(value):
