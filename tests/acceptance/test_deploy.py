@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import shutil
 import signal
 import socket
 import subprocess
@@ -141,7 +142,7 @@ def project(tmp_path: Path, toml: str, backend_code: str = BACKEND) -> Path:
 
     Skips when the file names PostgreSQL and none answers on 127.0.0.1:5432 (every
     machine of this project has one; the local target maps the service to it)."""
-    if 'type = "postgres"' in toml and not postgres_answers():
+    if 'type = "postgres"' in toml and not port_answers(5432):
         pytest.skip("no PostgreSQL server answers on 127.0.0.1:5432")
     root = tmp_path / "notes"
     (root / "backend").mkdir(parents=True)
@@ -152,9 +153,9 @@ def project(tmp_path: Path, toml: str, backend_code: str = BACKEND) -> Path:
     return root
 
 
-def postgres_answers() -> bool:
+def port_answers(port: int) -> bool:
     try:
-        with socket.create_connection(("127.0.0.1", 5432), timeout=1):
+        with socket.create_connection(("127.0.0.1", port), timeout=1):
             return True
     except OSError:
         return False
@@ -349,6 +350,48 @@ def test_a_compose_style_database_host_points_at_the_server_here(
     config = httpx.get(f"{result['public_url']}/config", timeout=5).json()
     assert config["database_url"] == "postgresql://postgres@127.0.0.1:5432/notes"
     assert result["services"][0]["url"] == "postgresql://127.0.0.1:5432"
+
+
+def test_a_node_frontend_is_built_with_npm_and_redis_maps_to_the_server_here(
+    cli: Cli, tmp_path: Path, deployed: list[Path]
+) -> None:
+    if not shutil.which("npm"):
+        pytest.skip("npm is not installed")
+    if not port_answers(6379):
+        pytest.skip("no Redis server answers on 127.0.0.1:6379")
+    # As `brahmi metadata generate` writes a Vite app: npm build, npx serve of the output.
+    frontend = FRONTEND.replace('buildCommand = "python build.py"\noutputPath = "dist"', "")
+    frontend = frontend.replace(
+        "python -m http.server 3000 --bind 0.0.0.0", "npx serve -s . -l 3000"
+    )
+    redis = textwrap.dedent("""
+        [[services]]
+        uniqueIdentifier = 105
+        name = "cache"
+        type = "redis"
+        applicationID = "{applicationID}"
+
+        [services.configuration.settings]
+        image = "redis:7"
+        """)
+    root = project(tmp_path, HEAD + backend() + frontend + redis)
+    (root / "web" / "package.json").write_text(
+        json.dumps({"name": "web", "version": "1.0.0", "scripts": {"build": "node build.js"}})
+    )
+    (root / "web" / "build.js").write_text(
+        'const fs = require("fs"); fs.mkdirSync("dist", {recursive: true});'
+        ' fs.writeFileSync("dist/index.html", "<h1>from npm</h1>");'
+    )
+    deployed.append(root)
+
+    result = cli.json("deploy", root, "--timeout", "60")
+
+    by_name = {s["name"]: s for s in result["services"]}
+    assert by_name["web-build"]["path"] == str(root / "web" / "dist")
+    assert by_name["cache"]["state"] == "external" and by_name["cache"]["port"] == 6379
+    assert "<h1>from npm</h1>" in httpx.get(result["public_url"], timeout=5).text
+    build_log = cli("deploy", "logs", "web-build", root).stdout
+    assert "npm install" in build_log and "npm run build" in build_log
 
 
 def test_status_of_a_project_never_deployed_is_not_found(cli: Cli, tmp_path: Path) -> None:
