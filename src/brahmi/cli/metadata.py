@@ -15,7 +15,7 @@ import typer
 from rich.markup import escape
 
 from brahmi import errors
-from brahmi.cli.app import EXIT_FAILED, EXIT_INVALID, handle_errors, stderr, stdout
+from brahmi.cli.common import EXIT_FAILED, EXIT_INVALID, handle_errors, stderr, stdout
 
 if TYPE_CHECKING:
     from brahmi.metadata.model import MetadataProblem
