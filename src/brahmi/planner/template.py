@@ -493,9 +493,11 @@ class TemplatePlanner:
         self.tools = tools
 
     def on_user_message(self, text: str) -> None:
-        """Answer an inquiry from outputs, or plan an instruction as one batch."""
+        """Answer an inquiry from the project's task outputs, or plan an instruction as one
+        batch."""
         if classify(text) == "inquiry":
-            self.tools.user_response(answer_inquiry(text, self.tools.list_tasks()))
+            # A person asks about the project: its plans run with `brahmi run` count too.
+            self.tools.user_response(answer_inquiry(text, self.tools.project_tasks()))
             return
         domain = detect_domain(text)
         skills: dict[str, dict[str, str]] = {}

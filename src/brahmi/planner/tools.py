@@ -64,6 +64,12 @@ class PlannerTools:
         found = {t.id: t for t in self.brahmi.list_tasks(project_id=self.project_id)}
         return [found[i] for i in ids if i in found]
 
+    def project_tasks(self) -> list[TaskRecord]:
+        """Every top-level task of the project, whoever created it, oldest first: what an
+        inquiry about the project is answered from."""
+        tasks = self.brahmi.list_tasks(project_id=self.project_id)
+        return [t for t in tasks if t.parent_id is None]
+
     def user_response(self, message: str) -> MessageRecord:
         """Reply to the person: appended to this session's conversation."""
         return self.brahmi.record_user_response(
