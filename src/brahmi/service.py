@@ -621,15 +621,31 @@ class Brahmi:
                 except errors.BrahmiError:
                     chosen[skill_id] = None
                     return None
-                chosen[skill_id] = (
-                    self.settings.forced_executor
-                    or skill_runtime
-                    or project_executor
-                    or self.settings.default_executor
-                )
+                chosen[skill_id] = self._effective_runtime(skill_runtime, project_executor)
             return chosen[skill_id]
 
         return runtime_of
+
+    def _effective_runtime(self, skill_runtime: str | None, project_executor: str | None) -> str:
+        """The runtime a task of a skill runs on (DESIGN §6): the forced executor, else the
+        skill's runtime, else the project's, else the default."""
+        return (
+            self.settings.forced_executor
+            or skill_runtime
+            or project_executor
+            or self.settings.default_executor
+        )
+
+    def runtime_can_run(self, project_id: str, skill_runtime: str | None) -> bool:
+        """Whether a skill whose frontmatter names ``skill_runtime`` (None: none) could run
+        in ``project_id`` on this machine now: its effective runtime is installed and its
+        ``check()`` finds nothing missing (e.g. the Claude Code CLI and a key)."""
+        executor = self.store.get_project(project_id).settings.get("executor")
+        name = self._effective_runtime(skill_runtime, executor)
+        try:
+            return self.runtimes.get(name).check() is None
+        except errors.BrahmiError:
+            return False
 
     def worker(self) -> Worker:
         """A worker over this instance's store, skills and runtimes."""

@@ -47,7 +47,19 @@ def _root(
 
 
 def _register() -> None:
-    from brahmi.cli import agents, ask, db, projects, run, serve, skills, tasks, worker
+    from brahmi.cli import (
+        agents,
+        ask,
+        db,
+        deploy,
+        metadata,
+        projects,
+        run,
+        serve,
+        skills,
+        tasks,
+        worker,
+    )
 
     app.command("ask")(ask.ask)
     app.command("validate")(run.validate)
@@ -62,6 +74,8 @@ def _register() -> None:
     app.add_typer(db.app, name="db")
     app.add_typer(agents.app, name="agents")
     app.add_typer(projects.app, name="projects")
+    app.add_typer(metadata.app, name="metadata")
+    app.add_typer(deploy.app, name="deploy")
 
 
 _register()

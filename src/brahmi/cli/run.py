@@ -333,6 +333,20 @@ def _print_outcome(tasks: list[TaskRecord]) -> None:
                     highlight=False,
                     markup=False,
                 )
+    for url in public_urls(tasks):
+        stdout.print(f"PUBLIC_URL: {url}", highlight=False, markup=False)
+
+
+def public_urls(tasks: list[TaskRecord]) -> list[str]:
+    """The public URLs completed tasks reported (a deployment's ``PUBLIC_URL`` or
+    ``public_url`` output, DESIGN §11), in task order, each once."""
+    urls: list[str] = []
+    for task in tasks:
+        outputs = task.outputs or {}
+        url = outputs.get("PUBLIC_URL") or outputs.get("public_url")
+        if task.status is TaskStatus.COMPLETED and isinstance(url, str) and url not in urls:
+            urls.append(url)
+    return urls
 
 
 __all__ = ["EXIT_INVALID", "run", "validate"]

@@ -175,6 +175,26 @@ def request_workdir(request: Mapping[str, Any]) -> Path:
     return workdir
 
 
+def project_folder(workdir: Path, relative: Any, key: str = "project_path") -> Path:
+    """The folder an input names inside the workspace (default the workspace itself).
+
+    Raises:
+        InputError: When the input is not a string, leaves the workspace (``..``, an
+            absolute path elsewhere, a symlink out) or is not a directory.
+    """
+    if relative in (None, ""):
+        relative = "."
+    if not isinstance(relative, str):
+        raise InputError(f"inputs.{key} must be a path (a string), not {relative!r}")
+    root = workdir.resolve()
+    folder = (root / relative).resolve()
+    if folder != root and root not in folder.parents:
+        raise InputError(f"inputs.{key} {relative!r} leaves the project workspace {root}")
+    if not folder.is_dir():
+        raise InputError(f"inputs.{key} {relative!r} is not a folder in {root}")
+    return folder
+
+
 def child_env(extra: Mapping[str, str] | None = None) -> dict[str, str]:
     """This process's environment with ``PYTHONUNBUFFERED=1``, then ``extra`` over it.
 
