@@ -26,11 +26,12 @@ from mcp.server.transport_security import TransportSecuritySettings
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from brahmi import __version__, errors
-from brahmi.api import routes
+from brahmi.api import metrics, routes
 from brahmi.api.errors import STATUS, status_for
 from brahmi.domain.access import LOCAL
 from brahmi.domain.access import Scope as AccessScope
 from brahmi.mcp.server import PROJECT_HEADER, SCOPE_HEADER, SESSION_HEADER, build_mcp
+from brahmi.metrics import DATABASE_ERRORS
 from brahmi.service import Brahmi
 from brahmi.store.database import OUTAGE_ERRORS
 
@@ -278,6 +279,7 @@ def create_app(
             "the database is unavailable; nothing was changed, try again shortly"
         )
         log.warning("request failed, database unavailable: %s", exc)
+        DATABASE_ERRORS.labels("api").inc()
         return JSONResponse(
             unavailable.to_dict(), status_code=status_for(unavailable), headers={"Retry-After": "2"}
         )
@@ -304,6 +306,7 @@ def create_app(
         return {"status": "ok", "version": __version__}
 
     app.include_router(routes.router)
+    app.include_router(metrics.router)
     gateway = _Gateway(app, brahmi)
     return gateway
 
