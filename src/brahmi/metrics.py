@@ -1,6 +1,6 @@
 """What ``GET /metrics`` shows (DESIGN §9): Prometheus metric families for the operator.
 
-Two sources, chosen by where the truth lives (docs/decisions.md, "Metrics"):
+Three sources, chosen by where the truth lives (docs/decisions.md, "Metrics"):
 
 - **The database, at scrape time** (:class:`SystemCollector`): task, attempt, loop-turn,
   usage, trigger and worker numbers are ``GROUP BY`` aggregates over the shared tables,

@@ -1,5 +1,5 @@
 """One ASGI app: REST under ``/api/v1``, MCP at ``/mcp`` and ``/projects/{id}/mcp``,
-``/healthz``, and (optionally) in-process workers (DESIGN §8, §9).
+``/healthz``, ``/metrics`` (Prometheus), and (optionally) in-process workers (DESIGN §8, §9).
 
 Access (issue 5): a bearer token grants its scope; without one, a caller on the loopback
 interface is local (everything) as long as no token for people is configured. The same
