@@ -1,5 +1,5 @@
 """One ASGI app: REST under ``/api/v1``, MCP at ``/mcp`` and ``/projects/{id}/mcp``,
-``/healthz``, and (optionally) in-process workers (DESIGN §8, §9).
+``/healthz``, ``/metrics`` (Prometheus), and (optionally) in-process workers (DESIGN §8, §9).
 
 Access (issue 5, :mod:`brahmi.api.access`): the same check guards REST and MCP; for MCP its
 result travels to the tools in headers this layer sets after removing any a client sent.
@@ -23,11 +23,12 @@ from mcp.server.transport_security import TransportSecuritySettings
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from brahmi import __version__, errors
-from brahmi.api import routes
+from brahmi.api import metrics, routes
 from brahmi.api.access import caller_scope
 from brahmi.api.errors import STATUS, status_for
 from brahmi.mcp.server import PROJECT_HEADER, SCOPE_HEADER, SESSION_HEADER, build_mcp
 from brahmi.service import Brahmi
+from brahmi.store import outages
 from brahmi.store.database import OUTAGE_ERRORS
 
 log = logging.getLogger(__name__)
@@ -246,6 +247,7 @@ def create_app(
             "the database is unavailable; nothing was changed, try again shortly"
         )
         log.warning("request failed, database unavailable: %s", exc)
+        outages.count("api")
         return JSONResponse(
             unavailable.to_dict(), status_code=status_for(unavailable), headers={"Retry-After": "2"}
         )
@@ -272,6 +274,7 @@ def create_app(
         return {"status": "ok", "version": __version__}
 
     app.include_router(routes.router)
+    app.include_router(metrics.router)
     gateway = _Gateway(app, brahmi)
     return gateway
 
