@@ -41,11 +41,11 @@ def write_skill(
 
 @pytest.fixture
 def skills(tmp_path: Path) -> Path:
-    """Two good skills and one whose name differs from its folder."""
+    """Two good skills and one whose name differs from its folder (indexed, with a warning)."""
     root = tmp_path / "team-skills"
     write_skill(root, "csv-loader", "Loads CSV files into tables.", tags="etl,csv")
     write_skill(root, "ledger-audit", "Audits the quarterly ledger.", category="critique")
-    write_skill(root, "misnamed", "Never indexed.", folder="wrong-folder")
+    write_skill(root, "misnamed", "Indexed under its frontmatter name.", folder="wrong-folder")
     return root
 
 
@@ -86,10 +86,11 @@ def test_validate_a_broken_skill_exits_1_naming_file_and_line(cli: Cli, tmp_path
 
 
 def test_validate_json_has_the_documented_shape(cli: Cli, skills: Path) -> None:
-    data = cli.json("skills", "validate", skills, exit_code=1)
+    data = cli.json("skills", "validate", skills)
 
-    assert set(data) == {"valid", "skills"}
-    assert data["valid"] is False
+    assert set(data) == {"valid", "skills", "problems"}
+    assert data["valid"] is True
+    assert data["problems"] == []
     by_path = {Path(s["path"]).name: s for s in data["skills"]}
     assert set(by_path) == {"csv-loader", "ledger-audit", "wrong-folder"}
     for report in data["skills"]:
@@ -104,8 +105,15 @@ def test_validate_json_has_the_documented_shape(cli: Cli, skills: Path) -> None:
     [problem] = by_path["wrong-folder"]["problems"]
     assert set(problem) == {"file", "line", "code", "message", "severity"}
     assert problem["file"] == str(skills / "wrong-folder" / "SKILL.md")
-    assert (problem["line"], problem["code"], problem["severity"]) == (2, "name_mismatch", "error")
-    assert by_path["wrong-folder"]["valid"] is False
+    assert (problem["line"], problem["code"], problem["severity"]) == (
+        2,
+        "name_mismatch",
+        "warning",
+    )
+    assert by_path["wrong-folder"]["valid"] is True
+    strict = cli.json("skills", "validate", skills, "--spec", exit_code=1)
+    [problem] = next(s for s in strict["skills"] if s["name"] == "misnamed")["problems"]
+    assert (problem["code"], problem["severity"]) == ("name_mismatch", "error")
 
 
 def test_validate_with_spec_names_what_the_specification_rejects(cli: Cli, tmp_path: Path) -> None:
@@ -154,11 +162,11 @@ def test_add_list_search_show_update_and_remove_a_folder(cli: Cli, skills: Path)
     listed = {s["full_id"]: s for s in cli.json("skills", "list")["skills"]}
     assert {"acme/data/csv-loader", "acme/data/ledger-audit"} <= set(listed)
     assert "brahmi/builtin/run-command" in listed
-    assert not any(f.endswith("/misnamed") for f in listed)
+    assert listed["acme/data/misnamed"]["description"] == "Indexed under its frontmatter name."
 
     problems = cli.json("skills", "list", "--problems")["problems"]
-    assert [(p["code"], p["line"], p["source"]) for p in problems] == [
-        ("name_mismatch", 2, str(skills))
+    assert [(p["code"], p["severity"], p["line"], p["source"]) for p in problems] == [
+        ("name_mismatch", "warning", 2, str(skills))
     ]
     assert problems[0]["file"] == str(skills / "wrong-folder" / "SKILL.md")
 
