@@ -324,8 +324,7 @@ def test_a_malformed_skill_is_reported_and_skipped_while_the_others_index(
         "acme/mixed/renamed",
     }
     stored = {
-        (p["code"], p["severity"], Path(p["file"]).parent.name)
-        for p in registry.index.problems()
+        (p["code"], p["severity"], Path(p["file"]).parent.name) for p in registry.index.problems()
     }
     assert stored == {
         ("invalid_yaml", "error", "broken-yaml"),

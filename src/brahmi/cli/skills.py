@@ -47,9 +47,7 @@ def validate(
         raise typer.Exit(EXIT_FAILED)
     # Warnings alone leave a skill valid; an error of the search (a manifest path that is
     # missing) fails the run too.
-    failed = any(r.errors for r in reports) or any(
-        p.severity == "error" for p in found.problems
-    )
+    failed = any(r.errors for r in reports) or any(p.severity == "error" for p in found.problems)
     if json_output:
         print(
             json.dumps(
