@@ -1,7 +1,7 @@
 """``brahmi skills`` as a user runs it: the real console script, one BRAHMI_HOME per test.
 
 validate (with ``--spec`` and ``--json``), add, list (``--problems``), search, show,
-update and remove, and ``--help`` on each.
+update and remove, and ``--help`` on each; collections laid out as public ones are (issue 15).
 """
 
 from __future__ import annotations
@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 
 from brahmi.skills.catalog import BUILTIN_DIR
+from tests import skill_trees
 from tests.acceptance.conftest import Cli
 
 SUBCOMMANDS = ["validate", "add", "update", "remove", "list", "search", "show"]
@@ -258,6 +259,128 @@ def test_a_url_starting_with_a_dash_is_refused_by_the_cli(cli: Cli) -> None:
     assert proc.returncode == 2
     assert "invalid_skill" in proc.stderr
     assert not (cli.cwd / "pwned").exists()
+
+
+# -- collections as their authors lay them out (issue 15) -----------------------------------
+
+
+@pytest.mark.skipif(shutil.which("git") is None, reason="the git program is not installed")
+def test_a_git_repository_laid_out_like_anthropics_indexes_every_listed_skill(
+    cli: Cli, tmp_path: Path
+) -> None:
+    remote = skill_trees.anthropic_like(tmp_path / "remotes" / "anthropics" / "skills")
+    skill_trees.commit_all(remote)
+
+    added = run_ok(cli, "skills", "add", remote.as_uri())
+
+    assert "as anthropics/skills" in added.stdout
+    assert "4 skill(s)" in added.stdout
+    assert "description_too_long" in added.stderr
+    listed = {s["full_id"] for s in cli.json("skills", "list")["skills"]}
+    assert {
+        "anthropics/skills/xlsx",
+        "anthropics/skills/pdf",
+        "anthropics/skills/claude-api",
+        "anthropics/skills/webapp-tester",
+    } <= listed
+    assert "anthropics/skills/template-skill" not in listed
+    shown = cli.json("skills", "show", "anthropics/skills/claude-api")
+    assert shown["description"] == skill_trees.LONG_DESCRIPTION
+    problems = cli.json("skills", "list", "--problems")["problems"]
+    assert [(p["code"], p["severity"], Path(p["file"]).parent.name) for p in problems] == [
+        ("description_too_long", "warning", "claude-api"),
+        ("name_mismatch", "warning", "webapp-testing"),
+    ]
+    readable = run_ok(cli, "skills", "list", "--problems")
+    assert "warning" in readable.stderr
+    assert str(Path(shown["path"]) / "SKILL.md") in readable.stderr
+
+
+def test_validate_finds_nested_skills_and_spec_says_what_the_specification_rejects(
+    cli: Cli, tmp_path: Path
+) -> None:
+    root = skill_trees.anthropic_like(tmp_path / "skills-repo")
+
+    relaxed = cli.json("skills", "validate", root)
+    strict = cli.json("skills", "validate", root, "--spec", exit_code=1)
+
+    assert relaxed["valid"] is True
+    assert sorted(s["name"] for s in relaxed["skills"]) == [
+        "claude-api",
+        "pdf",
+        "webapp-tester",
+        "xlsx",
+    ]
+    errors = {
+        (p["code"], Path(p["file"]).parent.name)
+        for s in strict["skills"]
+        for p in s["problems"]
+        if p["severity"] == "error"
+    }
+    assert errors == {
+        ("description_too_long", "claude-api"),
+        ("name_mismatch", "webapp-testing"),
+    }
+
+
+def test_add_a_claude_skills_repository_skips_node_modules_and_virtualenvs(
+    cli: Cli, tmp_path: Path
+) -> None:
+    root = skill_trees.claude_dir_like(tmp_path / "app")
+
+    run_ok(cli, "skills", "add", root, "--as", "acme/app")
+
+    listed = {s["full_id"] for s in cli.json("skills", "list")["skills"]}
+    assert {f for f in listed if f.startswith("acme/app/")} == {
+        "acme/app/release-notes",
+        "acme/app/db-migrate",
+    }
+
+
+def test_a_projects_own_skills_are_searchable_once_the_project_is_opened(
+    cli: Cli, tmp_path: Path
+) -> None:
+    workspace = tmp_path / "shop"
+    skill_trees.write_skill(
+        workspace / ".claude" / "skills" / "ship-orders", "ship-orders", "Ships open orders."
+    )
+    write_skill(tmp_path / "lib", "ship-orders", "Ships orders the ops way.")
+    run_ok(cli, "skills", "add", tmp_path / "lib", "--as", "acme/ops")
+
+    run_ok(cli, "projects", "show", "--project", workspace)
+
+    found = cli.json("skills", "search", "--q", "ships orders")["skills"]
+    assert {"project/shop/ship-orders", "acme/ops/ship-orders"} <= {s["full_id"] for s in found}
+    problems = cli.json("skills", "list", "--problems")["problems"]
+    assert [(p["code"], p["severity"]) for p in problems] == [("name_collision", "warning")]
+
+
+def test_bad_input_is_reported_with_its_path_and_the_rest_indexes(cli: Cli, tmp_path: Path) -> None:
+    root = tmp_path / "messy"
+    write_skill(root / "skills", "good-one", "Still indexed.")
+    huge = write_skill(root / "skills", "huge", "Too big.")
+    with (huge / "SKILL.md").open("a", encoding="utf-8") as handle:
+        handle.write("x" * (5 * 1024 * 1024))
+    (root / "skills" / "binary").mkdir()
+    (root / "skills" / "binary" / "SKILL.md").write_bytes(b"\0\x01\x02" * 1000)
+    (root / "loop").symlink_to(root, target_is_directory=True)
+
+    added = run_ok(cli, "skills", "add", root, "--as", "acme/messy")
+
+    assert "1 skill(s)" in added.stdout
+    for path in (huge / "SKILL.md", root / "skills" / "binary" / "SKILL.md", root / "loop"):
+        assert str(path) in added.stderr
+
+
+@pytest.mark.skipif(shutil.which("git") is None, reason="the git program is not installed")
+def test_add_of_a_git_url_that_does_not_answer_exits_2_naming_the_url(cli: Cli) -> None:
+    url = "http://127.0.0.1:9/acme/skills.git"
+
+    proc = cli("skills", "add", url)
+
+    assert proc.returncode == 2
+    assert "invalid_skill" in proc.stderr
+    assert url in proc.stderr
 
 
 # -- help -----------------------------------------------------------------------------------

@@ -220,7 +220,7 @@ def test_a_source_of_10000_folders_is_searched_up_to_the_limit_and_says_so(
         "warning",
         str(root),
     )
-    assert f"{discovery.MAX_FOLDERS:,} folders" in problem["message"]
+    assert f"{discovery.MAX_FOLDERS:,} folders without skills" in problem["message"]
 
 
 def test_a_5_mb_skill_md_is_refused_unread_and_the_rest_indexes(

@@ -6,7 +6,7 @@ A source is searched breadth-first for folders holding a ``SKILL.md``, at most
 build output (:data:`SKIPPED_FOLDERS`). A skill folder is not searched further: its
 subfolders are its resources. Folders named ``skills`` are searched before their
 siblings, so the skills of a large source are found where authors put them even when the
-search stops at :data:`MAX_FOLDERS`.
+search stops at :data:`MAX_FOLDERS` folders without skills or :data:`MAX_ENTRIES` entries.
 
 A symlink is followed only while it stays inside the source; one that leads out, that
 loops back to a folder above it, or that cannot be resolved is reported and skipped.
@@ -30,7 +30,7 @@ from brahmi.skills.validate import Severity, SkillProblem
 
 #: How many folders below the source a skill folder may be (``a/b/c/d/e/f/SKILL.md``).
 MAX_DEPTH = 6
-#: Folders a search lists at most; it stops there and says so.
+#: Folders without a skill a search lists at most; it stops there and says so.
 MAX_FOLDERS = 10_000
 #: Folder entries (files and folders) a search reads at most, over all folders.
 MAX_ENTRIES = 200_000
@@ -130,7 +130,8 @@ class _Walk:
             self.root_real = root.absolute()
         self.found = Discovery()
         self.seen: set[Path] = set()
-        self.listed = 0
+        #: Folders listed that were not skills (skill folders are what a search is for).
+        self.searched = 0
         self.entries = 0
         self.stopped = False
 
@@ -144,10 +145,9 @@ class _Walk:
                 queue.append((start, real, depth))
         while queue and not self.stopped:
             folder, real, depth = queue.popleft()
-            if self.listed >= MAX_FOLDERS:
-                self._stop(f"the search stopped after {MAX_FOLDERS:,} folders")
+            if self.searched >= MAX_FOLDERS:
+                self._stop(f"the search stopped after {MAX_FOLDERS:,} folders without skills")
                 break
-            self.listed += 1
             for child, child_real in self._children(folder, real, depth):
                 queue.append((child, child_real, depth + 1))
         return self.found
@@ -170,6 +170,7 @@ class _Walk:
         if "SKILL.md" in names and _is_file(folder / "SKILL.md"):
             self.found.folders.append(folder)
             return []
+        self.searched += 1
         if "pyvenv.cfg" in names or depth >= MAX_DEPTH:
             return []
         children: list[tuple[Path, Path]] = []
