@@ -259,13 +259,14 @@ class SkillRegistry:
             What re-indexing did, or None when nothing changed.
         """
         location = f"project:{workspace}"
-        roots = discovery.project_skill_roots(workspace)
-        mark = discovery.fingerprint(roots)
+        # The skill folders found (a symlinked one included) and the stat of their files.
+        found = discovery.discover_project(workspace)
+        mark = discovery.fingerprint(found.folders)
         if self._project_marks.get(location) == mark:
             return None
         self._project_marks[location] = mark
         known = next((s for s in self.index.sources() if s.location == location), None)
-        if not roots:
+        if not discovery.project_skill_roots(workspace):
             if known is not None:  # the workspace no longer ships skills
                 self.index.remove_source(known.id)
                 self._cache.clear()

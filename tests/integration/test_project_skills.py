@@ -92,6 +92,22 @@ def test_changed_added_and_removed_project_skills_are_reindexed_when_opened_agai
     }
 
 
+def test_a_symlinked_skill_folder_inside_the_workspace_is_read_and_its_changes_seen(
+    brahmi: Brahmi, workspace: Path
+) -> None:
+    shared = write_skill(workspace / "library" / "audit", "audit", "Audits.")
+    (workspace / ".claude" / "skills" / "audit").symlink_to(
+        Path("..") / ".." / "library" / "audit", target_is_directory=True
+    )
+    brahmi.project_for(workspace)
+    assert project_skills(brahmi)["project/shop/audit"] == "Audits."
+
+    write_skill(shared, "audit", "Audits the books every quarter.")
+    brahmi.project_for(workspace)
+
+    assert project_skills(brahmi)["project/shop/audit"] == "Audits the books every quarter."
+
+
 def test_unchanged_project_skills_are_not_rewritten(
     brahmi: Brahmi, settings: Settings, workspace: Path
 ) -> None:

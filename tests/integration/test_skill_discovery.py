@@ -197,6 +197,19 @@ def test_symlink_loops_are_reported_and_the_rest_of_the_source_indexes(
     ]
 
 
+def test_a_dangling_symlink_is_passed_over_in_silence(
+    registry: SkillRegistry, tmp_path: Path
+) -> None:
+    root = tmp_path / "repo"
+    write_skill(root / "skills" / "kept", "kept")
+    (root / "skills" / "gone").symlink_to(tmp_path / "nowhere", target_is_directory=True)
+
+    registry.add(str(root), owner_repo="acme/dangling")
+
+    assert of_source(registry, "acme/dangling") == {"kept"}
+    assert problems(registry) == []
+
+
 # -- bad input ------------------------------------------------------------------------------
 
 

@@ -102,10 +102,11 @@ def project_skill_roots(workspace: Path) -> list[Path]:
 
 
 def fingerprint(folders: Iterable[Path], *, max_files: int = 10_000) -> str:
-    """A cheap mark of the files of ``folders`` (paths, sizes and modification times,
-    no content read): it changes when a file in them is added, removed or written."""
+    """A cheap mark of ``folders`` and their files (paths, sizes and modification times,
+    no content read): it changes when a folder or file is added, removed or written."""
     marks: list[str] = []
     for folder in folders:
+        marks.append(str(folder))
         for dirpath, dirnames, filenames in os.walk(folder):
             dirnames[:] = sorted(d for d in dirnames if d != "__pycache__")
             for name in sorted(filenames):
@@ -207,14 +208,8 @@ class _Walk:
 
     def _symlink_target(self, path: Path, parent_real: Path) -> Path | None:
         """Where a symlinked folder leads, if the search may follow it (reported if not)."""
-        try:
-            target = path.resolve(strict=True)
-        except (OSError, RuntimeError):
-            self._problem(
-                path, "symlink_loop", "a symlink that loops or leads nowhere; not followed"
-            )
-            return None
-        if not target.is_dir():
+        target = self._real(path)
+        if target is None or not target.is_dir():
             return None
         if not target.is_relative_to(self.root_real):
             self._problem(
@@ -228,11 +223,20 @@ class _Walk:
             return None
         return target
 
-    def _inside(self, path: Path, root_real: Path) -> Path | None:
+    def _real(self, path: Path) -> Path | None:
+        """``path`` with every symlink resolved; None (a loop reported) when it cannot be.
+        A dangling symlink is no folder and is passed over in silence."""
         try:
-            real = path.resolve(strict=True)
-        except (OSError, RuntimeError):
-            self._problem(path, "symlink_loop", "a symlink that loops or leads nowhere")
+            return path.resolve(strict=True)
+        except FileNotFoundError:
+            return None
+        except (OSError, RuntimeError):  # ELOOP, or pathlib's "Symlink loop"
+            self._problem(path, "symlink_loop", "a symlink that loops; not followed")
+            return None
+
+    def _inside(self, path: Path, root_real: Path) -> Path | None:
+        real = self._real(path)
+        if real is None:
             return None
         if not real.is_relative_to(root_real):
             self._problem(path, "symlink_outside", f"leads out of the source (to {real})")
