@@ -5,6 +5,12 @@ Both frontmatter conventions are accepted (DESIGN §1): the aramb one puts ``cat
 ``description``, ``license``, ``compatibility``, ``metadata`` and ``allowed-tools`` there,
 so spec-valid skills carry ``metadata.category`` and ``metadata.tags`` (a comma-separated
 string). Every problem names the file and, where the YAML tells, the line.
+
+Parsing is lenient and reporting strict, as the Agent Skills client guide asks: what other
+clients load (a name that differs from its folder, an over-long description or
+compatibility, unknown keys) is a warning; only what cannot be used (no description, YAML
+that cannot be read, no frontmatter, a SKILL.md over :data:`MAX_SKILL_MD_BYTES` or not
+text) is an error. ``spec=True`` reports what the specification's validator rejects.
 """
 
 from __future__ import annotations
