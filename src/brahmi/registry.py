@@ -273,7 +273,7 @@ class SkillRegistry:
             return None
         self.sync_builtins()
         owner_repo = project_owner_repo(name)
-        scan = self._project_scan(workspace, owner_repo, known.id if known else "")
+        scan = self._project_scan(workspace, owner_repo, known.id if known else None)
         if (
             known is not None
             and known.owner_repo == owner_repo
@@ -294,7 +294,7 @@ class SkillRegistry:
         self._cache.clear()
         return self.index.replace_skills(record, scan.skills, scan.problems, now=time.time())
 
-    def _project_scan(self, workspace: Path, owner_repo: str, source_id: str) -> Scan:
+    def _project_scan(self, workspace: Path, owner_repo: str, source_id: str | None) -> Scan:
         """A project's skills, with a ``name_collision`` warning for each name another
         source's skill has too."""
         scan = sources.scan_project(workspace, owner_repo)

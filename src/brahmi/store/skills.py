@@ -338,17 +338,16 @@ class SkillIndex:
             rows = conn.execute(query).all()
         return [{**r._mapping, "severity": severity_of(r.code)} for r in rows]
 
-    def named(self, names: Iterable[str], *, besides: str) -> dict[str, list[str]]:
-        """``name → full_ids`` of the skills of sources other than ``besides`` with one of
-        ``names``."""
+    def named(self, names: Iterable[str], *, besides: str | None = None) -> dict[str, list[str]]:
+        """``name → full_ids`` of the skills with one of ``names`` (of sources other than
+        the source ``besides``)."""
         found: dict[str, list[str]] = {}
         with reading(self.engine) as conn:
             for chunk in _chunks(sorted(set(names))):
-                rows = conn.execute(
-                    select(_skills.name, _skills.full_id)
-                    .where(_skills.name.in_(chunk), _skills.source_id != besides)
-                    .order_by(_skills.full_id)
-                )
+                query = select(_skills.name, _skills.full_id).where(_skills.name.in_(chunk))
+                if besides is not None:
+                    query = query.where(_skills.source_id != besides)
+                rows = conn.execute(query.order_by(_skills.full_id))
                 for row in rows:
                     found.setdefault(row.name, []).append(row.full_id)
         return found
