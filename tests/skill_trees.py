@@ -2,7 +2,8 @@
 
 ``anthropic_like``: skills under ``skills/<name>/``, a ``.claude-plugin/marketplace.json``
 listing them, one skill whose description has 1,100 characters, one whose name differs
-from its folder, and a ``template/`` skill the manifest does not list.
+from its folder, one with a top-level key no convention knows, and a ``template/`` skill
+the manifest does not list.
 ``claude_dir_like``: skills under ``.claude/skills/``, beside a ``node_modules`` package
 that ships a skill folder, a virtualenv and build output, none of which may be read.
 """
@@ -44,7 +45,10 @@ def write_skill(
 def anthropic_like(root: Path) -> Path:
     """A repository like Anthropic's skills collection (see the module docstring)."""
     skills = root / "skills"
-    write_skill(skills / "xlsx", "xlsx", "Reads and writes spreadsheets.")
+    # A key of another client's own (Claude Code's): indexed, with an unknown_key warning.
+    write_skill(
+        skills / "xlsx", "xlsx", "Reads and writes spreadsheets.", extra="user-invocable: true\n"
+    )
     write_skill(skills / "pdf", "pdf", "Fills and merges PDF forms.")
     write_skill(skills / "claude-api", "claude-api", LONG_DESCRIPTION)
     # Its frontmatter name differs from its folder: indexed as webapp-tester, warned.

@@ -288,6 +288,7 @@ def test_a_git_repository_laid_out_like_anthropics_indexes_every_listed_skill(
     assert shown["description"] == skill_trees.LONG_DESCRIPTION
     problems = cli.json("skills", "list", "--problems")["problems"]
     assert [(p["code"], p["severity"], Path(p["file"]).parent.name) for p in problems] == [
+        ("unknown_key", "warning", "xlsx"),
         ("description_too_long", "warning", "claude-api"),
         ("name_mismatch", "warning", "webapp-testing"),
     ]
@@ -318,6 +319,7 @@ def test_validate_finds_nested_skills_and_spec_says_what_the_specification_rejec
         if p["severity"] == "error"
     }
     assert errors == {
+        ("spec_unknown_key", "xlsx"),
         ("description_too_long", "claude-api"),
         ("name_mismatch", "webapp-testing"),
     }

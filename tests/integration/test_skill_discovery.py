@@ -82,6 +82,7 @@ def test_a_repository_laid_out_like_anthropics_indexes_what_its_marketplace_list
     assert registry.get("anthropics/skills/claude-api").description == LONG_DESCRIPTION
     assert registry.get("anthropics/skills/pdf").resources == ("scripts/fill.py",)
     assert problems(registry) == [
+        ("unknown_key", "warning", str(root / "skills/xlsx/SKILL.md")),
         ("description_too_long", "warning", str(root / "skills/claude-api/SKILL.md")),
         ("name_mismatch", "warning", str(root / "skills/webapp-testing/SKILL.md")),
     ]
