@@ -325,7 +325,7 @@ def _from_manifest(root: Path) -> Discovery:
                     found,
                     file,
                     "manifest_path_missing",
-                    f"plugin {name!r} lists {path.relative_to(root)}, which does not exist",
+                    f"plugin {name!r} lists {path}, which does not exist",
                 )
                 continue
             if not real.is_relative_to(root_real):
