@@ -13,13 +13,13 @@ from pathlib import Path
 import pytest
 
 from brahmi import errors
+from brahmi.skills.discovery import validate_path
 from brahmi.skills.skill import load_skill
 from brahmi.skills.validate import (
     DESCRIPTION_MAX,
     NAME_MAX,
     SkillReport,
     read_frontmatter,
-    validate_path,
     validate_skill,
 )
 

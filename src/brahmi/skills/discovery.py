@@ -26,7 +26,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from brahmi.skills.validate import Severity, SkillProblem
+from brahmi.skills.validate import Severity, SkillProblem, SkillReport, validate_skill
 
 #: How many folders below the source a skill folder may be (``a/b/c/d/e/f/SKILL.md``).
 MAX_DEPTH = 6
@@ -84,6 +84,11 @@ def discover(root: Path, *, manifest: bool = True) -> Discovery:
         walked.problems[:0] = found.problems
         return walked
     return _Walk(root).run([root])
+
+
+def validate_path(path: Path, *, spec: bool = False) -> list[SkillReport]:
+    """Validate a skill folder, or every skill folder a search of a folder finds."""
+    return [validate_skill(folder, spec=spec) for folder in discover(path).folders]
 
 
 def discover_project(workspace: Path) -> Discovery:

@@ -418,16 +418,3 @@ def _escaping_resources(folder: Path) -> Iterator[Path]:
         for path in sorted(base.rglob("*")):
             if path.is_symlink() or not path.resolve().is_relative_to(root):
                 yield path
-
-
-def skill_folders(path: Path) -> list[Path]:
-    """The skill folders of ``path``: itself if it holds SKILL.md, else those a search of
-    it finds (see :mod:`brahmi.skills.discovery`)."""
-    from brahmi.skills import discovery  # it reports with SkillProblem, defined here
-
-    return discovery.discover(path).folders
-
-
-def validate_path(path: Path, *, spec: bool = False) -> list[SkillReport]:
-    """Validate a skill folder, or every skill folder a search of a folder finds."""
-    return [validate_skill(folder, spec=spec) for folder in skill_folders(path)]
