@@ -172,7 +172,22 @@ class Brahmi:
         folder = workspace.expanduser().resolve()
         if not folder.is_dir():
             raise errors.BrahmiError(f"project folder {workspace} does not exist")
-        return self.store.ensure_project(str(folder), folder.name, self.clock.now())
+        project = self.store.ensure_project(str(folder), folder.name, self.clock.now())
+        self.sync_project_skills(project)
+        return project
+
+    def sync_project_skills(self, project: ProjectRecord | str) -> None:
+        """Index the skills the project's workspace ships (``.agents/skills``,
+        ``.claude/skills``) if they changed; cheap when they did not (see
+        :meth:`~brahmi.registry.SkillRegistry.sync_project`). Called when a project is
+        opened and before a planner searches skills, never per task.
+
+        Raises:
+            ProjectNotFound: When ``project`` is an id no project has.
+        """
+        if isinstance(project, str):
+            project = self.store.get_project(project)
+        self.registry.sync_project(Path(project.workspace), project.name)
 
     def list_projects(self) -> list[ProjectRecord]:
         """Every project, oldest first."""

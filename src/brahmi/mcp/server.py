@@ -27,6 +27,7 @@ from brahmi import errors
 from brahmi.agents.base import PLANNER_TOOLS as ALL_TOOLS
 from brahmi.domain.access import LOCAL, Scope
 from brahmi.domain.models import TaskRecord, TaskStatus
+from brahmi.registry import SkillHit
 from brahmi.service import Brahmi
 from brahmi.views import MAX_BATCH_TASKS, task_view
 
@@ -116,8 +117,13 @@ def build_mcp(
         """Find skills to bind tasks to. `category` (development, testing, critique,
         deployment, planner…) and `tag` (backend, frontend, metadata…) match exactly, any
         case; `q` ranks free text. Use a result's `full_id` as a task's `skill_id`."""
-        context(ctx)
-        hits = _call(lambda: brahmi.registry.search(category=category, tag=tag, q=q))
+        project_id, _ = context(ctx)
+
+        def search() -> list[SkillHit]:
+            brahmi.sync_project_skills(project_id)  # the project's own skills, if changed
+            return brahmi.registry.search(category=category, tag=tag, q=q)
+
+        hits = _call(search)
         return {"skills": [h.to_dict() for h in hits]}
 
     @server.tool()

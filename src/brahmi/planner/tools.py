@@ -36,7 +36,9 @@ class PlannerTools:
     def search_skills(
         self, category: str | None = None, tag: str | None = None, q: str | None = None
     ) -> list[SkillHit]:
-        """The registry's ``search_skills``: best match first."""
+        """The registry's ``search_skills``: best match first (the project's own skills
+        re-read first if its workspace changed them)."""
+        self.brahmi.sync_project_skills(self.project_id)
         return self.brahmi.registry.search(category=category, tag=tag, q=q)
 
     def can_run(self, hit: SkillHit) -> bool:
