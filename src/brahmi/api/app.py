@@ -26,13 +26,14 @@ from mcp.server.transport_security import TransportSecuritySettings
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from brahmi import __version__, errors
-from brahmi.api import routes
+from brahmi.api import observe, routes
 from brahmi.api.errors import STATUS, status_for
 from brahmi.domain.access import LOCAL
 from brahmi.domain.access import Scope as AccessScope
 from brahmi.mcp.server import PROJECT_HEADER, SCOPE_HEADER, SESSION_HEADER, build_mcp
 from brahmi.service import Brahmi
 from brahmi.store.database import OUTAGE_ERRORS
+from brahmi.web import pages
 
 log = logging.getLogger(__name__)
 
@@ -304,6 +305,9 @@ def create_app(
         return {"status": "ok", "version": __version__}
 
     app.include_router(routes.router)
+    app.include_router(observe.router)
+    # The dashboard (issue 14): pages at /, /projects/ID, /tasks/ID, /skills; assets at /static.
+    pages.mount(app)
     gateway = _Gateway(app, brahmi)
     return gateway
 
