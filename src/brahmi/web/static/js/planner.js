@@ -20,7 +20,7 @@ let again = false;
 function bubble(m) {
   return el(
     "article",
-    { class: `message role-${m.role}`, dataset: { messageId: String(m.id), role: m.role } },
+    { class: `message role-${m.role}`, dataset: { messageId: String(m.message_id), role: m.role } },
     el("header", {}, el("b", {}, ROLES[/** @type {"user"} */ (m.role)] || m.role), " ", time(m.created_at)),
     el("p", { class: "text" }, m.text),
   );
@@ -41,7 +41,7 @@ async function readMessages() {
       if (messages.length) box.querySelector(".empty")?.remove();
       for (const m of messages) {
         box.appendChild(bubble(m));
-        lastId = Math.max(lastId, m.id);
+        lastId = Math.max(lastId, m.message_id);
       }
       if (messages.length) box.lastElementChild?.scrollIntoView({ block: "nearest" });
     } while (again);
