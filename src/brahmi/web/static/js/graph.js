@@ -10,7 +10,7 @@ export const NODE_WIDTH = 196;
 export const NODE_HEIGHT = 44;
 /** Nodes drawn per animation frame. */
 const SLICE = 300;
-const NAME_CHARS = 24;
+const NAME_CHARS = 22;
 
 /**
  * @param {string} tag
@@ -50,8 +50,10 @@ export function layoutInput(tasks) {
   /** @type {Map<string, GraphTask[]>} */
   const children = new Map();
   for (const t of tasks) {
-    for (const dep of t.dependencies) if (ids.has(dep)) edges.push({ v: dep, w: t.task_id, kind: "dep" });
-    for (const target of t.critiques) if (ids.has(target)) edges.push({ v: target, w: t.task_id, kind: "critique" });
+    // A QA task usually depends on what it critiques too: one dashed edge says both.
+    const critiqued = new Set(t.critiques.filter((target) => ids.has(target)));
+    for (const dep of t.dependencies) if (ids.has(dep) && !critiqued.has(dep)) edges.push({ v: dep, w: t.task_id, kind: "dep" });
+    for (const target of critiqued) edges.push({ v: target, w: t.task_id, kind: "critique" });
     if (t.parent_id && parents.has(t.parent_id)) {
       const list = children.get(t.parent_id) || [];
       list.push(t);
@@ -182,8 +184,11 @@ export class GraphView {
   fit() {
     const box = this.root.getBoundingClientRect();
     if (!this.size.width || !box.width) return;
-    const k = Math.min(1, box.width / this.size.width, Math.max(box.height, 300) / this.size.height);
+    const most = window.innerHeight * 0.72;
+    const k = Math.min(1, box.width / this.size.width, most / this.size.height);
     const scale = Math.max(k, 0.05);
+    // A frame the height of the fitted graph, within most of the window.
+    this.root.style.height = `${Math.round(Math.max(220, Math.min(this.size.height * scale + 16, most)))}px`;
     this.view = { k: scale, x: (box.width - this.size.width * scale) / 2, y: 8 };
     this.apply();
   }

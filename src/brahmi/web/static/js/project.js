@@ -209,6 +209,8 @@ try {
   byId("project-name").textContent = project.name;
   document.title = `${project.name} · Brahmi`;
   byId("workspace").textContent = project.workspace;
+  // On a phone the list reads better than a graph scaled to fit; the graph is a tap away.
+  if (window.matchMedia("(max-width: 700px)").matches) show("list");
   const after = await load();
   follow(projectId, after, onEvent);
 } catch (error) {
