@@ -32,7 +32,7 @@ async function card(project) {
     el(
       "li",
       {},
-      el("span", { class: "mono" }, s.planner),
+      el("span", { class: "mono", title: s.planner }, s.planner.split("/").pop()),
       s.busy ? el("span", { class: "chip s-running", text: "busy" }) : null,
       el("span", { class: "muted" }, ` ${money(s.usage.cost_usd)}`),
       s.last_error ? el("span", { class: "error" }, ` ${s.last_error}`) : null,

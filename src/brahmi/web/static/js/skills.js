@@ -34,7 +34,7 @@ async function search() {
               { dataset: { fullId: s.full_id } },
               el("button", { type: "button", class: "result", dataset: { fullId: s.full_id } },
                 el("span", { class: "rank" }, `${i + 1}`),
-                el("span", {}, el("b", {}, s.name), " ", el("span", { class: "muted mono small" }, s.full_id), el("br"), el("span", { class: "small" }, s.description),
+                el("span", {}, el("b", {}, s.name), " ", el("span", { class: "muted mono small" }, s.full_id), el("br"), el("span", { class: "small clamp" }, s.description),
                   el("span", { class: "chips" }, s.category ? el("span", { class: "chip" }, s.category) : null, s.tags.map((/** @type {string} */ t) => el("span", { class: "chip tag" }, t)))),
               ),
             );
@@ -71,7 +71,8 @@ async function open(fullId) {
       el("h3", {}, "SKILL.md body"),
       el("pre", { class: "body" }, skill.body),
     );
-    panel.scrollIntoView({ block: "nearest" });
+    // One column (a phone): bring the skill into view below the results.
+    if (window.matchMedia("(max-width: 760px)").matches) panel.scrollIntoView({ block: "start" });
   } catch (error) {
     showError(panel, error);
   }

@@ -133,6 +133,7 @@ function render(task) {
     byId("task-body"),
     task.error ? el("section", { class: "panel error-panel" }, el("h2", {}, "Error"), el("p", { class: "error", id: "task-error" }, task.error), el("p", { class: "mono" }, `error_code: ${task.error_code}`)) : null,
     task.description ? section("Description", el("p", { class: "prose" }, task.description)) : null,
+    section("Correctness loop and history", history.length ? el("ol", { class: "history", id: "history" }, history.map(historyItem)) : el("p", { class: "muted", text: "No verdicts, rebuilds, retries or resumes yet." })),
     el("div", { class: "two" }, section("Inputs", json(task.inputs)), section("Validation criteria", criteriaList(task.validation_criteria))),
     section("Outputs", task.outputs === null ? el("p", { class: "muted", text: "None yet." }) : json(task.outputs)),
     section("Depends on", deps),
@@ -155,7 +156,6 @@ function render(task) {
           ),
         )
       : null,
-    section("Correctness loop and history", history.length ? el("ol", { class: "history", id: "history" }, history.map(historyItem)) : el("p", { class: "muted", text: "No verdicts, rebuilds, retries or resumes yet." })),
     section(
       "Attempts",
       task.attempt_history.length
@@ -186,6 +186,10 @@ function render(task) {
     ),
   );
   names(byId("task-body"));
+  // While the task runs its transcript is what to watch: show it first.
+  const panel = byId("transcript-panel");
+  if (task.status === "running") byId("task-body").before(panel);
+  else byId("task-body").after(panel);
   const busy = task.status === "running" || task.status === "ready" || task.status === "planned";
   /** @type {HTMLButtonElement} */ (byId("retry")).disabled = !["failed", "blocked", "cancelled"].includes(task.status);
   /** @type {HTMLButtonElement} */ (byId("cancel")).disabled = !busy;
