@@ -157,7 +157,7 @@ def shoot(url: str, root: Path, out: Path) -> None:
             page.wait_for_timeout(600)
             target = out / f"{name}.png"
             page.screenshot(path=str(target), full_page=full)
-            print(f"{target} {target.stat().st_size // 1024} KB")
+            print(f"{target} {target.stat().st_size // 1024} KB")  # noqa: T201
             page.close()
     (shop / "go").touch()
 
