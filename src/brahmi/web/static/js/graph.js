@@ -9,7 +9,7 @@ const SVG = "http://www.w3.org/2000/svg";
 export const NODE_WIDTH = 196;
 export const NODE_HEIGHT = 44;
 /** Nodes drawn per animation frame. */
-const SLICE = 300;
+const SLICE = 200;
 const NAME_CHARS = 22;
 
 /**
