@@ -157,9 +157,10 @@ def test_a_transcript_line_appears_while_the_task_runs(
     served: Server, page: Page, tmp_path: Path
 ) -> None:
     project_id = new_project(served, tmp_path / "ws")
-    ids = post_batch(served, project_id, [command(1, "Wait", ["python", "tools/wait.py", "go"])])
+    ids = post_batch(served, project_id, [command(1, XSS_NAME, ["python", "tools/wait.py", "go"])])
 
     page.goto(f"{served.url}/tasks/{ids['1']}")
+    expect(page.locator("#title")).to_have_text(XSS_NAME)
     expect(page.locator("#transcript")).to_contain_text("working on go")
     expect(page.locator("#main")).to_have_attribute("data-status", "running")
     (tmp_path / "ws" / "go").touch()
@@ -186,6 +187,25 @@ def test_cancel_and_retry_from_the_task_page_change_the_task(
     (tmp_path / "ws" / "go").touch()
     expect(page.locator("#main")).to_have_attribute("data-status", "completed")
     expect(page.locator('#history li[data-kind="retry"]')).to_have_count(1)
+
+
+def test_resume_from_the_task_page_runs_a_finished_task_again_with_the_message(
+    served: Server, page: Page, tmp_path: Path
+) -> None:
+    project_id = new_project(served, tmp_path / "ws")
+    ids = post_batch(served, project_id, [command(1, "Say hi", ["python", "-c", "print('hi')"])])
+    page.goto(f"{served.url}/tasks/{ids['1']}")
+    expect(page.locator("#main")).to_have_attribute("data-status", "completed")
+
+    page.click("#resume summary")
+    page.fill("#resume-message", "Say it once more, louder.")
+    page.select_option("#resume-mode", "continue")
+    page.click("#resume-form button[type=submit]")
+
+    resumed = page.locator('#history li[data-kind="resume"]')
+    expect(resumed).to_contain_text("Say it once more, louder.")
+    expect(page.locator("#attempts tbody tr")).to_have_count(2)
+    expect(page.locator("#main")).to_have_attribute("data-status", "completed")
 
 
 def test_a_message_sent_from_the_planner_page_is_answered_by_the_template_planner(
