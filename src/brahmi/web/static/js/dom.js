@@ -5,7 +5,9 @@
  */
 
 /**
- * @typedef {Node | string | number | null | undefined | false} Child
+ * Something to put in an element: a node, text, nothing, or a (nested) list of those.
+ * @typedef {Node | string | number | null | undefined | false | Children} Child
+ * @typedef {Array<Child>} Children
  */
 
 /**
@@ -13,7 +15,7 @@
  * children: nodes, or strings that become text.
  * @param {string} tag
  * @param {Record<string, any>} [attrs]
- * @param {...(Child | Child[])} children
+ * @param {...Child} children
  * @returns {HTMLElement}
  */
 export function el(tag, attrs = {}, ...children) {
@@ -32,19 +34,20 @@ export function el(tag, attrs = {}, ...children) {
 
 /**
  * @param {Node} node
- * @param {(Child | Child[])[]} children
+ * @param {Child[]} children
  */
 function append(node, children) {
-  for (const child of children.flat(Infinity)) {
+  for (const child of children) {
     if (child === null || child === undefined || child === false) continue;
-    node.appendChild(typeof child === "object" ? child : document.createTextNode(String(child)));
+    if (Array.isArray(child)) append(node, child);
+    else node.appendChild(typeof child === "object" ? child : document.createTextNode(String(child)));
   }
 }
 
 /**
  * Replace the children of `node`.
  * @param {Node} node
- * @param {...(Child | Child[])} children
+ * @param {...Child} children
  */
 export function fill(node, ...children) {
   while (node.firstChild) node.removeChild(node.firstChild);
