@@ -135,6 +135,15 @@ export function follow(projectId, after, onEvent) {
           await askToken("This server needs a bearer token.");
           continue;
         }
+        if (response.status === 403 || response.status === 404) {
+          // Not this caller's project (or gone): retrying would not change that.
+          if (live) {
+            live.hidden = false;
+            live.textContent = "not following: no access";
+            live.classList.add("off");
+          }
+          return;
+        }
         if (!response.ok || !response.body) throw new Error(`HTTP ${response.status}`);
         mark(true);
         const reader = response.body.pipeThrough(new TextDecoderStream()).getReader();
