@@ -4,12 +4,12 @@ A real ``brahmi serve --no-workers --no-planner`` runs on a free loopback port w
 BRAHMI_HOME; Debian's Chromium (headless, through Playwright) opens its pages.
 
 - **event → visible**: a project of ``--events`` independent tasks is open on its graph.
-  One at a time, after a random pause of 0–250 ms, each task is cancelled over REST; the page's own MutationObserver stamps
-  (``Date.now()``, in the animation frame after the node changed) when that task's node
-  turns ``cancelled``. Latency = that stamp − the event's ``created_at`` (the server's
-  clock when the transition's transaction ran, just before its commit; one machine, one
-  clock). The server polls the event log every ``EVENT_POLL_S`` (0.2 s), which bounds
-  the median from below by about half of it.
+  One at a time, after a random pause of 0–250 ms, each task is cancelled over REST; the
+  page's own MutationObserver stamps (``Date.now()``, in the animation frame after the
+  node changed) when that task's node turns ``cancelled``. Latency = that stamp − the
+  event's ``created_at`` (the server's clock when the transition's transaction ran, just
+  before its commit; one machine, one clock). The server polls the event log every
+  ``EVENT_POLL_S`` (0.2 s): about 100 ms of the median is that wait.
 - **first render** of a ``--tasks``-task project (layers of 20, each task on two of the
   layer above): milliseconds from navigation to the data read, the task list drawn, the
   layout computed (in a Web Worker) and every node of the graph drawn; and the longest
