@@ -128,6 +128,13 @@ def test_a_plan_runs_while_the_project_page_is_open_and_its_statuses_change_with
     assert page.locator("script:not([src])").count() == 0
     expect(page.locator("#summary [data-status=completed] b")).to_have_text("4")
 
+    # The projects page: the project's counts, its planner link, this server's worker.
+    page.goto(f"{served.url}/")
+    card = page.locator(f'article.card[data-project-id="{project_id}"]')
+    expect(card.locator(".chip.s-completed b")).to_have_text("4")
+    expect(card.locator("a.button")).to_have_attribute("href", f"/projects/{project_id}/planner")
+    expect(page.locator("#workers tbody tr")).to_have_count(1)
+
 
 def test_the_task_page_shows_each_loop_turn_with_its_feedback_and_the_rebuild(
     served: Server, page: Page, tmp_path: Path
