@@ -20,13 +20,13 @@ from typing import TYPE_CHECKING, Any
 from brahmi import errors
 from brahmi.agents.registry import RuntimeRegistry
 from brahmi.config import Settings
+from brahmi.domain import triggers as planner_rules
 from brahmi.domain.batch import bind_ids, normalise_batch, normalise_subtask, referenced_task_ids
 from brahmi.domain.models import NormalisedBatch, TaskRecord, TaskStatus
 from brahmi.domain.problems import Problem
 from brahmi.engine.clock import SYSTEM_CLOCK, Clock
 from brahmi.engine.transcripts import TranscriptChunk, read_chunk
 from brahmi.engine.worker import Worker
-from brahmi.planner import triggers as planner_rules
 from brahmi.registry import SkillRegistry
 from brahmi.skills.catalog import Skills, SkillSource
 from brahmi.store.database import create_db_engine, ensure_schema, require_schema

@@ -1,12 +1,14 @@
-"""The built-in command skills' scripts, run as the command runtime runs them.
+"""The built-in command skills' steps (``brahmi.steps``), run as the command runtime runs
+them: ``{python} -P -m brahmi.steps.<name>`` in the workspace.
 
-Each script gets the runtime's request as JSON on stdin, runs real programs in a workspace
+Each step gets the runtime's request as JSON on stdin, runs real programs in a workspace
 under ``tmp_path`` and must answer with exactly one JSON object on stdout.
 """
 
 from __future__ import annotations
 
 import json
+import shlex
 import shutil
 import subprocess
 import sys
@@ -16,16 +18,26 @@ from typing import Any
 
 import pytest
 
+from brahmi.skills.catalog import BUILTIN_OWNER_REPO
+from brahmi.skills.skill import load_skill
+
 REPO = Path(__file__).resolve().parents[2]
 BUILTIN = REPO / "src" / "brahmi" / "skills" / "builtin"
 QUICKSTART = REPO / "examples" / "quickstart"
 SCRIPT_TIMEOUT_S = 120
 
 
+def step_argv(skill: str) -> list[str]:
+    """The built-in skill's ``brahmi-command``, split and filled in as the runtime does."""
+    command = load_skill(BUILTIN / skill, BUILTIN_OWNER_REPO).command
+    assert command is not None
+    return [part.replace("{python}", sys.executable) for part in shlex.split(command)]
+
+
 def run_skill(
     skill: str, inputs: dict[str, Any], workdir: Path, resume: dict[str, str] | None = None
 ) -> tuple[dict[str, Any], str]:
-    """Run a built-in skill's script like the command runtime; return its JSON and stderr."""
+    """Run a built-in skill's step like the command runtime; return its JSON and stderr."""
     skill_dir = BUILTIN / skill
     request = {
         "task": {
@@ -46,7 +58,7 @@ def run_skill(
         "resume": resume,
     }
     proc = subprocess.run(
-        [sys.executable, str(skill_dir / "scripts" / "run.py")],
+        step_argv(skill),
         input=json.dumps(request),
         capture_output=True,
         encoding="utf-8",
@@ -92,6 +104,22 @@ ONE_FAILING_TEST = """\
 
 
 # run-command
+
+
+def test_builtin_command_skills_run_their_step_module() -> None:
+    assert step_argv("run-command")[1:] == ["-P", "-m", "brahmi.steps.run_command"]
+    assert step_argv("pytest-critique")[1:] == ["-P", "-m", "brahmi.steps.pytest_critique"]
+
+
+def test_a_brahmi_folder_in_the_workspace_does_not_replace_the_step(tmp_path: Path) -> None:
+    shadow = tmp_path / "brahmi"
+    shadow.mkdir()
+    (shadow / "__init__.py").write_text("raise SystemExit('the workspace copy ran')\n")
+
+    result, _ = run_skill("run-command", {"command": ["python", "-c", "print('ok')"]}, tmp_path)
+
+    assert "error" not in result
+    assert result["outputs"]["output_tail"] == "ok\n"
 
 
 def test_successful_command_reports_exit_code_duration_and_output(tmp_path: Path) -> None:

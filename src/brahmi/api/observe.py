@@ -14,7 +14,7 @@ from fastapi import APIRouter, Query
 
 from brahmi import errors
 from brahmi.api.routes import BrahmiDep, ScopeDep, _readable, _task_in_scope
-from brahmi.mcp.server import task_view
+from brahmi.views import task_view
 
 router = APIRouter(prefix="/api/v1")
 

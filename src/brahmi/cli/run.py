@@ -16,7 +16,7 @@ from rich.live import Live
 from rich.text import Text
 
 from brahmi import errors
-from brahmi.cli.app import EXIT_FAILED, EXIT_INVALID, handle_errors, open_brahmi, stderr, stdout
+from brahmi.cli.common import EXIT_FAILED, EXIT_INVALID, handle_errors, open_brahmi, stderr, stdout
 from brahmi.cli.render import task_label, task_summary, tasks_table
 from brahmi.config import Settings, load_settings
 from brahmi.domain.models import EventRecord, TaskRecord, TaskStatus

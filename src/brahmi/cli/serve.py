@@ -9,7 +9,7 @@ from pathlib import Path
 import typer
 
 from brahmi import errors
-from brahmi.cli.app import handle_errors, open_brahmi, stdout
+from brahmi.cli.common import handle_errors, open_brahmi, stdout
 
 tokens_app = typer.Typer(
     help="Bearer tokens for the REST API and MCP.",

@@ -9,7 +9,7 @@ import typer
 from rich.panel import Panel
 from rich.table import Table
 
-from brahmi.cli.app import EXIT_FAILED, handle_errors, open_brahmi, stderr, stdout
+from brahmi.cli.common import EXIT_FAILED, handle_errors, open_brahmi, stderr, stdout
 
 app = typer.Typer(
     help="The skill registry: SKILL.md folders and git repositories tasks bind to.",
