@@ -25,6 +25,7 @@ from brahmi.domain.batch import bind_ids, normalise_batch, normalise_subtask, re
 from brahmi.domain.models import NormalisedBatch, TaskRecord, TaskStatus
 from brahmi.domain.problems import Problem
 from brahmi.engine.clock import SYSTEM_CLOCK, Clock
+from brahmi.engine.transcripts import TranscriptChunk, read_chunk
 from brahmi.engine.worker import Worker
 from brahmi.registry import SkillRegistry
 from brahmi.skills.catalog import Skills, SkillSource
@@ -444,6 +445,26 @@ class Brahmi:
     def get_task(self, task_id: str) -> TaskRecord:
         """The task with this id. Raises :class:`~brahmi.errors.TaskNotFound`."""
         return self.store.get_task(task_id)
+
+    def read_transcript(
+        self, task_id: str, *, attempt_id: str | None = None, offset: int = 0
+    ) -> TranscriptChunk | None:
+        """A piece of a task's transcript from byte ``offset``: of ``attempt_id``, else of
+        its newest attempt (the one running, if any); None when it has no attempt yet.
+
+        Raises:
+            TaskNotFound: No such task, or no such attempt of it.
+        """
+        attempts = self.store.attempts_for(task_id)
+        if attempt_id is not None:
+            attempts = [a for a in attempts if a.id == attempt_id]
+            if not attempts:
+                raise errors.TaskNotFound(
+                    f"task {task_id} has no attempt {attempt_id!r}", task_id=task_id
+                )
+        if not attempts:
+            return None
+        return read_chunk(self.settings.transcripts_dir, attempts[-1], offset)
 
     def list_tasks(
         self,

@@ -23,13 +23,14 @@ from mcp.server.transport_security import TransportSecuritySettings
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from brahmi import __version__, errors
-from brahmi.api import metrics, routes
+from brahmi.api import metrics, observe, routes
 from brahmi.api.access import caller_scope
 from brahmi.api.errors import STATUS, status_for
 from brahmi.mcp.server import PROJECT_HEADER, SCOPE_HEADER, SESSION_HEADER, build_mcp
 from brahmi.service import Brahmi
 from brahmi.store import outages
 from brahmi.store.database import OUTAGE_ERRORS
+from brahmi.web import pages
 
 log = logging.getLogger(__name__)
 
@@ -275,6 +276,9 @@ def create_app(
 
     app.include_router(routes.router)
     app.include_router(metrics.router)
+    app.include_router(observe.router)
+    # The dashboard: pages at /, /projects/ID, /tasks/ID, /skills; assets at /static.
+    pages.mount(app)
     gateway = _Gateway(app, brahmi)
     return gateway
 

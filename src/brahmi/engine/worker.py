@@ -37,6 +37,7 @@ from brahmi.domain.models import Claim, TaskRecord
 from brahmi.engine.clock import SYSTEM_CLOCK, Clock
 from brahmi.engine.identity import dead_local_owners, new_worker_id
 from brahmi.engine.orphans import stop_orphan
+from brahmi.engine.transcripts import transcript_path
 from brahmi.skills.catalog import Skills
 from brahmi.skills.skill import Skill
 from brahmi.store import outages
@@ -542,8 +543,9 @@ class Worker:
         )
 
     def _transcript_path(self, claim: Claim) -> Path:
-        name = f"attempt-{claim.attempt_number:03d}-{claim.attempt_id[:8]}.log"
-        return self.settings.transcripts_dir / claim.task.id / name
+        return transcript_path(
+            self.settings.transcripts_dir, claim.task.id, claim.attempt_number, claim.attempt_id
+        )
 
 
 def _message_of(task: TaskRecord) -> str | None:
