@@ -28,7 +28,7 @@ from typing import Any
 OWNER = "acme/faults"
 FAST = f"{OWNER}/fast"
 STEP = f"{OWNER}/step"
-BUILD = f"{OWNER}/build"
+BUILD = f"{OWNER}/builder"
 QA = f"{OWNER}/qa"
 SPLIT = f"{OWNER}/split"
 #: QA fails while the build's counter is below this: two fails, then a pass.
@@ -119,7 +119,7 @@ def write_skills(root: Path) -> Path:
     python = "{python} {skill_dir}/scripts/run.py"
     _skill(root, "fast", "printf '{\"outputs\": {}}'", None)
     _skill(root, "step", python, STEP_SCRIPT)
-    _skill(root, "build", python, BUILD_SCRIPT)
+    _skill(root, "builder", python, BUILD_SCRIPT)
     _skill(root, "qa", python, QA_SCRIPT)
     _skill(root, "split", python, SPLIT_SCRIPT)
     return root
