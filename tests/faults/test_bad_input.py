@@ -5,7 +5,7 @@ Hypothesis (seeded, bounded) sends random JSON and mutated valid specs to REST
 ``create_subtask``, ``resume_task`` and the planner messages / ``user_response``, to CLI
 plan files (``brahmi run`` in process) and to SKILL.md sources. For every call: no 5xx and
 no tool crash, every rejection carries a stable code, and a rejected call writes no row.
-``BRAHMI_FUZZ_EXAMPLES`` raises the number of examples (benchmarks/soak.py).
+aramb.toml (the metadata validator) gets mutated documents too. ``BRAHMI_FUZZ_EXAMPLES`` raises the number of examples (benchmarks/soak.py).
 """
 
 from __future__ import annotations
@@ -21,6 +21,7 @@ from typing import Any
 
 import httpx
 import pytest
+import tomlkit
 from hypothesis import HealthCheck, given, seed, settings
 from hypothesis import strategies as st
 from mcp import Client
@@ -478,3 +479,105 @@ def _print_tally() -> Iterator[None]:
     yield
     for outcome, count in sorted(TALLY.items()):
         print(f"fuzz: {count:7d}  {outcome}")
+
+
+# -- aramb.toml (DESIGN §11) ----------------------------------------------------------------
+
+ARAMB_KEYS = [
+    "uniqueIdentifier",
+    "name",
+    "type",
+    "applicationID",
+    "configuration",
+    "settings",
+    "vars",
+    "secrets",
+    "image",
+    "cmd",
+    "commandPort",
+    "repoUrl",
+    "buildPath",
+    "targetBranches",
+    "installationId",
+    "staticPath",
+    "publicNet",
+    "key",
+    "value",
+]
+
+
+def valid_service(n: int) -> dict[str, Any]:
+    return {
+        "uniqueIdentifier": 100 + n,
+        "name": f"db{n}",
+        "type": "postgres",
+        "applicationID": "{applicationID}",
+        "configuration": {
+            "settings": {"image": "postgres:16", "commandPort": 5432},
+            "vars": [{"key": "POSTGRES_DB", "value": "notes"}],
+            "secrets": [{"key": "POSTGRES_PASSWORD", "value": ""}],
+        },
+    }
+
+
+toml_values = st.recursive(
+    st.booleans()
+    | st.integers(-(2**63), 2**63 - 1)
+    | st.floats(allow_nan=False, allow_infinity=False)
+    | st.text(max_size=30)
+    | st.sampled_from(["{applicationID}", "backend", "build", "${{100.IMAGE_URL}}", "sk-live-1"]),
+    lambda inner: (
+        st.lists(inner, max_size=3)
+        | st.dictionaries(st.sampled_from(ARAMB_KEYS) | st.text(max_size=8), inner, max_size=3)
+    ),
+    max_leaves=10,
+)
+
+
+@st.composite
+def aramb_documents(draw: st.DrawFn) -> dict[str, Any]:
+    """A valid services list with a few values replaced, dropped or added."""
+    services: list[Any] = [valid_service(i) for i in range(draw(st.integers(1, 3)))]
+    for _ in range(draw(st.integers(1, 4))):
+        target: Any = services[draw(st.integers(0, len(services) - 1))]
+        path = draw(st.lists(st.sampled_from(ARAMB_KEYS), min_size=1, max_size=3))
+        for key in path[:-1]:
+            if isinstance(target, dict) and isinstance(target.get(key), dict):
+                target = target[key]
+        if isinstance(target, dict):
+            if draw(st.booleans()):
+                target[path[-1]] = draw(toml_values)
+            else:
+                target.pop(path[-1], None)
+    document: dict[str, Any] = {"services": services}
+    if draw(st.booleans()):
+        document["config_status"] = draw(toml_values)
+    return document
+
+
+aramb_texts = (
+    aramb_documents().map(tomlkit.dumps)
+    | st.text(max_size=200)
+    | st.sampled_from(
+        ["", "[[services]]", "services = 1", "[[services]]\nuniqueIdentifier = 1e400"]
+    )
+)
+
+
+@seed(SEED)
+@FUZZ
+@given(text=aramb_texts)
+def test_aramb_toml(text: str) -> None:
+    from brahmi.metadata.files import validate_text
+
+    try:
+        problems = validate_text(text)
+    except errors.BrahmiError as exc:
+        assert exc.code in CODES, (text, exc)
+        TALLY[f"aramb.toml rejected ({exc.code})"] += 1
+        return
+    for problem in problems:
+        assert re.fullmatch(r"[a-z_]+", problem.code), (text, problem)
+        assert problem.message, (text, problem)
+        assert problem.line is None or 1 <= problem.line <= text.count("\n") + 1, (text, problem)
+    TALLY[f"aramb.toml {'problems' if problems else 'valid'}"] += 1
