@@ -5,7 +5,8 @@ Hypothesis (seeded, bounded) sends random JSON and mutated valid specs to REST
 ``create_subtask``, ``resume_task`` and the planner messages / ``user_response``, to CLI
 plan files (``brahmi run`` in process) and to SKILL.md sources. For every call: no 5xx and
 no tool crash, every rejection carries a stable code, and a rejected call writes no row.
-aramb.toml (the metadata validator) gets mutated documents too. ``BRAHMI_FUZZ_EXAMPLES`` raises the number of examples (benchmarks/soak.py).
+``aramb.toml`` (the metadata validator) gets mutated documents too.
+``BRAHMI_FUZZ_EXAMPLES`` raises the number of examples (benchmarks/soak.py).
 """
 
 from __future__ import annotations
