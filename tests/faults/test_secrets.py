@@ -6,7 +6,8 @@ people; the project's env holds a secret (set over REST); an agent (command runt
 its per-run token and the project env and hands their values to the test through a file
 outside BRAHMI_HOME (an agent may know its secrets; Brahmi must not repeat them). Then
 every file under BRAHMI_HOME (the database, its WAL, transcripts), a dump of the database,
-the server's log and every REST response, including the event stream, are searched.
+the server's log and every REST response (the dashboard's data: graph, transcripts,
+workers; metrics), including the event stream, are searched.
 """
 
 from __future__ import annotations
@@ -162,6 +163,7 @@ def test_no_secret_value_appears_in_anything_a_served_run_wrote(served: dict[str
             time.sleep(0.1)
         for task in tasks:
             call("GET", f"/api/v1/tasks/{task['task_id']}")
+            call("GET", f"/api/v1/tasks/{task['task_id']}/transcript")
         call(
             "POST",
             f"/api/v1/projects/{project_id}/messages",
@@ -172,6 +174,10 @@ def test_no_secret_value_appears_in_anything_a_served_run_wrote(served: dict[str
             "/api/v1/projects",
             f"/api/v1/projects/{project_id}/messages",
             f"/api/v1/projects/{project_id}/planner/sessions",
+            f"/api/v1/projects/{project_id}/graph",
+            "/api/v1/workers",
+            "/api/v1/access",
+            "/metrics",
             "/openapi.json",
         ):
             call("GET", path)
@@ -226,6 +232,7 @@ def test_no_secret_value_appears_in_anything_a_served_run_wrote(served: dict[str
     # The scan can see: the probe file outside BRAHMI_HOME does hold the values.
     assert PROJECT_SECRET in served["probe"].read_text()
     assert "DEPLOY_TOKEN" in places["REST responses"]  # the env's names are shown
+    assert "working with" in places["REST responses"]  # the transcripts were read over REST
 
 
 def _events_in(home: Path, project_id: str) -> Iterator[int]:
