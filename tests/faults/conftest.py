@@ -2,6 +2,6 @@
 
 from __future__ import annotations
 
-from tests.acceptance.conftest import brahmi_exe, cli
+from tests.acceptance.conftest import brahmi_exe
 
-__all__ = ["brahmi_exe", "cli"]
+__all__ = ["brahmi_exe"]
