@@ -22,7 +22,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from tests.faults import scenarios
+from tests.faults import checks, scenarios
 
 
 def brahmi_exe() -> Path:
@@ -42,7 +42,7 @@ def sqlite_soak(kills: int, per_run: int, seed: int) -> int:
         tmp = tempfile.mkdtemp(prefix="brahmi-soak-")
         world = scenarios.write_world(Path(tmp) / "world", brahmi_exe(), seed + rounds)
         report = scenarios.crash_run(world, min(per_run, kills - survived), rng=rng)
-        found = scenarios.check_sqlite(world)
+        found = checks.check_sqlite(world)
         if report.exit_code != 0:
             found.append(f"final run exited {report.exit_code}")
         if found:
@@ -89,7 +89,7 @@ def postgres_soak(kills: int, seed: int, url: str) -> int:
             engine = create_engine(db_url)
             try:
                 with engine.connect() as conn:
-                    found = scenarios.check_rows(conn, world, integrity=False, contiguous=False)
+                    found = checks.check_rows(conn, world, integrity=False, contiguous=False)
             finally:
                 engine.dispose()
             if report.exit_code != 0:

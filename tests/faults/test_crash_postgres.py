@@ -23,7 +23,7 @@ from sqlalchemy.engine import make_url
 
 from tests.acceptance.test_database_outage import Proxy
 from tests.acceptance.test_serve import free_port
-from tests.faults import scenarios
+from tests.faults import checks, scenarios
 
 pytestmark = [pytest.mark.faults, pytest.mark.postgres]
 
@@ -72,6 +72,6 @@ def test_workers_and_server_killed_at_random_finish_every_task_exactly_once(
     engine = create_engine(postgres_url)
     try:
         with engine.connect() as db:
-            assert scenarios.check_rows(db, world, integrity=False, contiguous=False) == []
+            assert checks.check_rows(db, world, integrity=False, contiguous=False) == []
     finally:
         engine.dispose()

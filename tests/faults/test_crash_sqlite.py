@@ -4,7 +4,7 @@ The scenario (tests/faults/scenarios.py) runs about 300 tasks on the ``command``
 a chain, a fan-out, random layers, a correctness loop that fails twice then passes, and
 parents whose agents add sub-tasks. ``brahmi run`` is killed :data:`KILLS` times at seeded
 random moments, each followed by ``brahmi run --resume``; afterwards the database must
-show every guarantee (see :func:`scenarios.check_sqlite`). ``benchmarks/soak.py`` runs the
+show every guarantee (see :func:`checks.check_sqlite`). ``benchmarks/soak.py`` runs the
 same scenario with many more kills.
 """
 
@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.faults import scenarios
+from tests.faults import checks, scenarios
 
 pytestmark = pytest.mark.faults
 
@@ -34,7 +34,7 @@ def test_a_run_killed_five_times_finishes_every_task_exactly_once(
 
     assert report.kills == KILLS, report
     assert report.exit_code == 0, (world.root / "runs.log").read_text(errors="replace")[-4000:]
-    assert scenarios.check_sqlite(world) == []
+    assert checks.check_sqlite(world) == []
 
 
 @pytest.mark.timeout(120)
@@ -47,7 +47,7 @@ def test_the_checks_see_a_task_that_completed_twice(brahmi_exe: Path, tmp_path: 
     )
     report = scenarios.crash_run(world, 0, rng=random.Random(SEED))
     assert report.exit_code == 0
-    assert scenarios.check_sqlite(world) == []
+    assert checks.check_sqlite(world) == []
 
     db = sqlite3.connect(world.database)
     with db:
@@ -61,7 +61,7 @@ def test_the_checks_see_a_task_that_completed_twice(brahmi_exe: Path, tmp_path: 
             "WHERE kind = 'status_changed' AND json_extract(data, '$.to') = 'running')"
         )
     db.close()
-    problems = scenarios.check_sqlite(world)
+    problems = checks.check_sqlite(world)
     assert any("2 succeeded" in p for p in problems), problems
     assert any("not contiguous" in p for p in problems), problems
     assert any("do not chain" in p for p in problems), problems
