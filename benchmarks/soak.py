@@ -116,6 +116,7 @@ def fuzz_soak(examples: int) -> int:
             "-m",
             "pytest",
             "tests/faults/test_bad_input.py",
+            "tests/faults/test_bad_files.py",
             "-q",
             "-s",
             "-p",
