@@ -8,11 +8,16 @@ its own session, so a timeout or cancellation can end its whole process group.
 stdin: ``{"task": {...}, "skill": {"full_id", "path"}, "system_prompt", "prompt",
 "workdir", "resume"}``. stdout: ``{"outputs": {...}, "error"?: str, "usage"?: {...}}``.
 A non-zero exit or unparsable stdout fails the run; stderr is the transcript.
+
+Limits (issue 17): stdout beyond :data:`MAX_STDOUT_BYTES` ends the process group and fails
+the run with ``agent_output_too_large``; stderr beyond :data:`MAX_TRANSCRIPT_BYTES` is
+drained but not kept; when the program exits, whatever of its group is left is killed.
 """
 
 from __future__ import annotations
 
 import asyncio
+import codecs
 import contextlib
 import json
 import os
@@ -20,7 +25,6 @@ import shlex
 import signal
 import sys
 import time
-from collections import deque
 from typing import Any
 
 from brahmi.agents.base import (
@@ -39,6 +43,14 @@ KILL_GRACE_S = 5.0
 MAX_STDOUT_BYTES = 16 * 1024 * 1024
 #: How many of the last stderr lines a failed run's error quotes.
 STDERR_TAIL_LINES = 8
+#: How much of the end of stderr is kept for that quote, in bytes.
+STDERR_TAIL_BYTES = 4096
+#: Most stderr written to an attempt's transcript, in bytes; the rest is drained unread.
+MAX_TRANSCRIPT_BYTES = 16 * 1024 * 1024
+#: Seconds between looks at whether the program exited while its pipes are still open.
+EXIT_POLL_S = 0.1
+#: Bytes read from a pipe at once.
+CHUNK_BYTES = 65536
 
 
 class CommandRuntime(AgentRuntime):
@@ -67,7 +79,6 @@ class CommandRuntime(AgentRuntime):
                 cwd=request.workdir,
                 env=env,
                 start_new_session=True,
-                limit=MAX_STDOUT_BYTES,
             )
         except FileNotFoundError as exc:
             raise RuntimeUnavailable(f"cannot run {argv[0]!r}: program not found") from exc
@@ -75,11 +86,8 @@ class CommandRuntime(AgentRuntime):
             raise RuntimeUnavailable(f"cannot run {argv[0]!r}: {exc.strerror}") from exc
         if request.on_process is not None:
             request.on_process(process.pid)
-        stderr_tail: deque[str] = deque(maxlen=STDERR_TAIL_LINES)
         try:
-            stdout = await _communicate(
-                process, json.dumps(_stdin(request)).encode(), transcript, stderr_tail
-            )
+            output = await _communicate(process, json.dumps(_stdin(request)).encode(), transcript)
         except asyncio.CancelledError:
             await stop_process_group(process)
             transcript.write("\n[brahmi] run stopped: process group terminated\n")
@@ -87,11 +95,20 @@ class CommandRuntime(AgentRuntime):
         duration = time.monotonic() - started
         code = process.returncode
         assert code is not None
+        if output.stdout_overflow:
+            return AgentResult(
+                ok=False,
+                error=f"stdout exceeded {MAX_STDOUT_BYTES // 2**20} MiB, the command runtime's "
+                "limit; the process group was ended (write large results to files in the "
+                "workspace and name them in outputs)",
+                error_code="agent_output_too_large",
+                duration_s=duration,
+            )
         if code < 0:
             raise RuntimeCrashed(f"{argv[0]} was killed by signal {-code}")
-        text = stdout.decode("utf-8", errors="replace")
+        text = output.stdout.decode("utf-8", errors="replace")
         if code != 0:
-            tail = "".join(stderr_tail).strip()
+            tail = output.tail()
             return AgentResult(
                 ok=False,
                 error=f"command exited with code {code}" + (f": {tail}" if tail else ""),
@@ -162,13 +179,34 @@ def _stdin(request: AgentRequest) -> dict[str, Any]:
     }
 
 
+class _Output:
+    """What a run said: stdout up to :data:`MAX_STDOUT_BYTES`, the end of stderr."""
+
+    def __init__(self) -> None:
+        self.stdout = bytearray()
+        self.stdout_overflow = False
+        self.stderr_tail = bytearray()
+        self.stderr_bytes = 0
+
+    def tail(self) -> str:
+        """The last :data:`STDERR_TAIL_LINES` lines of stderr (at most a few KiB)."""
+        text = self.stderr_tail.decode("utf-8", errors="replace")
+        return "".join(text.splitlines(keepends=True)[-STDERR_TAIL_LINES:]).strip()
+
+
 async def _communicate(
-    process: asyncio.subprocess.Process,
-    payload: bytes,
-    transcript: Transcript,
-    stderr_tail: deque[str],
-) -> bytes:
+    process: asyncio.subprocess.Process, payload: bytes, transcript: Transcript
+) -> _Output:
+    """Feed stdin, read stdout and stderr in chunks until the process (leader) exits.
+
+    Memory stays bounded whatever the program writes: stdout beyond
+    :data:`MAX_STDOUT_BYTES` ends the process group (``stdout_overflow``); stderr goes to
+    the transcript up to :data:`MAX_TRANSCRIPT_BYTES` and is drained past it. Once the
+    leader exits, what is left of its group is killed, so a child holding the pipes open
+    neither keeps the run waiting nor outlives it.
+    """
     assert process.stdin and process.stdout and process.stderr
+    output = _Output()
 
     async def feed() -> None:
         assert process.stdin
@@ -179,42 +217,72 @@ async def _communicate(
 
     async def pump_stderr() -> None:
         assert process.stderr
-        while line := await process.stderr.readline():
-            text = line.decode("utf-8", errors="replace")
-            transcript.write(text)
-            stderr_tail.append(text)
+        decoder = codecs.getincrementaldecoder("utf-8")(errors="replace")
+        while chunk := await process.stderr.read(CHUNK_BYTES):
+            output.stderr_bytes += len(chunk)
+            output.stderr_tail += chunk
+            del output.stderr_tail[:-STDERR_TAIL_BYTES]
+            if output.stderr_bytes <= MAX_TRANSCRIPT_BYTES:
+                transcript.write(decoder.decode(chunk))
+            elif output.stderr_bytes - len(chunk) <= MAX_TRANSCRIPT_BYTES:
+                transcript.write(
+                    f"\n[brahmi] stderr beyond {MAX_TRANSCRIPT_BYTES // 2**20} MiB is not kept\n"
+                )
+            else:
+                transcript.touch()
 
-    async def read_stdout() -> bytes:
+    async def read_stdout() -> None:
         assert process.stdout
-        chunks: list[bytes] = []
-        size = 0
-        while chunk := await process.stdout.read(65536):
+        while chunk := await process.stdout.read(CHUNK_BYTES):
             transcript.touch()
-            size += len(chunk)
-            if size <= MAX_STDOUT_BYTES:
-                chunks.append(chunk)
-        return b"".join(chunks)
+            if len(output.stdout) + len(chunk) > MAX_STDOUT_BYTES:
+                output.stdout_overflow = True
+                _kill_group(process.pid)
+                return
+            output.stdout += chunk
 
-    _, _, stdout = await asyncio.gather(feed(), pump_stderr(), read_stdout())
-    await process.wait()
-    return stdout
+    readers = asyncio.gather(feed(), pump_stderr(), read_stdout())
+    try:
+        # ``process.wait()`` also waits for the pipes to close (Python 3.11), which a child
+        # holding them open would delay forever: watch the return code instead.
+        while not readers.done() and process.returncode is None:
+            await asyncio.wait({readers}, timeout=EXIT_POLL_S)
+        if process.returncode is not None:
+            # Children that outlive the leader end with it (they may hold the pipes open).
+            _kill_group(process.pid)
+        await readers
+        await process.wait()
+        _kill_group(process.pid)
+    finally:
+        if not readers.done():
+            readers.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await readers
+    return output
+
+
+def _kill_group(pgid: int) -> None:
+    with contextlib.suppress(ProcessLookupError, PermissionError):
+        os.killpg(pgid, signal.SIGKILL)
 
 
 async def stop_process_group(process: asyncio.subprocess.Process) -> None:
-    """SIGTERM the process's group, wait :data:`KILL_GRACE_S`, then SIGKILL it."""
+    """SIGTERM the process's group, wait :data:`KILL_GRACE_S`, then SIGKILL it.
+
+    A group whose leader already exited is killed at once (its children are what is left).
+    """
     if process.returncode is not None:
+        _kill_group(process.pid)
         return
     with contextlib.suppress(ProcessLookupError):
         os.killpg(process.pid, signal.SIGTERM)
     try:
         await asyncio.wait_for(asyncio.shield(process.wait()), KILL_GRACE_S)
     except TimeoutError:
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(process.pid, signal.SIGKILL)
+        _kill_group(process.pid)
         await process.wait()
     # Children that ignored SIGTERM may outlive the leader; end the group for good.
-    with contextlib.suppress(ProcessLookupError):
-        os.killpg(process.pid, signal.SIGKILL)
+    _kill_group(process.pid)
 
 
 def _parse_stdout(text: str, duration: float) -> AgentResult:

@@ -42,6 +42,12 @@ def _writable(brahmi: Brahmi, scope: Scope, project_id: str) -> None:
         raise errors.Forbidden(f"this token may not change project {project_id}")
 
 
+def _personal(brahmi: Brahmi, scope: Scope, project_id: str) -> None:
+    _writable(brahmi, scope, project_id)
+    if not scope.can_act_as_person(project_id):
+        raise errors.Forbidden(f"only a person's token may do this in project {project_id}")
+
+
 def _task_in_scope(brahmi: Brahmi, scope: Scope, task_id: str, *, write: bool = False) -> Any:
     task = brahmi.get_task(task_id)
     if not scope.can_read(task.project_id):
@@ -105,8 +111,9 @@ class ProjectSettingsIn(BaseModel):
 def configure_project(
     project_id: str, body: ProjectSettingsIn, brahmi: BrahmiDep, scope: ScopeDep
 ) -> dict[str, Any]:
-    """Change a project's settings (issue 6): budget, default runtime, runtime options, env."""
-    _writable(brahmi, scope, project_id)
+    """Change a project's settings (issue 6): budget, default runtime, runtime options, env.
+    A person's call: an agent's or a planner's token gets 403."""
+    _personal(brahmi, scope, project_id)
     changes = body.model_dump(exclude_unset=True)
     return _project(brahmi.configure_project(project_id, changes))
 
@@ -274,8 +281,9 @@ def post_message(
 ) -> dict[str, Any]:
     """Post a message to the planner: stored with its trigger; the planner actor of
     ``brahmi serve`` answers it. Replies appear in ``GET .../messages`` and as
-    ``user_response`` events on the event stream."""
-    _writable(brahmi, scope, project_id)
+    ``user_response`` events on the event stream. A person's call: a planner's token
+    (which answers with ``user_response``) gets 403."""
+    _personal(brahmi, scope, project_id)
     return brahmi.post_message(project_id, body.text, planner=body.planner).to_dict()
 
 

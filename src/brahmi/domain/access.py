@@ -34,6 +34,13 @@ class Scope:
         """Whether the caller may create, retry, cancel or resume ``project_id``'s tasks."""
         return self.can_read(project_id) and not self.read_only and self.task_id is None
 
+    def can_act_as_person(self, project_id: str) -> bool:
+        """Whether the caller may do what only people do in ``project_id``: change its
+        settings (budget, env, runtime) or post a message to its planner. An agent's or a
+        planner's token may not, so an agent cannot raise the budget that bounds it, nor
+        speak for the person (issue 17)."""
+        return self.can_write(project_id) and self.planner_session_id is None
+
     def can_add_subtask(self, project_id: str, parent_task_id: str) -> bool:
         """Whether the caller may add a sub-task under ``parent_task_id`` (DESIGN §4)."""
         if not self.can_read(project_id) or self.read_only:

@@ -65,6 +65,9 @@ TURN_TIMEOUT_S = 3600.0
 LEASE_S = 60.0
 #: Deliveries of one trigger before it is given up (its handler kept dying or crashing).
 MAX_DELIVERIES = 3
+#: Seconds a turn under way may go on once the actor is told to stop; then it is cut
+#: short (its process group ended) and the next actor delivers its trigger again.
+STOP_GRACE_S = 10.0
 #: Seconds a planner's token outlives its turn's time limit.
 TOKEN_GRACE_S = 300.0
 #: Keys of a turn's outputs that may hold the planner's final text, read when it never
@@ -81,6 +84,9 @@ class PlannerActor:
         poll_interval_s: How often an idle actor looks for triggers without being woken.
         turn_timeout_s: The wall-clock limit of one planner turn (seconds).
         session_id: Handle only this session's triggers (``brahmi ask``); default all.
+        stop_grace_s: How long a turn under way may go on after the actor is told to stop
+            (seconds); then it is cancelled and its trigger stays ``handling``, delivered
+            again by the next actor, as after a crash.
     """
 
     def __init__(
@@ -91,8 +97,10 @@ class PlannerActor:
         poll_interval_s: float = 0.25,
         turn_timeout_s: float = TURN_TIMEOUT_S,
         session_id: str | None = None,
+        stop_grace_s: float = STOP_GRACE_S,
     ) -> None:
         self.brahmi = brahmi
+        self.stop_grace_s = stop_grace_s
         self.owner = new_worker_id()
         self.lease_s = lease_s
         self.poll_interval_s = poll_interval_s
@@ -112,7 +120,9 @@ class PlannerActor:
             loop.call_soon_threadsafe(event.set)
 
     async def run(self, stop: asyncio.Event) -> None:
-        """Handle triggers until ``stop`` is set; a turn under way is finished first."""
+        """Handle triggers until ``stop`` is set; a turn under way may finish within
+        ``stop_grace_s``, else it is cut short (so ``brahmi serve`` stops on SIGTERM
+        instead of waiting for a turn of up to ``turn_timeout_s``)."""
         with self._lock:
             self._loop = asyncio.get_running_loop()
             self._wakeup = asyncio.Event()
@@ -120,7 +130,7 @@ class PlannerActor:
         try:
             while not stop.is_set():
                 try:
-                    handled = await self.handle_next()
+                    handled = await self._handle_next_or_stop(stop)
                 except Exception:  # e.g. the database is unreachable: retry after a pause
                     log.exception("the planner actor could not take a trigger")
                     handled = None
@@ -139,6 +149,30 @@ class PlannerActor:
             with self._lock:
                 self._loop = self._wakeup = None
 
+    async def _handle_next_or_stop(self, stop: asyncio.Event) -> Delivery | None:
+        """:meth:`handle_next`, cut short ``stop_grace_s`` after ``stop`` is set."""
+        handling = asyncio.ensure_future(self.handle_next())
+        stopping = asyncio.ensure_future(stop.wait())
+        try:
+            await asyncio.wait({handling, stopping}, return_when=asyncio.FIRST_COMPLETED)
+            if not handling.done():
+                await asyncio.wait({handling}, timeout=self.stop_grace_s)
+            if not handling.done():
+                log.warning(
+                    "stopping: the planner turn under way is cut short; the next actor "
+                    "delivers its trigger again"
+                )
+                handling.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await handling
+                return None
+            return handling.result()
+        except asyncio.CancelledError:
+            handling.cancel()
+            raise
+        finally:
+            stopping.cancel()
+
     async def handle_next(self) -> Delivery | None:
         """Claim and handle one trigger; None when no session has one for this actor."""
         store = self.brahmi.planner_store
@@ -155,6 +189,12 @@ class PlannerActor:
         heartbeat = asyncio.create_task(self._heartbeat(delivery.session.id))
         try:
             await self._handle(delivery)
+        except asyncio.CancelledError:
+            # Cut short (the actor is stopping): hand the session back at once; its trigger
+            # stays ``handling`` and the next actor delivers it again.
+            with contextlib.suppress(Exception):
+                store.extend_lease(delivery.session.id, self.owner, self.brahmi.clock.now())
+            raise
         finally:
             heartbeat.cancel()
             with contextlib.suppress(asyncio.CancelledError):
