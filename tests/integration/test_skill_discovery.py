@@ -119,6 +119,18 @@ def test_skills_under_claude_skills_are_found_and_dependencies_venvs_and_builds_
     assert problems(registry) == []
 
 
+def test_a_skill_folder_named_like_build_output_is_still_a_skill(
+    registry: SkillRegistry, tmp_path: Path
+) -> None:
+    root = tmp_path / "tools"
+    write_skill(root / "skills" / "build", "build")
+    write_skill(root / "build" / "lib" / "inside-build-output", "inside-build-output")
+
+    registry.add(str(root), owner_repo="acme/tools")
+
+    assert of_source(registry, "acme/tools") == {"build"}
+
+
 def test_skills_are_found_six_folders_down_and_no_deeper(
     registry: SkillRegistry, tmp_path: Path
 ) -> None:

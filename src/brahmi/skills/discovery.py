@@ -36,7 +36,8 @@ MAX_FOLDERS = 10_000
 MAX_ENTRIES = 200_000
 #: Bytes of ``marketplace.json`` read at most.
 MAX_MANIFEST_BYTES = 1024 * 1024
-#: Folders never searched: dependencies, virtualenvs and build output.
+#: Folders never searched: dependencies, virtualenvs and build output (unless the folder
+#: is itself a skill: it holds a ``SKILL.md``).
 SKIPPED_FOLDERS = frozenset(
     {
         "node_modules",
@@ -200,9 +201,11 @@ class _Walk:
                     target = self._symlink_target(path, parent_real)
                     return None if target is None else (path, target)
                 return (path, parent_real / name / "skills") if path.is_dir() else None
-            if name in SKIPPED_FOLDERS:
-                return None
             path = Path(entry.path)
+            # A folder named like build output is still a skill when it holds a SKILL.md
+            # itself (a skill called "build"); only searching inside it is skipped.
+            if name in SKIPPED_FOLDERS and not (path / "SKILL.md").is_file():
+                return None
             if entry.is_symlink():
                 target = self._symlink_target(path, parent_real)
                 return None if target is None else (path, target)
