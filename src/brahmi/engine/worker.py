@@ -98,6 +98,12 @@ class Worker:
         self._wake: asyncio.Event | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
         self._projects: dict[str, ProjectRecord] = {}
+        #: False while this worker knows of no ready task it could claim (its last claim
+        #: found fewer than asked, and nothing woke it since): its next results then claim
+        #: the dependents they make ready directly (see TaskStore.record_and_claim).
+        self._more_ready = True
+        #: Counts wake-ups, so one that comes during a claim is not lost (see _flush).
+        self._wakes = 0
 
     # -- the loop --------------------------------------------------------------------------
 
@@ -106,6 +112,8 @@ class Worker:
 
         Safe from any thread: REST routes and MCP tools run in worker threads.
         """
+        self._more_ready = True
+        self._wakes += 1
         if self._wake is None or self._loop is None:
             return
         try:
@@ -133,7 +141,10 @@ class Worker:
             while not stop.is_set():
                 try:
                     free = self.settings.concurrency - len(self._running)
+                    wakes = self._wakes
                     claims = self._claim(free) if free > 0 else []
+                    if free > 0:
+                        self._more_ready = len(claims) == free or self._wakes != wakes
                     for claim in claims:
                         self._start(claim)
                     backoff = OUTAGE_BACKOFF_S[0]
@@ -332,15 +343,19 @@ class Worker:
             return
         free = self.settings.concurrency - len(self._running) + len(results)
         claims: list[Claim] = []
+        wakes = self._wakes
         try:
-            _, claims = self.store.finish_attempts(
+            done = self.store.record_and_claim(
                 results,
                 now=self.clock.now(),
                 claim_next=0 if self._stopping else free,
                 worker_id=self.id,
                 lease_s=self.settings.lease_s,
                 runtimes=self.settings.worker_runtimes,
+                others_ready=self._more_ready,
             )
+            claims = done.claims
+            self._more_ready = done.more_ready or self._wakes != wakes
         except Exception:
             log.exception("could not record %d result(s) together; one at a time", len(results))
             for one in results:
