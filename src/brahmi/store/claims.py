@@ -7,6 +7,7 @@ attempt is discarded. :class:`~brahmi.store.tasks.TaskStore` inherits these.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 from collections import defaultdict
 from collections.abc import Iterable, Mapping, Sequence
@@ -22,7 +23,7 @@ from brahmi.domain.models import Claim, TaskRecord, TaskStatus
 from brahmi.store import driver
 from brahmi.store import tables as t
 from brahmi.store.bulk import bulk_insert
-from brahmi.store.database import reading
+from brahmi.store.database import reading, transaction
 from brahmi.store.events import EventWriter
 from brahmi.store.graph import ClaimSlots, lock_waiting_dependents
 from brahmi.store.rows import task_record
@@ -138,11 +139,46 @@ class Recorded:
     more_ready: bool
 
 
+class Recorder:
+    """A worker's way to record results: :meth:`WorkerOperations.record_and_claim` on one
+    connection kept open between calls (checking a connection out of the pool and back
+    in cost as much as two of a result's statements). Used by one thread at a time; a
+    connection that failed is closed, and the next call opens another.
+    """
+
+    def __init__(self, operations: WorkerOperations) -> None:
+        self._operations = operations
+        self._connection: Connection | None = None
+
+    def record_and_claim(self, results: Sequence[AttemptResult], **options: Any) -> Recorded:
+        """:meth:`WorkerOperations.record_and_claim` with the same arguments."""
+        if self._connection is None:
+            self._connection = self._operations.engine.connect()
+        try:
+            return self._operations.record_and_claim(
+                results, connection=self._connection, **options
+            )
+        except BaseException:
+            self.close()
+            raise
+
+    def close(self) -> None:
+        """Give the connection back (it is opened again on the next call)."""
+        connection, self._connection = self._connection, None
+        if connection is not None:
+            with contextlib.suppress(Exception):
+                connection.close()
+
+
 class WorkerOperations:
     """Claiming, leases and results; mixed into :class:`~brahmi.store.tasks.TaskStore`."""
 
     engine: Engine
     _skip_locked: bool
+
+    def recorder(self) -> Recorder:
+        """A :class:`Recorder` for one worker's loop."""
+        return Recorder(self)
 
     def running_lease_owners(self) -> dict[str, list[str]]:
         """For each lease owner, the ids of the running tasks it holds."""
@@ -447,6 +483,7 @@ class WorkerOperations:
         lease_s: float = 30.0,
         runtimes: Sequence[str] | None = None,
         others_ready: bool = True,
+        connection: Connection | None = None,
     ) -> Recorded:
         """Record attempts' results, each only if its attempt still holds its task.
 
@@ -467,6 +504,9 @@ class WorkerOperations:
                 runs unless a task is left ``ready`` (see
                 :class:`~brahmi.store.graph.ClaimSlots`). True: the claim query picks
                 the best ready tasks, as :meth:`claim` does.
+            connection: A connection the caller keeps open (a worker's, used by its loop
+                alone), to run the transaction on instead of one from the pool: checking
+                a connection out and back in cost as much as two of the statements.
 
         Returns:
             For each result whether it was recorded (False when the attempt had been
@@ -483,7 +523,7 @@ class WorkerOperations:
         )
         events.claim_slots = slots
         more_ready = True
-        with self.engine.begin() as conn:
+        with self.engine.begin() if connection is None else transaction(connection) as conn:
             if len(results) > 1:
                 lock_waiting_dependents(conn, [r.task.id for r in results])
             for result in results:

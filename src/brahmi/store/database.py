@@ -8,7 +8,9 @@ one file queue for the write lock instead of failing half-way.
 
 from __future__ import annotations
 
+import contextlib
 import sqlite3
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -100,6 +102,14 @@ def reading(engine: Engine) -> Connection:
     writes.
     """
     return engine.execution_options(sqlite_immediate=False).connect()
+
+
+@contextlib.contextmanager
+def transaction(connection: Connection) -> Iterator[Connection]:
+    """A transaction on a connection the caller keeps: committed when the block ends,
+    rolled back if it raises (as ``engine.begin()``, without the pool's checkout)."""
+    with connection.begin():
+        yield connection
 
 
 def upgrade(engine: Engine, revision: str = "head") -> None:
