@@ -16,6 +16,7 @@ import logging
 import os
 import socket
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -105,6 +106,9 @@ class Worker:
         self._more_ready = True
         #: Counts wake-ups, so one that comes during a claim is not lost (see _flush).
         self._wakes = 0
+        #: Called when the worker has no run left (e.g. ``brahmi run`` looks at once
+        #: whether its tasks are settled, instead of at its next refresh).
+        self.on_idle: list[Callable[[], None]] = []
         #: Records results on a connection kept open while the worker runs.
         self._recorder: Recorder = store.recorder()
 
@@ -238,6 +242,12 @@ class Worker:
         # or lost, frees a slot here.
         if self._running.pop(attempt_id, None) is not None:
             self.wake()
+            self._idle_now()
+
+    def _idle_now(self) -> None:
+        if not self._running:
+            for callback in self.on_idle:
+                callback()
 
     async def _idle(self, stop: asyncio.Event) -> None:
         assert self._wake is not None
@@ -374,6 +384,7 @@ class Worker:
             self._running.pop(one.attempt_id, None)
         for next_claim in claims:
             self._start(next_claim)
+        self._idle_now()
 
     async def _attempt(self, claim: Claim, transcript: Transcript) -> _Finished:
         task = claim.task
