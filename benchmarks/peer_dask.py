@@ -115,7 +115,7 @@ def main() -> None:
     measure_with_cpu("chain", args.concurrency)  # warm-up: imports, first-use caches
     measure_dask("chain")
     print(
-        f"Brahmi {args.concurrency} slots, SQLite WAL, durable; Dask {version("dask")} "
+        f"Brahmi {args.concurrency} slots, SQLite WAL, durable; Dask {version('dask')} "
         f"delayed, threads, in memory; median of {args.repeat}, runs interleaved"
     )
     print(
