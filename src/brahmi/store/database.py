@@ -148,7 +148,7 @@ def head_revision() -> str:
 
 #: The newest revision of ``migrations/versions``, known without loading the scripts
 #: (tests check that it is the scripts' head).
-HEAD_REVISION = "0007"
+HEAD_REVISION = "0008"
 #: The SQLite full-text indexes of the skill registry, which the table models leave out:
 #: what migration 0003 creates.
 SQLITE_FTS_DDL = (
@@ -194,7 +194,7 @@ def _sqlite_revision(conn: Connection) -> str | None:
 def _sqlite_is_empty(conn: Connection) -> bool:
     raw = conn.connection.driver_connection
     assert raw is not None
-    return raw.execute("SELECT count(*) FROM sqlite_master").fetchone()[0] == 0
+    return bool(raw.execute("SELECT count(*) FROM sqlite_master").fetchone()[0] == 0)
 
 
 def _create_sqlite_schema(conn: Connection) -> None:

@@ -114,6 +114,8 @@ tasks = Table(
     Index("ix_tasks_project_status", "project_id", "status"),
     Index("ix_tasks_parent", "parent_id", "position"),
     Index("ix_tasks_batch", "batch_id"),
+    #: A project's tasks page by page, in claim order (``GET …/tasks?limit=&cursor=``).
+    Index("ix_tasks_project_order", "project_id", "task_order", "created_at", "id"),
 )
 
 task_dependencies = Table(

@@ -13,7 +13,7 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import Engine, bindparam, event, func, insert, select
+from sqlalchemy import Engine, bindparam, event, func, insert, select, tuple_
 
 from brahmi import errors
 from brahmi.domain import lifecycle
@@ -45,6 +45,13 @@ _tasks = t.tasks.c
 CREATION_STEP_S = 1e-6
 
 _TASK_BY_ID = select(t.tasks).where(_tasks.id == bindparam("p_id"))
+#: Where a task is in listing order: ``(task_order, created_at, id)``.
+TaskKey = tuple[int, float, str]
+
+
+def task_key(task: TaskRecord) -> TaskKey:
+    """``task``'s place in listing order, to list the tasks after it."""
+    return (task.task_order, task.created_at, task.id)
 
 
 @dataclass(frozen=True, slots=True)
@@ -238,10 +245,22 @@ class TaskStore(WorkerOperations, WorkerDirectory):
         parent_id: str | None = None,
         top_level: bool = False,
         limit: int | None = None,
+        after: TaskKey | None = None,
     ) -> list[TaskRecord]:
         """Tasks in (``task_order``, creation) order, each parent followed by its sub-tasks
-        in position order; filtered as asked (``top_level``: no sub-tasks)."""
+        in position order; filtered as asked (``top_level``: no sub-tasks).
+
+        Args:
+            after: Only tasks after this one in (``task_order``, ``created_at``, ``id``)
+                order (see :func:`task_key`): the next page of a listing by ``limit``.
+                Pages are in that order alone (a sub-task is not moved next to its
+                parent across pages).
+        """
         query = select(t.tasks)
+        if after is not None:
+            query = query.where(
+                tuple_(_tasks.task_order, _tasks.created_at, _tasks.id) > tuple_(*after)
+            )
         if parent_id is not None:
             query = query.where(_tasks.parent_id == parent_id).order_by(_tasks.position)
         else:
@@ -259,7 +278,8 @@ class TaskStore(WorkerOperations, WorkerDirectory):
         with reading(self.engine) as conn:
             rows = conn.execute(query).all()
             deps = dependencies_of(conn, [r.id for r in rows])
-        return _parents_first([task_record(r._mapping, deps.get(r.id, ())) for r in rows])
+        records = [task_record(r._mapping, deps.get(r.id, ())) for r in rows]
+        return records if after is not None or limit is not None else _parents_first(records)
 
     def status_counts(
         self,

@@ -1,0 +1,29 @@
+"""an index for listing a project's tasks page by page in claim order
+
+Revision ID: 0008
+Revises: 0007
+Create Date: 2026-12-05 15:00:00.000000
+"""
+
+from __future__ import annotations
+
+from alembic import op
+
+revision = "0008"
+down_revision = "0007"
+branch_labels = None
+depends_on = None
+
+
+def upgrade() -> None:
+    with op.batch_alter_table("tasks", schema=None) as batch_op:
+        batch_op.create_index(
+            "ix_tasks_project_order",
+            ["project_id", "task_order", "created_at", "id"],
+            unique=False,
+        )
+
+
+def downgrade() -> None:
+    with op.batch_alter_table("tasks", schema=None) as batch_op:
+        batch_op.drop_index("ix_tasks_project_order")
