@@ -24,7 +24,6 @@ from brahmi.domain.batch import bind_ids, normalise_batch, normalise_subtask, re
 from brahmi.domain.models import NormalisedBatch, TaskRecord, TaskStatus
 from brahmi.domain.problems import Problem
 from brahmi.engine.clock import SYSTEM_CLOCK, Clock
-from brahmi.engine.worker import Worker
 from brahmi.planner import triggers as planner_rules
 from brahmi.registry import SkillRegistry
 from brahmi.skills.catalog import Skills, SkillSource
@@ -38,6 +37,7 @@ from brahmi.store.usage import UsageStore
 
 if TYPE_CHECKING:
     from brahmi.engine.questions import Answer
+    from brahmi.engine.worker import Worker
 
 
 @dataclass(frozen=True, slots=True)
@@ -633,6 +633,8 @@ class Brahmi:
 
     def worker(self) -> Worker:
         """A worker over this instance's store, skills and runtimes."""
+        from brahmi.engine.worker import Worker
+
         return Worker(self.store, self.catalog, self.runtimes, self.settings, clock=self.clock)
 
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import json
 import sys
@@ -13,7 +12,6 @@ from typing import TYPE_CHECKING
 
 import typer
 from rich.console import Group
-from rich.live import Live
 from rich.text import Text
 
 from brahmi import errors
@@ -122,6 +120,8 @@ def run(
     """
     if plan is None and not resume:
         raise errors.InvalidPlan("give a PLAN to run, or --resume to finish unfinished work")
+    import asyncio
+
     from brahmi.service import load_plan
 
     brahmi = open_brahmi(_settings(skills, executor, concurrency))
@@ -207,6 +207,10 @@ async def _drive(
 ) -> list[TaskRecord]:
     """Run a worker (unless ``run_worker`` is False: workers elsewhere do) until every
     task in scope is settled; show progress meanwhile."""
+    import asyncio
+
+    from rich.live import Live
+
     stop = asyncio.Event()
     idle = asyncio.Event()
     running: asyncio.Task[object]
