@@ -110,7 +110,9 @@ tasks = Table(
     Column("updated_at", Float, nullable=False),
     Column("started_at", Float, nullable=True),
     Column("finished_at", Float, nullable=True),
-    Index("ix_tasks_claim", "status", "run_after", "task_order", "created_at"),
+    #: Ready tasks in claim order, so a claim reads its LIMIT rows instead of sorting every
+    #: ready task (``run_after`` last: filtered from the index, never a table lookup).
+    Index("ix_tasks_claim", "status", "task_order", "created_at", "id", "run_after"),
     Index("ix_tasks_project_status", "project_id", "status"),
     Index("ix_tasks_parent", "parent_id", "position"),
     Index("ix_tasks_batch", "batch_id"),

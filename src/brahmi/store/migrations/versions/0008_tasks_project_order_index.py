@@ -1,4 +1,4 @@
-"""an index for listing a project's tasks page by page in claim order
+"""claims read ready tasks in order from an index; a project's tasks listed page by page
 
 Revision ID: 0008
 Revises: 0007
@@ -17,6 +17,12 @@ depends_on = None
 
 def upgrade() -> None:
     with op.batch_alter_table("tasks", schema=None) as batch_op:
+        batch_op.drop_index("ix_tasks_claim")
+        batch_op.create_index(
+            "ix_tasks_claim",
+            ["status", "task_order", "created_at", "id", "run_after"],
+            unique=False,
+        )
         batch_op.create_index(
             "ix_tasks_project_order",
             ["project_id", "task_order", "created_at", "id"],
@@ -27,3 +33,7 @@ def upgrade() -> None:
 def downgrade() -> None:
     with op.batch_alter_table("tasks", schema=None) as batch_op:
         batch_op.drop_index("ix_tasks_project_order")
+        batch_op.drop_index("ix_tasks_claim")
+        batch_op.create_index(
+            "ix_tasks_claim", ["status", "run_after", "task_order", "created_at"], unique=False
+        )
