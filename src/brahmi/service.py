@@ -20,7 +20,13 @@ from typing import TYPE_CHECKING, Any
 from brahmi import errors
 from brahmi.agents.registry import RuntimeRegistry
 from brahmi.config import Settings
-from brahmi.domain.batch import bind_ids, normalise_batch, normalise_subtask, referenced_task_ids
+from brahmi.domain.batch import (
+    bind_ids,
+    critiqued_task_ids,
+    normalise_batch,
+    normalise_subtask,
+    referenced_task_ids,
+)
 from brahmi.domain.models import NormalisedBatch, TaskRecord, TaskStatus
 from brahmi.domain.problems import Problem
 from brahmi.engine.clock import SYSTEM_CLOCK, Clock
@@ -346,7 +352,11 @@ class Brahmi:
             InvalidBatch: With every problem found.
         """
         referenced = referenced_task_ids(tasks)
-        existing = self.store.existing_tasks(referenced) if referenced else {}
+        existing = (
+            self.store.existing_tasks(referenced, ancestors=bool(critiqued_task_ids(tasks)))
+            if referenced
+            else {}
+        )
         return normalise_batch(tasks, skills=self.catalog.full_ids(), existing=existing)
 
     def create_tasks_batch(

@@ -106,10 +106,14 @@ class TaskStore(WorkerOperations, WorkerDirectory):
 
     # -- batches ---------------------------------------------------------------------------
 
-    def existing_tasks(self, ids: Iterable[str]) -> dict[str, ExistingTask]:
+    def existing_tasks(
+        self, ids: Iterable[str], *, ancestors: bool = True
+    ) -> dict[str, ExistingTask]:
         """What batch validation needs of the existing tasks ``ids`` (unknown ids left out).
 
-        ``ancestors`` holds each task's transitive dependencies.
+        Args:
+            ancestors: Fill ``ancestors`` with each task's transitive dependencies (a walk
+                up the graph per task: only when a critique names an existing task).
         """
         wanted = list(set(ids))
         found: dict[str, ExistingTask] = {}
@@ -125,7 +129,7 @@ class TaskStore(WorkerOperations, WorkerDirectory):
                         row.id,
                         S(row.status),
                         row.parent_id is not None,
-                        frozenset(upstream_of(conn, [row.id])),
+                        frozenset(upstream_of(conn, [row.id])) if ancestors else frozenset(),
                     )
         return found
 
