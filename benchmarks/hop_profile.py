@@ -24,7 +24,7 @@ from collections import defaultdict
 from pathlib import Path
 from typing import Any
 
-from benchmarks._shapes import chain
+from benchmarks._shapes import SHAPES, chain
 
 _STATS: dict[str, list[float]] = defaultdict(list)
 _ON = [False]
@@ -93,7 +93,7 @@ def _traced_connect(*args: Any, **kwargs: Any) -> sqlite3.Connection:
     return _connect(*args, **kwargs)
 
 
-def _run_chain(tasks: int, profiler: cProfile.Profile | None = None) -> float:
+def _run_chain(tasks: int, profiler: cProfile.Profile | None = None, shape: str = "chain") -> float:
     from benchmarks.engine_throughput import _run
     from brahmi.config import Settings
     from brahmi.service import Brahmi
@@ -105,13 +105,14 @@ def _run_chain(tasks: int, profiler: cProfile.Profile | None = None) -> float:
         brahmi = Brahmi(settings)
         try:
             project = brahmi.project_for(Path(home))
-            batch = brahmi.create_tasks_batch(project.id, chain(tasks))
+            specs = chain(tasks) if shape == "chain" else SHAPES[shape]()
+            batch = brahmi.create_tasks_batch(project.id, specs)
             _STATS.clear()
             _ON[0] = profiler is None
             if profiler is not None:
                 profiler.enable()
             started = time.perf_counter()
-            asyncio.run(_run(brahmi, batch.batch_id, tasks))
+            asyncio.run(_run(brahmi, batch.batch_id, len(specs)))
             elapsed = time.perf_counter() - started
             if profiler is not None:
                 profiler.disable()
@@ -124,20 +125,23 @@ def _run_chain(tasks: int, profiler: cProfile.Profile | None = None) -> float:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--tasks", type=int, default=100, help="length of the chain")
+    parser.add_argument(
+        "--shape", choices=sorted(SHAPES), default="chain", help="another shape, per task"
+    )
     parser.add_argument("--cprofile", action="store_true", help="also print a cProfile")
     parser.add_argument("--top", type=int, default=25, help="cProfile rows")
     args = parser.parse_args()
     # SQLAlchemy's pysqlite dialect connects through sqlite3.dbapi2.
     sqlite3.dbapi2.connect = _traced_connect  # type: ignore[assignment]
-    _run_chain(args.tasks)  # warm-up: imports, compiled statements
-    wall = _run_chain(args.tasks)
-    hops = args.tasks
+    _run_chain(args.tasks, shape=args.shape)  # warm-up: imports, compiled statements
+    wall = _run_chain(args.tasks, shape=args.shape)
+    hops = args.tasks if args.shape == "chain" else len(SHAPES[args.shape]())
     rows = sorted(_STATS.items(), key=lambda kv: -sum(kv[1]))
     total_n = sum(len(v) for _, v in rows)
     total_s = sum(sum(v) for _, v in rows)
     print(
-        f"chain of {hops} no-op tasks, traced: {wall * 1000:.1f} ms "
-        f"({wall / hops * 1e3:.3f} ms a hop)"
+        f"{args.shape} of {hops} no-op tasks, traced: {wall * 1000:.1f} ms "
+        f"({wall / hops * 1e3:.3f} ms a task; per hop = per task)"
     )
     print("statements of the worker (the read-only watcher is not traced)")
     print(f"{'per hop':>8} {'ms/hop':>7} {'µs each':>8}  statement")
@@ -153,7 +157,7 @@ def main() -> None:
     if args.cprofile:
         sqlite3.dbapi2.connect = _connect  # type: ignore[assignment]
         profiler = cProfile.Profile()
-        wall = _run_chain(args.tasks, profiler)
+        wall = _run_chain(args.tasks, profiler, args.shape)
         print(f"\ncProfile of the chain ({wall:.3f} s under the profiler)")
         stats = pstats.Stats(profiler)
         stats.sort_stats("tottime").print_stats(args.top)
