@@ -142,6 +142,24 @@ class InvalidSkill(BrahmiError):
     code = "invalid_skill"
 
 
+class MetadataNotToml(BrahmiError):
+    """The aramb.toml is not valid TOML (DESIGN §11); nothing was written."""
+
+    code = "not_toml"
+
+
+class MetadataUnreadable(BrahmiError):
+    """The aramb.toml or project folder could not be read (DESIGN §11)."""
+
+    code = "metadata_unreadable"
+
+
+class NoServicesFound(BrahmiError):
+    """No service to describe was found in the project (DESIGN §11); nothing was written."""
+
+    code = "no_services_found"
+
+
 class ExecutorNotFound(BrahmiError):
     """No agent runtime is registered under that name."""
 
@@ -200,3 +218,63 @@ class QuestionTimedOut(BrahmiError):
     """The answer to a question did not come within the wait allowed (DESIGN §8)."""
 
     code = "question_timeout"
+
+
+# Deployment (DESIGN §11): ``brahmi deploy`` and its targets.
+
+
+class InvalidMetadata(BrahmiError):
+    """The aramb.toml cannot be deployed as written; nothing was started."""
+
+    code = "invalid_metadata"
+
+
+class DeployTargetNotFound(BrahmiError):
+    """No deployment target is registered under that name."""
+
+    code = "deploy_target_not_found"
+
+
+class DeploymentNotFound(BrahmiError):
+    """This project has no recorded deployment."""
+
+    code = "deployment_not_found"
+
+
+class DeployFailed(BrahmiError):
+    """The deployment failed; everything it started was stopped."""
+
+    code = "deploy_failed"
+    #: The failed deployment as the target left it (a ``brahmi.deploy.base.Deployment``),
+    #: recorded so ``brahmi deploy logs`` shows what happened; None before anything ran.
+    deployment: Any = None
+
+
+class ServiceNotDeployable(DeployFailed):
+    """A service cannot be brought up on this target."""
+
+    code = "service_not_deployable"
+
+
+class BuildFailed(DeployFailed):
+    """A build service's install or build command failed."""
+
+    code = "build_failed"
+
+
+class PortInUse(DeployFailed):
+    """A service could not listen: its port is taken."""
+
+    code = "port_in_use"
+
+
+class ServiceExited(DeployFailed):
+    """A service's process exited while it should be serving."""
+
+    code = "service_exited"
+
+
+class HealthCheckFailed(DeployFailed):
+    """A service did not answer its health probe in time."""
+
+    code = "health_check_failed"

@@ -1,9 +1,11 @@
 """The skill registry (DESIGN §1, §2, §8): every skill Brahmi can bind a task to.
 
-Three kinds of source feed it: the built-in set shipped in the package (always there,
+Four kinds of source feed it: the built-in set shipped in the package (always there,
 re-indexed whenever the package's skills change), sources added with ``brahmi skills add``
-(a folder, or a git repository cloned under ``BRAHMI_HOME`` at a pinned commit), and
-folders given to one command with ``--skills DIR`` (read for that command only).
+(a folder, or a git repository cloned under ``BRAHMI_HOME`` at a pinned commit), the
+skills a project workspace ships in ``.agents/skills`` and ``.claude/skills`` (full_ids
+``project/<project>/<name>``, re-indexed when they change), and folders given to one
+command with ``--skills DIR`` (read for that command only).
 
 Conflict rule: a full_id belongs to the source that provided it first (the built-ins
 first of all); a later source's skill with the same full_id is reported as
@@ -15,6 +17,7 @@ is preferred over a built-in of the same name.
 
 from __future__ import annotations
 
+import re
 import shutil
 import time
 from collections.abc import Iterable
@@ -23,15 +26,18 @@ from pathlib import Path
 from typing import Any
 
 from brahmi import errors
-from brahmi.skills import sources
+from brahmi.skills import discovery, sources
 from brahmi.skills.catalog import BUILTIN_DIR, BUILTIN_OWNER_REPO, SkillCatalog, SkillSource
 from brahmi.skills.skill import Skill
+from brahmi.skills.sources import Scan
 from brahmi.skills.validate import SkillProblem
 from brahmi.store.skills import IndexOutcome, SkillIndex, SourceRecord
 
 #: How long a skill read from the database is reused before it is read again, in seconds.
 CACHE_S = 5.0
 BUILTIN_LOCATION = "builtin:brahmi"
+#: The owner of every project's skills: ``project/<project name>/<skill>``.
+PROJECT_OWNER = "project"
 
 
 @dataclass(frozen=True, slots=True)
@@ -77,6 +83,8 @@ class SkillRegistry:
         self._overlay = SkillCatalog(list(extra))
         self._cache: dict[str, tuple[float, Skill]] = {}
         self._synced = False
+        #: ``location → fingerprint`` of the project skill folders this process last read.
+        self._project_marks: dict[str, str] = {}
 
     # -- the catalog interface (batch validation, the engine) ------------------------------
 
@@ -232,6 +240,79 @@ class SkillRegistry:
         self._cache.clear()
         return results
 
+    def sync_project(self, workspace: Path, name: str) -> IndexOutcome | None:
+        """Index the skills a project workspace ships, if they changed since last read.
+
+        The workspace's ``.agents/skills`` and ``.claude/skills`` are the project's source
+        (full_ids ``project/<name>/<skill>``). Change is told cheaply: the paths, sizes and
+        modification times of their files, compared with what this process saw last; only
+        on a change (or the first look) are they read, and only a difference from the
+        index is written. A skill whose name another source's skill also has is indexed
+        with a ``name_collision`` warning: both stay, each under its full_id.
+
+        Args:
+            workspace: The project's folder (absolute).
+            name: The project's name (its owner/repo is ``project/<name>``, with characters
+                other than letters, digits and ``._-`` as ``-``).
+
+        Returns:
+            What re-indexing did, or None when nothing changed.
+        """
+        location = f"project:{workspace}"
+        # The skill folders found (a symlinked one included) and the stat of their files.
+        found = discovery.discover_project(workspace)
+        mark = discovery.fingerprint(found.folders)
+        if self._project_marks.get(location) == mark:
+            return None
+        self._project_marks[location] = mark
+        known = next((s for s in self.index.sources() if s.location == location), None)
+        if not discovery.project_skill_roots(workspace):
+            if known is not None:  # the workspace no longer ships skills
+                self.index.remove_source(known.id)
+                self._cache.clear()
+            return None
+        self.sync_builtins()
+        owner_repo = project_owner_repo(name)
+        scan = self._project_scan(workspace, owner_repo, known.id if known else None)
+        if (
+            known is not None
+            and known.owner_repo == owner_repo
+            and self.index.versions(known.id) == {s.full_id: s.version for s in scan.skills}
+            and [_problem_key(p) for p in self.index.problems(known.id)]
+            == [_problem_key(p.to_dict()) for p in scan.problems]
+        ):
+            return None  # indexed as it is (by this process earlier, or another one)
+        record = self.index.upsert_source(
+            kind="project",
+            location=location,
+            owner_repo=owner_repo,
+            path=str(workspace),
+            ref=None,
+            commit=None,
+            now=time.time(),
+        )
+        self._cache.clear()
+        return self.index.replace_skills(record, scan.skills, scan.problems, now=time.time())
+
+    def _project_scan(self, workspace: Path, owner_repo: str, source_id: str | None) -> Scan:
+        """A project's skills, with a ``name_collision`` warning for each name another
+        source's skill has too."""
+        scan = sources.scan_project(workspace, owner_repo)
+        others = self.index.named([s.name for s in scan.skills], besides=source_id)
+        for skill in scan.skills:
+            if skill.name in others:
+                scan.problems.append(
+                    SkillProblem(
+                        str(skill.path / "SKILL.md"),
+                        None,
+                        "name_collision",
+                        f"{skill.full_id} has the name of {', '.join(others[skill.name])}; "
+                        "both are indexed, name the one meant by its full_id",
+                        "warning",
+                    )
+                )
+        return scan
+
     def remove(self, source: str) -> tuple[SourceRecord, int]:
         """Forget a source and its skills (a git clone's folder is deleted).
 
@@ -242,6 +323,11 @@ class SkillRegistry:
         record = self.resolve_source(source)
         if record.kind == "builtin":
             raise errors.InvalidSkill("the built-in skills cannot be removed")
+        if record.kind == "project":
+            raise errors.InvalidSkill(
+                f"{record.owner_repo} is the skills of the project at {record.path}: "
+                "they follow its .agents/skills and .claude/skills folders"
+            )
         removed = self.index.remove_source(record.id)
         if record.kind == "git":
             shutil.rmtree(record.path, ignore_errors=True)
@@ -276,7 +362,10 @@ class SkillRegistry:
                 record.path, None, "source_missing", "the source's folder is gone"
             )
             return self.index.replace_skills(record, [], [problem], now=time.time())
-        scan = sources.scan(path, record.owner_repo, commit=record.commit)
+        if record.kind == "project":
+            scan = self._project_scan(path, record.owner_repo, record.id)
+        else:
+            scan = sources.scan(path, record.owner_repo, commit=record.commit)
         self._cache.clear()
         return self.index.replace_skills(record, scan.skills, scan.problems, now=time.time())
 
@@ -343,12 +432,24 @@ def _own_owner_repo(value: str) -> str:
     """``value`` if an added source may file its skills under it.
 
     Raises:
-        InvalidSkill: When it is not ``owner/repo``, or it is the built-ins' own.
+        InvalidSkill: When it is not ``owner/repo``, or it is the built-ins' or projects'.
     """
     repo = sources.check_owner_repo(value)
     if repo == BUILTIN_OWNER_REPO:
         raise errors.InvalidSkill(f"{BUILTIN_OWNER_REPO} belongs to the built-in skills")
+    if repo.split("/")[0] == PROJECT_OWNER:
+        raise errors.InvalidSkill(f"{PROJECT_OWNER}/… belongs to the skills projects ship")
     return repo
+
+
+def project_owner_repo(name: str) -> str:
+    """``project/<name>``, with characters other than letters, digits and ``._-`` as ``-``."""
+    slug = re.sub(r"[^A-Za-z0-9_.-]+", "-", name).strip("-.") or "workspace"
+    return f"{PROJECT_OWNER}/{slug}"
+
+
+def _problem_key(problem: dict[str, Any]) -> tuple[Any, ...]:
+    return (problem["file"], problem["line"], problem["code"], problem["message"])
 
 
 def _skill_of(row: dict[str, Any]) -> Skill:

@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING, Any
 from brahmi import errors
 from brahmi.agents.registry import RuntimeRegistry
 from brahmi.config import Settings
+from brahmi.domain import triggers as planner_rules
 from brahmi.domain.batch import (
     bind_ids,
     critiqued_task_ids,
@@ -30,7 +31,7 @@ from brahmi.domain.batch import (
 from brahmi.domain.models import NormalisedBatch, TaskRecord, TaskStatus
 from brahmi.domain.problems import Problem
 from brahmi.engine.clock import SYSTEM_CLOCK, Clock
-from brahmi.planner import triggers as planner_rules
+from brahmi.engine.transcripts import TranscriptChunk, read_chunk
 from brahmi.registry import SkillRegistry
 from brahmi.skills.catalog import Skills, SkillSource
 from brahmi.store.database import create_db_engine, ensure_schema, require_schema
@@ -178,7 +179,22 @@ class Brahmi:
         folder = workspace.expanduser().resolve()
         if not folder.is_dir():
             raise errors.BrahmiError(f"project folder {workspace} does not exist")
-        return self.store.ensure_project(str(folder), folder.name, self.clock.now())
+        project = self.store.ensure_project(str(folder), folder.name, self.clock.now())
+        self.sync_project_skills(project)
+        return project
+
+    def sync_project_skills(self, project: ProjectRecord | str) -> None:
+        """Index the skills the project's workspace ships (``.agents/skills``,
+        ``.claude/skills``) if they changed; cheap when they did not (see
+        :meth:`~brahmi.registry.SkillRegistry.sync_project`). Called when a project is
+        opened and before a planner searches skills, never per task.
+
+        Raises:
+            ProjectNotFound: When ``project`` is an id no project has.
+        """
+        if isinstance(project, str):
+            project = self.store.get_project(project)
+        self.registry.sync_project(Path(project.workspace), project.name)
 
     def list_projects(self) -> list[ProjectRecord]:
         """Every project, oldest first."""
@@ -440,6 +456,26 @@ class Brahmi:
         """The task with this id. Raises :class:`~brahmi.errors.TaskNotFound`."""
         return self.store.get_task(task_id)
 
+    def read_transcript(
+        self, task_id: str, *, attempt_id: str | None = None, offset: int = 0
+    ) -> TranscriptChunk | None:
+        """A piece of a task's transcript from byte ``offset``: of ``attempt_id``, else of
+        its newest attempt (the one running, if any); None when it has no attempt yet.
+
+        Raises:
+            TaskNotFound: No such task, or no such attempt of it.
+        """
+        attempts = self.store.attempts_for(task_id)
+        if attempt_id is not None:
+            attempts = [a for a in attempts if a.id == attempt_id]
+            if not attempts:
+                raise errors.TaskNotFound(
+                    f"task {task_id} has no attempt {attempt_id!r}", task_id=task_id
+                )
+        if not attempts:
+            return None
+        return read_chunk(self.settings.transcripts_dir, attempts[-1], offset)
+
     def list_tasks(
         self,
         *,
@@ -631,15 +667,31 @@ class Brahmi:
                 except errors.BrahmiError:
                     chosen[skill_id] = None
                     return None
-                chosen[skill_id] = (
-                    self.settings.forced_executor
-                    or skill_runtime
-                    or project_executor
-                    or self.settings.default_executor
-                )
+                chosen[skill_id] = self._effective_runtime(skill_runtime, project_executor)
             return chosen[skill_id]
 
         return runtime_of
+
+    def _effective_runtime(self, skill_runtime: str | None, project_executor: str | None) -> str:
+        """The runtime a task of a skill runs on (DESIGN §6): the forced executor, else the
+        skill's runtime, else the project's, else the default."""
+        return (
+            self.settings.forced_executor
+            or skill_runtime
+            or project_executor
+            or self.settings.default_executor
+        )
+
+    def runtime_can_run(self, project_id: str, skill_runtime: str | None) -> bool:
+        """Whether a skill whose frontmatter names ``skill_runtime`` (None: none) could run
+        in ``project_id`` on this machine now: its effective runtime is installed and its
+        ``check()`` finds nothing missing (e.g. the Claude Code CLI and a key)."""
+        executor = self.store.get_project(project_id).settings.get("executor")
+        name = self._effective_runtime(skill_runtime, executor)
+        try:
+            return self.runtimes.get(name).check() is None
+        except errors.BrahmiError:
+            return False
 
     def worker(self) -> Worker:
         """A worker over this instance's store, skills and runtimes."""

@@ -34,6 +34,7 @@ TASK_FIELDS = {
     "rebuilds",
     "outputs",
     "error",
+    "error_code",
     "parent_id",
 }
 
@@ -160,6 +161,7 @@ def test_run_builds_tests_and_packages_the_quickstart_project(cli: Cli, project:
         assert set(task) == TASK_FIELDS
         assert task["status"] == "completed", task
         assert task["error"] is None
+        assert task["error_code"] is None
         assert task["attempts"] == 1
         assert task["rebuilds"] == 0
     named = by_key(tasks)
@@ -216,10 +218,31 @@ def test_run_reports_a_failed_build_and_blocks_its_dependents(cli: Cli, tmp_path
     assert named["1"]["outputs"]["exit_code"] == 3
     assert named["1"]["attempts"] == 1
     assert cli.json("tasks", "show", named["1"]["task_id"])["error_code"] == "agent_failed"
+    assert named["1"]["error_code"] == "agent_failed"
     for key in ("2", "3"):
         assert named[key]["status"] == "blocked"
+        assert named[key]["error_code"] == "blocked"
         assert named[key]["attempts"] == 0
         assert named["1"]["task_id"] in named[key]["error"]
+
+
+def test_run_json_names_each_tasks_stop_reason_by_code(cli: Cli, tmp_path: Path) -> None:
+    workspace = tmp_path / "workspace"
+    workspace.mkdir()
+    plan = write_plan(
+        tmp_path / "failing.json",
+        [
+            run_command_task(1, ["python", "-c", "import sys; sys.exit(3)"], []),
+            run_command_task(2, ["python", "-c", "print('never')"], [1]),
+        ],
+    )
+
+    ran = cli.json("run", plan, "--project", workspace, exit_code=1)
+
+    assert {t["unique_id"]: t["error_code"] for t in ran["tasks"]} == {
+        1: "agent_failed",
+        2: "blocked",
+    }
 
 
 def test_run_with_the_noop_executor_runs_no_command(cli: Cli, project: Path) -> None:

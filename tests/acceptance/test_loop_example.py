@@ -42,6 +42,8 @@ def test_the_loop_turns_on_real_pytest_feedback_and_stops_as_rebuild_stalled(
     assert (build["status"], build["attempts"], build["rebuilds"]) == ("completed", 2, 1)
     assert (qa["status"], qa["attempts"]) == ("failed", 2)
     assert report["status"] == "blocked"
+    # A script tells the stop reasons apart without parsing prose.
+    assert (qa["error_code"], report["error_code"]) == ("rebuild_stalled", "blocked")
 
     shown = cli.json("tasks", "show", qa["task_id"])
     assert shown["error_code"] == "rebuild_stalled"

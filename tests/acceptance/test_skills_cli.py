@@ -1,7 +1,7 @@
 """``brahmi skills`` as a user runs it: the real console script, one BRAHMI_HOME per test.
 
 validate (with ``--spec`` and ``--json``), add, list (``--problems``), search, show,
-update and remove, and ``--help`` on each.
+update and remove, and ``--help`` on each; collections laid out as public ones are (issue 15).
 """
 
 from __future__ import annotations
@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 
 from brahmi.skills.catalog import BUILTIN_DIR
+from tests import skill_trees
 from tests.acceptance.conftest import Cli
 
 SUBCOMMANDS = ["validate", "add", "update", "remove", "list", "search", "show"]
@@ -41,11 +42,11 @@ def write_skill(
 
 @pytest.fixture
 def skills(tmp_path: Path) -> Path:
-    """Two good skills and one whose name differs from its folder."""
+    """Two good skills and one whose name differs from its folder (indexed, with a warning)."""
     root = tmp_path / "team-skills"
     write_skill(root, "csv-loader", "Loads CSV files into tables.", tags="etl,csv")
     write_skill(root, "ledger-audit", "Audits the quarterly ledger.", category="critique")
-    write_skill(root, "misnamed", "Never indexed.", folder="wrong-folder")
+    write_skill(root, "misnamed", "Indexed under its frontmatter name.", folder="wrong-folder")
     return root
 
 
@@ -86,10 +87,11 @@ def test_validate_a_broken_skill_exits_1_naming_file_and_line(cli: Cli, tmp_path
 
 
 def test_validate_json_has_the_documented_shape(cli: Cli, skills: Path) -> None:
-    data = cli.json("skills", "validate", skills, exit_code=1)
+    data = cli.json("skills", "validate", skills)
 
-    assert set(data) == {"valid", "skills"}
-    assert data["valid"] is False
+    assert set(data) == {"valid", "skills", "problems"}
+    assert data["valid"] is True
+    assert data["problems"] == []
     by_path = {Path(s["path"]).name: s for s in data["skills"]}
     assert set(by_path) == {"csv-loader", "ledger-audit", "wrong-folder"}
     for report in data["skills"]:
@@ -104,8 +106,15 @@ def test_validate_json_has_the_documented_shape(cli: Cli, skills: Path) -> None:
     [problem] = by_path["wrong-folder"]["problems"]
     assert set(problem) == {"file", "line", "code", "message", "severity"}
     assert problem["file"] == str(skills / "wrong-folder" / "SKILL.md")
-    assert (problem["line"], problem["code"], problem["severity"]) == (2, "name_mismatch", "error")
-    assert by_path["wrong-folder"]["valid"] is False
+    assert (problem["line"], problem["code"], problem["severity"]) == (
+        2,
+        "name_mismatch",
+        "warning",
+    )
+    assert by_path["wrong-folder"]["valid"] is True
+    strict = cli.json("skills", "validate", skills, "--spec", exit_code=1)
+    [problem] = next(s for s in strict["skills"] if s["name"] == "misnamed")["problems"]
+    assert (problem["code"], problem["severity"]) == ("name_mismatch", "error")
 
 
 def test_validate_with_spec_names_what_the_specification_rejects(cli: Cli, tmp_path: Path) -> None:
@@ -154,11 +163,11 @@ def test_add_list_search_show_update_and_remove_a_folder(cli: Cli, skills: Path)
     listed = {s["full_id"]: s for s in cli.json("skills", "list")["skills"]}
     assert {"acme/data/csv-loader", "acme/data/ledger-audit"} <= set(listed)
     assert "brahmi/builtin/run-command" in listed
-    assert not any(f.endswith("/misnamed") for f in listed)
+    assert listed["acme/data/misnamed"]["description"] == "Indexed under its frontmatter name."
 
     problems = cli.json("skills", "list", "--problems")["problems"]
-    assert [(p["code"], p["line"], p["source"]) for p in problems] == [
-        ("name_mismatch", 2, str(skills))
+    assert [(p["code"], p["severity"], p["line"], p["source"]) for p in problems] == [
+        ("name_mismatch", "warning", 2, str(skills))
     ]
     assert problems[0]["file"] == str(skills / "wrong-folder" / "SKILL.md")
 
@@ -250,6 +259,130 @@ def test_a_url_starting_with_a_dash_is_refused_by_the_cli(cli: Cli) -> None:
     assert proc.returncode == 2
     assert "invalid_skill" in proc.stderr
     assert not (cli.cwd / "pwned").exists()
+
+
+# -- collections as their authors lay them out (issue 15) -----------------------------------
+
+
+@pytest.mark.skipif(shutil.which("git") is None, reason="the git program is not installed")
+def test_a_git_repository_laid_out_like_anthropics_indexes_every_listed_skill(
+    cli: Cli, tmp_path: Path
+) -> None:
+    remote = skill_trees.anthropic_like(tmp_path / "remotes" / "anthropics" / "skills")
+    skill_trees.commit_all(remote)
+
+    added = run_ok(cli, "skills", "add", remote.as_uri())
+
+    assert "as anthropics/skills" in added.stdout
+    assert "4 skill(s)" in added.stdout
+    assert "description_too_long" in added.stderr
+    listed = {s["full_id"] for s in cli.json("skills", "list")["skills"]}
+    assert {
+        "anthropics/skills/xlsx",
+        "anthropics/skills/pdf",
+        "anthropics/skills/claude-api",
+        "anthropics/skills/webapp-tester",
+    } <= listed
+    assert "anthropics/skills/template-skill" not in listed
+    shown = cli.json("skills", "show", "anthropics/skills/claude-api")
+    assert shown["description"] == skill_trees.LONG_DESCRIPTION
+    problems = cli.json("skills", "list", "--problems")["problems"]
+    assert [(p["code"], p["severity"], Path(p["file"]).parent.name) for p in problems] == [
+        ("unknown_key", "warning", "xlsx"),
+        ("description_too_long", "warning", "claude-api"),
+        ("name_mismatch", "warning", "webapp-testing"),
+    ]
+    readable = run_ok(cli, "skills", "list", "--problems")
+    assert "warning" in readable.stderr
+    assert str(Path(shown["path"]) / "SKILL.md") in readable.stderr
+
+
+def test_validate_finds_nested_skills_and_spec_says_what_the_specification_rejects(
+    cli: Cli, tmp_path: Path
+) -> None:
+    root = skill_trees.anthropic_like(tmp_path / "skills-repo")
+
+    relaxed = cli.json("skills", "validate", root)
+    strict = cli.json("skills", "validate", root, "--spec", exit_code=1)
+
+    assert relaxed["valid"] is True
+    assert sorted(s["name"] for s in relaxed["skills"]) == [
+        "claude-api",
+        "pdf",
+        "webapp-tester",
+        "xlsx",
+    ]
+    errors = {
+        (p["code"], Path(p["file"]).parent.name)
+        for s in strict["skills"]
+        for p in s["problems"]
+        if p["severity"] == "error"
+    }
+    assert errors == {
+        ("spec_unknown_key", "xlsx"),
+        ("description_too_long", "claude-api"),
+        ("name_mismatch", "webapp-testing"),
+    }
+
+
+def test_add_a_claude_skills_repository_skips_node_modules_and_virtualenvs(
+    cli: Cli, tmp_path: Path
+) -> None:
+    root = skill_trees.claude_dir_like(tmp_path / "app")
+
+    run_ok(cli, "skills", "add", root, "--as", "acme/app")
+
+    listed = {s["full_id"] for s in cli.json("skills", "list")["skills"]}
+    assert {f for f in listed if f.startswith("acme/app/")} == {
+        "acme/app/release-notes",
+        "acme/app/db-migrate",
+    }
+
+
+def test_a_projects_own_skills_are_searchable_once_the_project_is_opened(
+    cli: Cli, tmp_path: Path
+) -> None:
+    workspace = tmp_path / "shop"
+    skill_trees.write_skill(
+        workspace / ".claude" / "skills" / "ship-orders", "ship-orders", "Ships open orders."
+    )
+    write_skill(tmp_path / "lib", "ship-orders", "Ships orders the ops way.")
+    run_ok(cli, "skills", "add", tmp_path / "lib", "--as", "acme/ops")
+
+    run_ok(cli, "projects", "show", "--project", workspace)
+
+    found = cli.json("skills", "search", "--q", "ships orders")["skills"]
+    assert {"project/shop/ship-orders", "acme/ops/ship-orders"} <= {s["full_id"] for s in found}
+    problems = cli.json("skills", "list", "--problems")["problems"]
+    assert [(p["code"], p["severity"]) for p in problems] == [("name_collision", "warning")]
+
+
+def test_bad_input_is_reported_with_its_path_and_the_rest_indexes(cli: Cli, tmp_path: Path) -> None:
+    root = tmp_path / "messy"
+    write_skill(root / "skills", "good-one", "Still indexed.")
+    huge = write_skill(root / "skills", "huge", "Too big.")
+    with (huge / "SKILL.md").open("a", encoding="utf-8") as handle:
+        handle.write("x" * (5 * 1024 * 1024))
+    (root / "skills" / "binary").mkdir()
+    (root / "skills" / "binary" / "SKILL.md").write_bytes(b"\0\x01\x02" * 1000)
+    (root / "loop").symlink_to(root, target_is_directory=True)
+
+    added = run_ok(cli, "skills", "add", root, "--as", "acme/messy")
+
+    assert "1 skill(s)" in added.stdout
+    for path in (huge / "SKILL.md", root / "skills" / "binary" / "SKILL.md", root / "loop"):
+        assert str(path) in added.stderr
+
+
+@pytest.mark.skipif(shutil.which("git") is None, reason="the git program is not installed")
+def test_add_of_a_git_url_that_does_not_answer_exits_2_naming_the_url(cli: Cli) -> None:
+    url = "http://127.0.0.1:9/acme/skills.git"
+
+    proc = cli("skills", "add", url)
+
+    assert proc.returncode == 2
+    assert "invalid_skill" in proc.stderr
+    assert url in proc.stderr
 
 
 # -- help -----------------------------------------------------------------------------------

@@ -1,12 +1,14 @@
-"""The built-in command skills' scripts, run as the command runtime runs them.
+"""The built-in command skills' steps (``brahmi.steps``), run as the command runtime runs
+them: ``{python} -P -m brahmi.steps.<name>`` in the workspace.
 
-Each script gets the runtime's request as JSON on stdin, runs real programs in a workspace
+Each step gets the runtime's request as JSON on stdin, runs real programs in a workspace
 under ``tmp_path`` and must answer with exactly one JSON object on stdout.
 """
 
 from __future__ import annotations
 
 import json
+import shlex
 import shutil
 import subprocess
 import sys
@@ -16,16 +18,27 @@ from typing import Any
 
 import pytest
 
+from brahmi.metadata.files import validate_text
+from brahmi.skills.catalog import BUILTIN_OWNER_REPO
+from brahmi.skills.skill import load_skill
+
 REPO = Path(__file__).resolve().parents[2]
 BUILTIN = REPO / "src" / "brahmi" / "skills" / "builtin"
 QUICKSTART = REPO / "examples" / "quickstart"
 SCRIPT_TIMEOUT_S = 120
 
 
+def step_argv(skill: str) -> list[str]:
+    """The built-in skill's ``brahmi-command``, split and filled in as the runtime does."""
+    command = load_skill(BUILTIN / skill, BUILTIN_OWNER_REPO).command
+    assert command is not None
+    return [part.replace("{python}", sys.executable) for part in shlex.split(command)]
+
+
 def run_skill(
     skill: str, inputs: dict[str, Any], workdir: Path, resume: dict[str, str] | None = None
 ) -> tuple[dict[str, Any], str]:
-    """Run a built-in skill's script like the command runtime; return its JSON and stderr."""
+    """Run a built-in skill's step like the command runtime; return its JSON and stderr."""
     skill_dir = BUILTIN / skill
     request = {
         "task": {
@@ -46,7 +59,7 @@ def run_skill(
         "resume": resume,
     }
     proc = subprocess.run(
-        [sys.executable, str(skill_dir / "scripts" / "run.py")],
+        step_argv(skill),
         input=json.dumps(request),
         capture_output=True,
         encoding="utf-8",
@@ -92,6 +105,22 @@ ONE_FAILING_TEST = """\
 
 
 # run-command
+
+
+def test_builtin_command_skills_run_their_step_module() -> None:
+    assert step_argv("run-command")[1:] == ["-P", "-m", "brahmi.steps.run_command"]
+    assert step_argv("pytest-critique")[1:] == ["-P", "-m", "brahmi.steps.pytest_critique"]
+
+
+def test_a_brahmi_folder_in_the_workspace_does_not_replace_the_step(tmp_path: Path) -> None:
+    shadow = tmp_path / "brahmi"
+    shadow.mkdir()
+    (shadow / "__init__.py").write_text("raise SystemExit('the workspace copy ran')\n")
+
+    result, _ = run_skill("run-command", {"command": ["python", "-c", "print('ok')"]}, tmp_path)
+
+    assert "error" not in result
+    assert result["outputs"]["output_tail"] == "ok\n"
 
 
 def test_successful_command_reports_exit_code_duration_and_output(tmp_path: Path) -> None:
@@ -319,3 +348,96 @@ def copy_quickstart(tmp_path: Path) -> Path:
     """A clean copy of the quickstart project, so the repository stays untouched."""
     ignore = shutil.ignore_patterns("__pycache__", "dist", ".pytest_cache")
     return Path(shutil.copytree(QUICKSTART, tmp_path / "quickstart", ignore=ignore))
+
+
+# -- aramb-metadata-generate and local-deployment (DESIGN §11) ------------------------------
+
+FASTAPI_APP = """\
+import os
+
+from fastapi import FastAPI
+
+app = FastAPI()
+DATABASE_URL = os.environ["DATABASE_URL"]
+API_TOKEN = os.getenv("API_TOKEN")
+"""
+
+
+def test_metadata_generate_writes_a_valid_aramb_toml_and_lists_its_services(
+    tmp_path: Path,
+) -> None:
+    project = tmp_path / "shop"
+    (project / "app").mkdir(parents=True)
+    (project / "app" / "main.py").write_text(FASTAPI_APP, encoding="utf-8")
+    (project / "requirements.txt").write_text("fastapi\nuvicorn\n", encoding="utf-8")
+
+    result, stderr = run_skill("aramb-metadata-generate", {"project_path": "."}, project)
+
+    assert "error" not in result, stderr
+    outputs = result["outputs"]
+    assert outputs["aramb_toml"] == "aramb.toml"
+    assert outputs["problems"] == []
+    assert [s["type"] for s in outputs["services"]] == ["build", "backend"]
+    text = (project / "aramb.toml").read_text(encoding="utf-8")
+    assert 'key = "API_TOKEN"' in text  # a secret, by its name, with no value
+    assert validate_text(text, "aramb.toml") == []
+    again, _ = run_skill("aramb-metadata-generate", {}, project)
+    assert again["outputs"]["changed"] is False
+
+
+def test_metadata_generate_refuses_a_project_path_outside_the_workspace(tmp_path: Path) -> None:
+    (tmp_path / "elsewhere").mkdir()
+    workspace = tmp_path / "workspace"
+    workspace.mkdir()
+    result, _ = run_skill("aramb-metadata-generate", {"project_path": "../elsewhere"}, workspace)
+    assert "leaves the project workspace" in result["error"]
+    assert not (tmp_path / "elsewhere" / "aramb.toml").exists()
+
+
+def test_metadata_generate_fails_with_the_reason_when_nothing_can_be_derived(
+    tmp_path: Path,
+) -> None:
+    result, _ = run_skill("aramb-metadata-generate", {}, tmp_path)
+    assert result["error"]
+    assert not (tmp_path / "aramb.toml").exists()
+
+
+EXITING_BACKEND = """\
+[[services]]
+uniqueIdentifier = 100
+name = "api"
+type = "backend"
+applicationID = "{applicationID}"
+
+[services.configuration.settings]
+image = "example/api:1"
+cmd = "python -c 'import sys; print(\\"cannot start: no config\\"); sys.exit(3)'"
+commandPort = 8000
+publicNet = true
+"""
+
+
+def test_local_deployment_failure_fails_the_task_with_the_service_and_its_last_log_lines(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    (tmp_path / "aramb.toml").write_text(EXITING_BACKEND, encoding="utf-8")
+    monkeypatch.setenv("BRAHMI_HOME", str(tmp_path / "home"))
+    result, _ = run_skill("local-deployment", {"health_timeout_seconds": 20}, tmp_path)
+    assert result["outputs"]["status"] == "failed"
+    assert result["outputs"]["PUBLIC_URL"] is None
+    assert result["outputs"]["failed_service"] in ("api", 100, "100")
+    assert result["outputs"]["error_code"] == "service_exited"
+    assert "cannot start: no config" in result["error"]
+
+
+def test_local_deployment_rejects_a_file_that_breaks_a_rule_before_starting_anything(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("BRAHMI_HOME", str(tmp_path / "home"))
+    (tmp_path / "aramb.toml").write_text(
+        EXITING_BACKEND.replace("uniqueIdentifier = 100", "uniqueIdentifier = 7"),
+        encoding="utf-8",
+    )
+    result, _ = run_skill("local-deployment", {}, tmp_path)
+    assert result["outputs"]["error_code"] == "invalid_metadata"
+    assert any(p["code"] == "id_not_sequential" for p in result["outputs"]["problems"])

@@ -595,3 +595,21 @@ def test_search_skills_finds_by_category_and_tag_and_survives_punctuation_in_q(
     assert "brahmi/builtin/run-command" in {s["full_id"] for s in punctuated["skills"]}
     assert isinstance(only_punctuation["skills"], list)
     assert len(brahmi.catalog.full_ids()) > 0  # the registry survived the query
+
+
+def test_search_skills_finds_a_skill_the_workspace_shipped_after_the_project_was_opened(
+    brahmi: Brahmi, project_id: str, workspace: Path
+) -> None:
+    folder = workspace / ".claude" / "skills" / "invoice-check"
+    folder.mkdir(parents=True)
+    (folder / "SKILL.md").write_text(
+        "---\nname: invoice-check\ndescription: Checks invoices against orders.\n---\nCheck.\n",
+        encoding="utf-8",
+    )
+
+    async def scenario(client: Client) -> dict[str, Any]:
+        return await ok(client, "search_skills", {"q": "invoices against orders"})
+
+    found = with_client(brahmi, project_id, "memory", scenario)
+
+    assert found["skills"][0]["full_id"] == "project/workspace/invoice-check"

@@ -16,6 +16,7 @@ from typing import Any
 import pytest
 
 from brahmi.agents.base import AgentResult, Usage
+from brahmi.agents.claude_cli import KEY_VARIABLES
 from brahmi.config import Settings
 from brahmi.planner.actor import PlannerActor
 from brahmi.service import Brahmi
@@ -581,3 +582,42 @@ def test_serving_wakes_every_session_with_unfinished_work_at_start(
 
     kinds = [t.kind for t in brahmi.planner_store.triggers(posted.session.id)]
     assert kinds[:2] == ["user_message", "wake_up"]
+
+
+@pytest.mark.parametrize(
+    ("api_key", "metadata", "deployment"),
+    [
+        (None, "aramb-metadata-generate", "local-deployment"),
+        ("sk-ant-test", "aramb-metadata", "backend-deployment"),
+    ],
+)
+def test_without_an_llm_runtime_the_template_plans_deterministic_metadata_and_deployment(
+    settings: Settings,
+    workspace: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    api_key: str | None,
+    metadata: str,
+    deployment: str,
+) -> None:
+    for key in KEY_VARIABLES:
+        monkeypatch.delenv(key, raising=False)
+    monkeypatch.setenv("HOME", str(workspace.parent))  # no `claude login` credentials
+    if api_key is not None:
+        monkeypatch.setenv("ANTHROPIC_API_KEY", api_key)
+    instance = Brahmi(settings.with_(forced_executor=None))
+    try:
+        claude_code = instance.runtimes.get("claude-code")
+        if api_key is not None and claude_code.check() is not None:
+            pytest.skip(f"claude-code cannot run here even with a key: {claude_code.check()}")
+        project_id = instance.project_for(workspace).id
+        posted = instance.post_message(project_id, REQUEST, planner="template")
+        asyncio.run(drive(instance, lambda: idle(instance, posted.session.id), workers=False))
+        tasks = instance.list_tasks(project_id=project_id)
+        assert [t.skill_id for t in tasks] == [
+            f"{B}backend-development",  # no deterministic skill builds from a request
+            f"{B}backend-testing",
+            f"{B}{metadata}",
+            f"{B}{deployment}",
+        ]
+    finally:
+        instance.close()

@@ -316,14 +316,20 @@ def test_a_malformed_skill_is_reported_and_skipped_while_the_others_index(
 
     record, outcome = registry.add(str(root), owner_repo="acme/mixed")
 
-    assert outcome.indexed == 2
-    assert registry.full_ids() >= {"acme/mixed/good-one", "acme/mixed/odd-one"}
-    assert "acme/mixed/renamed" not in registry.full_ids()
-    stored = {(p["code"], Path(p["file"]).parent.name) for p in registry.index.problems()}
+    assert outcome.indexed == 3
+    # A name that differs from its folder is indexed under its frontmatter name, warned.
+    assert registry.full_ids() >= {
+        "acme/mixed/good-one",
+        "acme/mixed/odd-one",
+        "acme/mixed/renamed",
+    }
+    stored = {
+        (p["code"], p["severity"], Path(p["file"]).parent.name) for p in registry.index.problems()
+    }
     assert stored == {
-        ("invalid_yaml", "broken-yaml"),
-        ("name_mismatch", "misnamed"),
-        ("unknown_category", "odd-one"),
+        ("invalid_yaml", "error", "broken-yaml"),
+        ("name_mismatch", "warning", "misnamed"),
+        ("unknown_category", "warning", "odd-one"),
     }
     assert {p["source"] for p in registry.index.problems()} == {record.location}
     assert str(broken / "SKILL.md") in {file for file, _ in registry.problems}

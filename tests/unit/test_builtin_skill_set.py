@@ -54,6 +54,8 @@ EXPECTED = {
     ),
     "backend-deployment": ("deployment", "backend,deployment", "claude-code"),
     "frontend-deployment": ("deployment", "frontend,deployment", "claude-code"),
+    "aramb-metadata-generate": ("development", "metadata,aramb,toml,services", "command"),
+    "local-deployment": ("deployment", "deployment,backend,frontend,local", "command"),
 }
 
 #: Every (category, tag) search the seed planners make (seeds 000, 003, 004).
@@ -234,10 +236,21 @@ def test_the_set_answers_each_search_of_the_seed_planners(category: str, tag: st
 def test_each_seed_search_finds_its_dedicated_skill() -> None:
     assert "backend-development" in _search("development", "backend")
     assert "frontend-development" in _search("development", "frontend")
-    assert _search("development", "metadata") == ["aramb-metadata"]
+    assert _search("development", "metadata") == ["aramb-metadata", "aramb-metadata-generate"]
     assert "backend-testing" in _search("testing", "backend")
     assert "frontend-critique" in _search("critique", "frontend")
-    assert _search("deployment", "frontend") == ["frontend-deployment"]
+    assert _search("deployment", "frontend") == ["frontend-deployment", "local-deployment"]
+    assert _search("deployment", "backend") == ["backend-deployment", "local-deployment"]
+
+
+def test_deterministic_metadata_and_deployment_skills_run_on_the_command_runtime() -> None:
+    for name, step in (
+        ("aramb-metadata-generate", "metadata_generate"),
+        ("local-deployment", "local_deploy"),
+    ):
+        meta = PARSED[name][0]["metadata"]
+        assert meta["brahmi-runtime"] == "command"
+        assert meta["brahmi-command"] == f"{{python}} -P -m brahmi.steps.{step}"
 
 
 def test_search_matches_category_case_insensitively() -> None:

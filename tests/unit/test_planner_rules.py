@@ -9,9 +9,10 @@ from typing import Any
 import pytest
 
 from brahmi import errors
+from brahmi.domain import triggers
 from brahmi.domain.batch import normalise_batch
 from brahmi.domain.models import TaskRecord, TaskStatus
-from brahmi.planner import template, triggers
+from brahmi.planner import template
 
 B = "brahmi/builtin/"
 SKILLS = {

@@ -13,13 +13,13 @@ from pathlib import Path
 import pytest
 
 from brahmi import errors
+from brahmi.skills.discovery import validate_path
 from brahmi.skills.skill import load_skill
 from brahmi.skills.validate import (
     DESCRIPTION_MAX,
     NAME_MAX,
     SkillReport,
     read_frontmatter,
-    validate_path,
     validate_skill,
 )
 
@@ -130,7 +130,7 @@ def test_a_name_of_64_characters_is_valid(tmp_path: Path) -> None:
     assert validate_skill(write_skill(tmp_path, name, f"name: {name}\ndescription: d\n")).ok
 
 
-def test_a_name_that_differs_from_its_folder_is_name_mismatch_at_the_name_line(
+def test_a_name_that_differs_from_its_folder_is_a_name_mismatch_warning_at_the_name_line(
     tmp_path: Path,
 ) -> None:
     folder = write_skill(
@@ -140,8 +140,19 @@ def test_a_name_that_differs_from_its_folder_is_name_mismatch_at_the_name_line(
     report = validate_skill(folder)
 
     assert codes(report) == ["name_mismatch"]
-    assert only(report, "name_mismatch") == (4, "error")
+    assert only(report, "name_mismatch") == (4, "warning")
     assert report.problems[0].file == str(folder / "SKILL.md")
+    assert report.ok
+    assert load_skill(folder, "acme/apis").full_id == "acme/apis/api-maker"
+
+
+def test_spec_makes_a_name_mismatch_an_error(tmp_path: Path) -> None:
+    folder = write_skill(tmp_path, "api-builder", "name: api-maker\ndescription: Builds APIs.\n")
+
+    report = validate_skill(folder, spec=True)
+
+    assert only(report, "name_mismatch") == (2, "error")
+    assert not report.ok
 
 
 def test_a_missing_name_is_missing_name(tmp_path: Path) -> None:
@@ -160,9 +171,8 @@ def test_a_missing_name_is_missing_name(tmp_path: Path) -> None:
         ("description: ''\n", "missing_description"),
         ("description: '   '\n", "missing_description"),
         ("description: [a, list]\n", "missing_description"),
-        (f"description: {'x' * (DESCRIPTION_MAX + 1)}\n", "description_too_long"),
     ],
-    ids=["missing", "empty", "blank", "not-a-string", "1025-chars"],
+    ids=["missing", "empty", "blank", "not-a-string"],
 )
 def test_a_description_outside_1_to_1024_characters_is_refused(
     tmp_path: Path, description_line: str, code: str
@@ -173,6 +183,31 @@ def test_a_description_outside_1_to_1024_characters_is_refused(
     assert not report.ok
     if description_line:
         assert report.problems[0].line == 3
+
+
+def test_a_description_over_1024_characters_loads_with_a_warning_and_fails_spec(
+    tmp_path: Path,
+) -> None:
+    description = "x" * 1100
+    folder = write_skill(tmp_path, "wordy", f"name: wordy\ndescription: {description}\n")
+
+    relaxed = validate_skill(folder)
+    strict = validate_skill(folder, spec=True)
+
+    assert only(relaxed, "description_too_long") == (3, "warning")
+    assert load_skill(folder, "acme/words").description == description
+    assert only(strict, "description_too_long") == (3, "error")
+    assert not strict.ok
+
+
+def test_a_compatibility_over_500_characters_is_a_warning_without_spec(tmp_path: Path) -> None:
+    frontmatter = f"name: compat\ndescription: d\ncompatibility: {'x' * 501}\n"
+    folder = write_skill(tmp_path, "compat", frontmatter)
+
+    report = validate_skill(folder)
+
+    assert only(report, "compatibility_too_long") == (4, "warning")
+    assert report.ok
 
 
 def test_a_description_of_1024_characters_is_valid(tmp_path: Path) -> None:
@@ -296,7 +331,10 @@ def test_spec_reports_every_top_level_key_it_does_not_allow_at_its_line(tmp_path
     relaxed = validate_skill(folder)
     strict = validate_skill(folder, spec=True)
 
-    assert relaxed.problems == []
+    assert [(p.code, p.line, p.severity) for p in relaxed.problems] == [
+        ("unknown_key", 6, "warning")
+    ]
+    assert relaxed.ok
     assert [(p.code, p.line) for p in strict.problems] == [
         ("spec_unknown_key", 4),
         ("spec_unknown_key", 5),
@@ -406,7 +444,10 @@ def test_validate_path_checks_every_skill_folder_of_a_folder(tmp_path: Path) -> 
 
     reports = validate_path(tmp_path)
 
-    assert [(r.path.name, r.ok) for r in reports] == [("bad", False), ("good", True)]
+    assert [(r.path.name, r.ok, codes(r)) for r in reports] == [
+        ("bad", True, ["name_mismatch"]),
+        ("good", True, []),
+    ]
     assert codes(reports[0]) == ["name_mismatch"]
 
 

@@ -1,17 +1,14 @@
 """One ASGI app: REST under ``/api/v1``, MCP at ``/mcp`` and ``/projects/{id}/mcp``,
-``/healthz``, and (optionally) in-process workers (DESIGN §8, §9).
+``/healthz``, ``/metrics`` (Prometheus), and (optionally) in-process workers (DESIGN §8, §9).
 
-Access (issue 5): a bearer token grants its scope; without one, a caller on the loopback
-interface is local (everything) as long as no token for people is configured. The same
-check guards REST and MCP; for MCP its result travels to the tools in headers this layer
-sets after removing any a client sent.
+Access (issue 5, :mod:`brahmi.api.access`): the same check guards REST and MCP; for MCP its
+result travels to the tools in headers this layer sets after removing any a client sent.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-import ipaddress
 import json
 import logging
 import re
@@ -26,13 +23,14 @@ from mcp.server.transport_security import TransportSecuritySettings
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from brahmi import __version__, errors
-from brahmi.api import routes
+from brahmi.api import metrics, observe, routes
+from brahmi.api.access import caller_scope
 from brahmi.api.errors import STATUS, status_for
-from brahmi.domain.access import LOCAL
-from brahmi.domain.access import Scope as AccessScope
 from brahmi.mcp.server import PROJECT_HEADER, SCOPE_HEADER, SESSION_HEADER, build_mcp
 from brahmi.service import Brahmi
+from brahmi.store import outages
 from brahmi.store.database import OUTAGE_ERRORS
+from brahmi.web import pages
 
 log = logging.getLogger(__name__)
 
@@ -41,34 +39,6 @@ MAX_BODY_BYTES = 5 * 1024 * 1024
 _MCP_PATH = re.compile(
     r"^/(?:projects/(?P<project>[^/]+)/(?:sessions/(?P<session>[^/]+)/)?)?mcp/?$"
 )
-
-
-def caller_scope(brahmi: Brahmi, headers: dict[str, str], client_host: str | None) -> AccessScope:
-    """The scope of a request, from its bearer token or its address.
-
-    Raises:
-        Unauthorized: No valid token where one is needed.
-    """
-    auth = headers.get("authorization", "")
-    if auth.lower().startswith("bearer "):
-        scope = brahmi.tokens.scope_of(auth[7:].strip(), now=brahmi.clock.now())
-        if scope is None:
-            raise errors.Unauthorized("the bearer token is unknown, expired or revoked")
-        return scope
-    if brahmi.tokens.people_tokens_exist(now=brahmi.clock.now()):
-        raise errors.Unauthorized("this server requires a bearer token")
-    if not _is_loopback(client_host):
-        raise errors.Unauthorized("calls from other machines need a bearer token")
-    return LOCAL
-
-
-def _is_loopback(host: str | None) -> bool:
-    if host in (None, "testclient", "localhost"):
-        return host is not None
-    try:
-        return ipaddress.ip_address(str(host)).is_loopback
-    except ValueError:
-        return False
 
 
 class _Gateway:
@@ -278,6 +248,7 @@ def create_app(
             "the database is unavailable; nothing was changed, try again shortly"
         )
         log.warning("request failed, database unavailable: %s", exc)
+        outages.count("api")
         return JSONResponse(
             unavailable.to_dict(), status_code=status_for(unavailable), headers={"Retry-After": "2"}
         )
@@ -304,8 +275,12 @@ def create_app(
         return {"status": "ok", "version": __version__}
 
     app.include_router(routes.router)
+    app.include_router(metrics.router)
+    app.include_router(observe.router)
+    # The dashboard: pages at /, /projects/ID, /tasks/ID, /skills; assets at /static.
+    pages.mount(app)
     gateway = _Gateway(app, brahmi)
     return gateway
 
 
-__all__ = ["MAX_BODY_BYTES", "STATUS", "caller_scope", "create_app"]
+__all__ = ["MAX_BODY_BYTES", "STATUS", "create_app"]

@@ -17,32 +17,20 @@ from pydantic import BaseModel, Field
 from sse_starlette.sse import EventSourceResponse
 
 from brahmi import errors
+from brahmi.api.access import request_brahmi, request_scope
 from brahmi.domain.access import Scope
 from brahmi.domain.models import TaskStatus
-from brahmi.mcp.server import MAX_BATCH_TASKS, task_view
 from brahmi.service import Brahmi
 from brahmi.store.tasks import TaskKey, task_key
+from brahmi.views import MAX_BATCH_TASKS, task_view
 
 router = APIRouter(prefix="/api/v1")
 #: Seconds between polls of the event log by an open event stream.
 EVENT_POLL_S = 0.2
 
 
-def _brahmi(request: Request) -> Brahmi:
-    brahmi: Brahmi = request.app.state.brahmi
-    return brahmi
-
-
-def _scope(request: Request) -> Scope:
-    from brahmi.api.app import caller_scope
-
-    headers = {k.lower(): v for k, v in request.headers.items()}
-    client = request.client
-    return caller_scope(_brahmi(request), headers, client.host if client else None)
-
-
-BrahmiDep = Annotated[Brahmi, Depends(_brahmi)]
-ScopeDep = Annotated[Scope, Depends(_scope)]
+BrahmiDep = Annotated[Brahmi, Depends(request_brahmi)]
+ScopeDep = Annotated[Scope, Depends(request_scope)]
 
 
 def _readable(brahmi: Brahmi, scope: Scope, project_id: str) -> None:

@@ -9,7 +9,7 @@ import typer
 from rich.markup import escape
 
 from brahmi import errors
-from brahmi.cli.app import handle_errors, stdout
+from brahmi.cli.common import handle_errors, stdout
 
 app = typer.Typer(
     help="Agent runtimes (executors).", no_args_is_help=True, rich_markup_mode="markdown"

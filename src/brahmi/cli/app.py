@@ -1,45 +1,17 @@
-"""The ``brahmi`` command (Typer + Rich).
+"""The ``brahmi`` command (Typer + Rich): the root app and its sub-commands, assembled.
 
-Every command maps Brahmi's errors the same way (see :func:`handle_errors`): invalid input
-exits 2, anything else Brahmi refuses exits 1, each with a readable message on stderr.
+The helpers every sub-command uses (error mapping, consoles, exit codes, opening Brahmi)
+live in :mod:`brahmi.cli.common`, so sub-command modules never import this one.
 """
 
 from __future__ import annotations
 
-import functools
-import json
 import logging
 import sys
-from collections.abc import Callable
-from typing import TYPE_CHECKING, Any, ParamSpec, TypeVar
 
 import typer
-from rich.console import Console
 
-from brahmi import __version__, errors
-
-if TYPE_CHECKING:
-    from brahmi.config import Settings
-    from brahmi.service import Brahmi
-
-P = ParamSpec("P")
-R = TypeVar("R")
-
-#: Exit code for input Brahmi rejects (an invalid plan or batch).
-EXIT_INVALID = 2
-#: Exit code for work that did not complete, or an operation refused.
-EXIT_FAILED = 1
-_INVALID_INPUT = (
-    errors.InvalidBatch,
-    errors.InvalidPlan,
-    errors.InvalidSkill,
-    errors.InvalidMessage,
-)
-
-#: Wide enough for the task table when output goes to a file or a pipe.
-PIPE_WIDTH = 160
-stdout = Console(soft_wrap=False, width=None if sys.stdout.isatty() else PIPE_WIDTH)
-stderr = Console(stderr=True, soft_wrap=True)  # never break a path or id across lines
+from brahmi import __version__
 
 app = typer.Typer(
     name="brahmi",
@@ -49,49 +21,6 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
     rich_markup_mode="markdown",
 )
-
-
-def handle_errors(func: Callable[P, R]) -> Callable[P, R]:
-    """Turn :class:`~brahmi.errors.BrahmiError` into a message and an exit code.
-
-    With ``--json`` in effect (a ``json_output`` keyword set to True), the error is printed
-    to stdout as ``error.to_dict()`` so scripts can read it.
-    """
-
-    @functools.wraps(func)
-    def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
-        try:
-            return func(*args, **kwargs)
-        except errors.BrahmiError as exc:
-            code = EXIT_INVALID if isinstance(exc, _INVALID_INPUT) else EXIT_FAILED
-            if kwargs.get("json_output"):
-                print(json.dumps(error_json(exc), indent=2))
-            else:
-                stderr.print(
-                    f"[bold red]error[/] [dim]({exc.code})[/]: {exc.message}", highlight=False
-                )
-            raise typer.Exit(code) from None
-
-    return wrapper
-
-
-def error_json(exc: errors.BrahmiError) -> dict[str, Any]:
-    """The JSON printed for an error under ``--json``."""
-    if isinstance(exc, errors.InvalidBatch):
-        return {
-            "valid": False,
-            "problems": [p.to_dict() for p in exc.problems],
-            "warnings": [w.to_dict() for w in exc.warnings],
-        }
-    return exc.to_dict()
-
-
-def open_brahmi(settings: Settings | None = None) -> Brahmi:
-    """A :class:`~brahmi.service.Brahmi` for one command (imported late: ``--help`` stays fast)."""
-    from brahmi.config import load_settings
-    from brahmi.service import Brahmi
-
-    return Brahmi(settings or load_settings())
 
 
 def version_callback(value: bool) -> None:
@@ -118,7 +47,19 @@ def _root(
 
 
 def _register() -> None:
-    from brahmi.cli import agents, ask, db, projects, run, serve, skills, tasks, worker
+    from brahmi.cli import (
+        agents,
+        ask,
+        db,
+        deploy,
+        metadata,
+        projects,
+        run,
+        serve,
+        skills,
+        tasks,
+        worker,
+    )
 
     app.command("ask")(ask.ask)
     app.command("validate")(run.validate)
@@ -133,6 +74,8 @@ def _register() -> None:
     app.add_typer(db.app, name="db")
     app.add_typer(agents.app, name="agents")
     app.add_typer(projects.app, name="projects")
+    app.add_typer(metadata.app, name="metadata")
+    app.add_typer(deploy.app, name="deploy")
 
 
 _register()

@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING
 
 import typer
 
-from brahmi.cli.app import EXIT_FAILED, handle_errors, open_brahmi, stdout
+from brahmi.cli.common import EXIT_FAILED, handle_errors, open_brahmi, stdout
 from brahmi.cli.run import SKILLS_HELP, _settings
 
 if TYPE_CHECKING:

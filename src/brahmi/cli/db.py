@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import typer
 
-from brahmi.cli.app import handle_errors, stdout
+from brahmi.cli.common import handle_errors, stdout
 from brahmi.config import load_settings
 
 app = typer.Typer(

@@ -9,7 +9,7 @@ from typing import Any
 import typer
 from rich.table import Table
 
-from brahmi.cli.app import handle_errors, open_brahmi, stdout
+from brahmi.cli.common import handle_errors, open_brahmi, stdout
 
 app = typer.Typer(
     help="Projects: their settings, usage and budgets.",

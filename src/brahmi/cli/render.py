@@ -33,6 +33,8 @@ def task_summary(task: TaskRecord) -> dict[str, Any]:
         "rebuilds": task.rebuilds,
         "outputs": task.outputs,
         "error": task.error,
+        # Why it stopped, for scripts (``max_rebuilds_exceeded``, ``rebuild_stalled``…).
+        "error_code": task.error_code,
         "parent_id": task.parent_id,
     }
 
@@ -49,7 +51,6 @@ def task_detail(
     retries) and its sub-tasks."""
     return {
         **task_summary(task),
-        "error_code": task.error_code,
         "project_id": task.project_id,
         "user_id": task.user_id,
         "parent_id": task.parent_id,

@@ -15,7 +15,7 @@ from rich.console import Group
 from rich.text import Text
 
 from brahmi import errors
-from brahmi.cli.app import EXIT_FAILED, EXIT_INVALID, handle_errors, open_brahmi, stderr, stdout
+from brahmi.cli.common import EXIT_FAILED, EXIT_INVALID, handle_errors, open_brahmi, stderr, stdout
 from brahmi.cli.render import task_label, task_summary, tasks_table
 from brahmi.config import Settings, load_settings
 from brahmi.domain.models import EventRecord, TaskRecord, TaskStatus
@@ -351,6 +351,20 @@ def _print_outcome(tasks: list[TaskRecord]) -> None:
                     highlight=False,
                     markup=False,
                 )
+    for url in public_urls(tasks):
+        stdout.print(f"PUBLIC_URL: {url}", highlight=False, markup=False)
+
+
+def public_urls(tasks: list[TaskRecord]) -> list[str]:
+    """The public URLs completed tasks reported (a deployment's ``PUBLIC_URL`` or
+    ``public_url`` output, DESIGN §11), in task order, each once."""
+    urls: list[str] = []
+    for task in tasks:
+        outputs = task.outputs or {}
+        url = outputs.get("PUBLIC_URL") or outputs.get("public_url")
+        if task.status is TaskStatus.COMPLETED and isinstance(url, str) and url not in urls:
+            urls.append(url)
+    return urls
 
 
 __all__ = ["EXIT_INVALID", "run", "validate"]

@@ -9,7 +9,7 @@ from pathlib import Path
 import typer
 
 from brahmi import errors
-from brahmi.cli.app import handle_errors, open_brahmi, stdout
+from brahmi.cli.common import handle_errors, open_brahmi, stdout
 
 tokens_app = typer.Typer(
     help="Bearer tokens for the REST API and MCP.",
@@ -47,8 +47,8 @@ def serve(
         help="A Host header MCP accepts besides loopback (host:port). Repeatable.",
     ),
 ) -> None:
-    """Serve REST (/api/v1, OpenAPI at /docs), MCP (streamable HTTP at /mcp and
-    /projects/ID/mcp), /healthz, in-process workers, and the planner actor (it wakes
+    """Serve the dashboard (/), REST (/api/v1, OpenAPI at /docs), MCP (streamable HTTP
+    at /mcp and /projects/ID/mcp), /healthz, in-process workers, and the planner actor (it wakes
     every planner session with unfinished work at start, then answers messages posted to
     /api/v1/projects/ID/messages).
 

@@ -9,7 +9,7 @@ import typer
 from rich.panel import Panel
 from rich.table import Table
 
-from brahmi.cli.app import EXIT_FAILED, handle_errors, open_brahmi, stderr, stdout
+from brahmi.cli.common import EXIT_FAILED, handle_errors, open_brahmi, stderr, stdout
 
 app = typer.Typer(
     help="The skill registry: SKILL.md folders and git repositories tasks bind to.",
@@ -29,19 +29,38 @@ def validate(
 ) -> None:
     """Check SKILL.md files: each problem with its file and line; exit 1 on any error.
 
+    Finds skills as `skills add` does (any depth up to 6, a plugin marketplace manifest).
     Says which frontmatter convention each skill follows: aramb (category and tags at the top
-    level) or the Agent Skills specification (metadata.category, metadata.tags).
+    level) or the Agent Skills specification (metadata.category, metadata.tags). A name that
+    differs from its folder, an over-long description or compatibility and unknown keys are
+    warnings (the skill loads); with --spec they are errors, as the specification's
+    validator has them.
     """
-    from brahmi.skills.validate import validate_path
+    from brahmi.skills.discovery import discover
+    from brahmi.skills.validate import validate_skill
 
-    reports = validate_path(path, spec=spec)
+    found = discover(path)
+    reports = [validate_skill(folder, spec=spec) for folder in found.folders]
     if not reports:
+        _print_problems([p.to_dict() for p in found.problems])
         stderr.print(f"[red]error[/]: no SKILL.md at {path} or in its subfolders", highlight=False)
         raise typer.Exit(EXIT_FAILED)
-    failed = any(r.errors for r in reports)  # warnings alone leave a skill valid
+    # Warnings alone leave a skill valid; an error of the search (a manifest path that is
+    # missing) fails the run too.
+    failed = any(r.errors for r in reports) or any(p.severity == "error" for p in found.problems)
     if json_output:
-        print(json.dumps({"valid": not failed, "skills": [r.to_dict() for r in reports]}, indent=2))
+        print(
+            json.dumps(
+                {
+                    "valid": not failed,
+                    "skills": [r.to_dict() for r in reports],
+                    "problems": [p.to_dict() for p in found.problems],
+                },
+                indent=2,
+            )
+        )
     else:
+        _print_problems([p.to_dict() for p in found.problems])
         for report in reports:
             mark = (
                 "[red]✗[/]"
@@ -122,16 +141,20 @@ def remove(
 @handle_errors
 def list_(
     problems: bool = typer.Option(
-        False, "--problems", help="List the skills that could not be indexed, and why."
+        False,
+        "--problems",
+        help="List what indexing found wrong: errors (the skill was skipped) and warnings "
+        "(indexed anyway: a name that differs from its folder, an over-long description…).",
     ),
     json_output: bool = typer.Option(False, "--json", help="Print JSON."),
 ) -> None:
-    """List the indexed skills (or, with --problems, the malformed ones skipped)."""
+    """List the indexed skills (or, with --problems, the errors and warnings of indexing)."""
     brahmi = open_brahmi()
     try:
         if problems:
             found = brahmi.registry.index.problems()
-            rows = [{k: p[k] for k in ("source", "file", "line", "code", "message")} for p in found]
+            keys = ("source", "file", "line", "code", "severity", "message")
+            rows = [{k: p[k] for k in keys} for p in found]
             hits = []
         else:
             rows = []
@@ -235,7 +258,8 @@ def _print_hits(hits: list[dict[str, object]]) -> None:
 def _print_problems(rows: list[dict[str, object]]) -> None:
     for row in rows:
         where = f"{row['file']}:{row['line']}" if row.get("line") else str(row["file"])
+        mark = "[red]✗ error[/]" if row.get("severity") == "error" else "[yellow]! warning[/]"
         stderr.print(
-            f"[yellow]![/] {where}: {row['message']} [dim]({row['code']})[/]",
+            f"{mark} {where}: {row['message']} [dim]({row['code']})[/]",
             highlight=False,
         )

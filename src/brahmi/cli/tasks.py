@@ -11,7 +11,7 @@ from rich.panel import Panel
 from rich.table import Table
 
 from brahmi import errors
-from brahmi.cli.app import handle_errors, open_brahmi, stdout
+from brahmi.cli.common import handle_errors, open_brahmi, stdout
 from brahmi.cli.render import status_text, task_detail, task_summary, tasks_table
 from brahmi.domain.models import HistoryRecord, TaskStatus
 

@@ -11,7 +11,7 @@ import typer
 from rich.table import Table
 
 from brahmi import errors
-from brahmi.cli.app import handle_errors, open_brahmi, stderr, stdout
+from brahmi.cli.common import handle_errors, open_brahmi, stderr, stdout
 from brahmi.cli.run import SKILLS_HELP
 from brahmi.config import load_settings
 

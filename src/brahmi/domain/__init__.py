@@ -1,1 +1,2 @@
-"""The pure core: models, batch normalisation and validation, lifecycle rules. No I/O."""
+"""The pure core: models, batch normalisation and validation, lifecycle rules, the
+planner's trigger rules. No I/O."""

@@ -39,8 +39,10 @@ from brahmi.domain.models import Claim, TaskRecord
 from brahmi.engine.clock import SYSTEM_CLOCK, Clock
 from brahmi.engine.identity import dead_local_owners, new_worker_id
 from brahmi.engine.orphans import stop_orphan
+from brahmi.engine.transcripts import transcript_path
 from brahmi.skills.catalog import Skills
 from brahmi.skills.skill import Skill
+from brahmi.store import outages
 from brahmi.store.claims import AttemptResult, Recorder
 from brahmi.store.database import OUTAGE_ERRORS
 from brahmi.store.projects import ProjectRecord
@@ -202,6 +204,7 @@ class Worker:
 
     async def _outage(self, stop: asyncio.Event, exc: Exception, backoff: float) -> float:
         """Wait ``backoff`` seconds (or until stopped) after a database error; the next."""
+        outages.count("worker")
         log.warning("the database is unavailable (%s); retrying in %.1f s", exc, backoff)
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(stop.wait(), backoff)
@@ -269,7 +272,9 @@ class Worker:
                 await asyncio.wait_for(stop.wait(), self.settings.heartbeat_interval_s)
             try:
                 self.heartbeat()
-            except _HEARTBEAT_ERRORS:
+            except _HEARTBEAT_ERRORS as exc:
+                if isinstance(exc, OUTAGE_ERRORS):
+                    outages.count("worker")
                 log.exception("heartbeat failed; retrying")
 
     def heartbeat(self) -> None:
@@ -569,8 +574,9 @@ class Worker:
         )
 
     def _transcript_path(self, claim: Claim) -> Path:
-        name = f"attempt-{claim.attempt_number:03d}-{claim.attempt_id[:8]}.log"
-        return self.settings.transcripts_dir / claim.task.id / name
+        return transcript_path(
+            self.settings.transcripts_dir, claim.task.id, claim.attempt_number, claim.attempt_id
+        )
 
 
 _FROZEN: list[bool] = []

@@ -27,7 +27,9 @@ from brahmi import errors
 from brahmi.agents.base import PLANNER_TOOLS as ALL_TOOLS
 from brahmi.domain.access import LOCAL, Scope
 from brahmi.domain.models import TaskRecord, TaskStatus
+from brahmi.registry import SkillHit
 from brahmi.service import Brahmi
+from brahmi.views import MAX_BATCH_TASKS, task_view
 
 #: Headers the ASGI layer sets (after removing any a client sent).
 PROJECT_HEADER = "x-brahmi-project"
@@ -36,8 +38,6 @@ SCOPE_HEADER = "x-brahmi-scope"
 PROGRESS_INTERVAL_S = 5.0
 #: The planner session acting (``/projects/{id}/sessions/{session_id}/mcp``, DESIGN §7).
 SESSION_HEADER = "x-brahmi-planner-session"
-#: Most tasks one batch may hold, over MCP and REST (larger batches are rejected whole).
-MAX_BATCH_TASKS = 10_000
 T = TypeVar("T")
 
 INSTRUCTIONS = """\
@@ -117,8 +117,13 @@ def build_mcp(
         """Find skills to bind tasks to. `category` (development, testing, critique,
         deployment, planner…) and `tag` (backend, frontend, metadata…) match exactly, any
         case; `q` ranks free text. Use a result's `full_id` as a task's `skill_id`."""
-        context(ctx)
-        hits = _call(lambda: brahmi.registry.search(category=category, tag=tag, q=q))
+        project_id, _ = context(ctx)
+
+        def search() -> list[SkillHit]:
+            brahmi.sync_project_skills(project_id)  # the project's own skills, if changed
+            return brahmi.registry.search(category=category, tag=tag, q=q)
+
+        hits = _call(search)
         return {"skills": [h.to_dict() for h in hits]}
 
     @server.tool()
@@ -300,43 +305,6 @@ def build_mcp(
     return server
 
 
-def task_view(
-    task: TaskRecord, *, brief: bool = False, subtasks: list[TaskRecord] | None = None
-) -> dict[str, Any]:
-    """A task as the tools return it."""
-    view: dict[str, Any] = {
-        "task_id": task.id,
-        "unique_id": int(task.batch_key)
-        if task.batch_key and task.batch_key.isdigit()
-        else task.batch_key,
-        "task_name": task.task_name,
-        "status": task.status.value,
-        "skill_id": task.skill_id,
-        "task_order": task.task_order,
-        "parent_id": task.parent_id,
-        "position": task.position,
-        "attempts": task.attempts,
-        "rebuilds": task.rebuilds,
-        "error": task.error,
-        "error_code": task.error_code,
-    }
-    if brief:
-        return view
-    view.update(
-        {
-            "description": task.description,
-            "inputs": task.inputs,
-            "outputs": task.outputs,
-            "validation_criteria": task.validation_criteria,
-            "dependencies": list(task.dependencies),
-            "skill_version": task.skill_version,
-            "subtasks_completed": task.subtasks_completed,
-            "subtasks": [task_view(s, brief=True) for s in subtasks or []],
-        }
-    )
-    return view
-
-
 def _call(fn: Callable[[], T]) -> T:
     try:
         return fn()
@@ -374,10 +342,8 @@ def _headers(ctx: Context | None) -> dict[str, str]:
 
 
 __all__ = [
-    "MAX_BATCH_TASKS",
     "PROJECT_HEADER",
     "SCOPE_HEADER",
     "SESSION_HEADER",
     "build_mcp",
-    "task_view",
 ]

@@ -42,8 +42,8 @@ from brahmi.agents.base import (
     RuntimeUnavailable,
     Transcript,
 )
+from brahmi.domain import triggers
 from brahmi.engine.identity import dead_local_owners, new_worker_id
-from brahmi.planner import triggers
 from brahmi.planner.template import TemplatePlanner
 from brahmi.planner.tools import PlannerTools
 from brahmi.store.planner import Delivery

@@ -31,6 +31,10 @@ Domain = Literal["backend", "frontend", "both"]
 Kind = Literal["inquiry", "instruction"]
 #: The roles of the standard pattern, in batch order.
 ROLES = ("development", "qa", "metadata", "deployment")
+#: Roles a deterministic skill can fill when no LLM runtime can run here: the
+#: template planner then takes the best hit whose runtime runs (DESIGN §11), e.g.
+#: ``brahmi/builtin/aramb-metadata-generate`` and ``brahmi/builtin/local-deployment``.
+RUNNABLE_FIRST = frozenset({"metadata", "deployment"})
 
 
 def _words(text: str) -> frozenset[str]:
@@ -489,9 +493,11 @@ class TemplatePlanner:
         self.tools = tools
 
     def on_user_message(self, text: str) -> None:
-        """Answer an inquiry from outputs, or plan an instruction as one batch."""
+        """Answer an inquiry from the project's task outputs, or plan an instruction as one
+        batch."""
         if classify(text) == "inquiry":
-            self.tools.user_response(answer_inquiry(text, self.tools.list_tasks()))
+            # A person asks about the project: its plans run with `brahmi run` count too.
+            self.tools.user_response(answer_inquiry(text, self.tools.project_tasks()))
             return
         domain = detect_domain(text)
         skills: dict[str, dict[str, str]] = {}
@@ -499,7 +505,7 @@ class TemplatePlanner:
         for side in sides(domain):
             skills[side] = {}
             for role, searches in skill_searches(side).items():
-                found = self._first_hit(searches)
+                found = self._first_hit(searches, prefer_runnable=role in RUNNABLE_FIRST)
                 if found is None:
                     missing.append(
                         f"{role} ({', '.join(f'{s.category}/{s.tag}' for s in searches)})"
@@ -550,9 +556,17 @@ class TemplatePlanner:
                 + "."
             )
 
-    def _first_hit(self, searches: Sequence[Search]) -> str | None:
+    def _first_hit(self, searches: Sequence[Search], *, prefer_runnable: bool) -> str | None:
+        """The best hit of the first search that finds any; with ``prefer_runnable``, the
+        best hit whose runtime can run here, when the best cannot (no LLM runtime: the
+        deterministic metadata and deployment skills do the job)."""
         for search in searches:
             hits = self.tools.search_skills(category=search.category, tag=search.tag)
-            if hits:
-                return str(hits[0].full_id)
+            if not hits:
+                continue
+            if prefer_runnable and not self.tools.can_run(hits[0]):
+                runnable = next((hit for hit in hits[1:] if self.tools.can_run(hit)), None)
+                if runnable is not None:
+                    return str(runnable.full_id)
+            return str(hits[0].full_id)
         return None

@@ -36,8 +36,15 @@ class PlannerTools:
     def search_skills(
         self, category: str | None = None, tag: str | None = None, q: str | None = None
     ) -> list[SkillHit]:
-        """The registry's ``search_skills``: best match first."""
+        """The registry's ``search_skills``: best match first (the project's own skills
+        re-read first if its workspace changed them)."""
+        self.brahmi.sync_project_skills(self.project_id)
         return self.brahmi.registry.search(category=category, tag=tag, q=q)
+
+    def can_run(self, hit: SkillHit) -> bool:
+        """Whether the skill of a search hit could run in this project on this machine now
+        (its runtime is installed and has what it needs, see ``brahmi agents check``)."""
+        return self.brahmi.runtime_can_run(self.project_id, hit.runtime)
 
     def create_tasks_batch(self, tasks: list[dict[str, Any]]) -> BatchCreated:
         """Create a batch for this session (idempotent per trigger and content).
@@ -58,6 +65,12 @@ class PlannerTools:
         ids = self.brahmi.planner_store.session_task_ids(self.session_id)
         found = {t.id: t for t in self.brahmi.list_tasks(project_id=self.project_id)}
         return [found[i] for i in ids if i in found]
+
+    def project_tasks(self) -> list[TaskRecord]:
+        """Every top-level task of the project, whoever created it, oldest first: what an
+        inquiry about the project is answered from."""
+        tasks = self.brahmi.list_tasks(project_id=self.project_id)
+        return [t for t in tasks if t.parent_id is None]
 
     def user_response(self, message: str) -> MessageRecord:
         """Reply to the person: appended to this session's conversation."""

@@ -13,7 +13,8 @@ from pathlib import Path
 from typing import Protocol
 
 from brahmi import errors
-from brahmi.skills.skill import Skill, load_skill
+from brahmi.skills import sources as skill_sources
+from brahmi.skills.skill import Skill
 
 BUILTIN_DIR = Path(__file__).parent / "builtin"
 BUILTIN_OWNER_REPO = "brahmi/builtin"
@@ -83,19 +84,11 @@ class SkillCatalog:
         if not source.path.is_dir():
             self.problems.append((str(source.path), "not a folder"))
             return
-        folders = (
-            [source.path]
-            if (source.path / "SKILL.md").is_file()
-            else sorted(
-                p for p in source.path.iterdir() if p.is_dir() and (p / "SKILL.md").is_file()
-            )
+        scan = skill_sources.scan(source.path, source.owner_repo)
+        self.problems.extend(
+            (p.file, f"{p.message} [{p.code}]") for p in scan.problems if p.severity == "error"
         )
-        for folder in folders:
-            try:
-                skill = load_skill(folder, source.owner_repo)
-            except errors.InvalidSkill as exc:
-                self.problems.append((str(folder), exc.message))
-                continue
+        for skill in scan.skills:
             self.skills[skill.full_id] = skill
 
     def full_ids(self) -> frozenset[str]:

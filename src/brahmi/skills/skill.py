@@ -125,6 +125,8 @@ def _content_hash(folder: Path, resources: tuple[str, ...]) -> str:
     for rel in ("SKILL.md", *resources):
         digest.update(rel.encode())
         digest.update(b"\0")
-        digest.update((folder / rel).read_bytes())
+        with (folder / rel).open("rb") as handle:
+            for chunk in iter(lambda: handle.read(1 << 20), b""):
+                digest.update(chunk)
         digest.update(b"\0")
     return "sha256:" + digest.hexdigest()[:16]

@@ -6,16 +6,19 @@ prompts disabled so a private URL fails at once instead of waiting for a passwor
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 import shutil
+import signal
 import subprocess
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from brahmi import errors
+from brahmi.skills import discovery
 from brahmi.skills.skill import Skill, load_skill
-from brahmi.skills.validate import SkillProblem, skill_folders, validate_skill
+from brahmi.skills.validate import SkillProblem, validate_skill
 
 #: Seconds a git command may take (a clone of a large repository over a slow link).
 GIT_TIMEOUT_S = 300.0
@@ -31,22 +34,48 @@ class Scan:
 
 
 def scan(path: Path, owner_repo: str, *, commit: str | None = None) -> Scan:
-    """Read every skill at ``path`` (one skill folder, or a folder of them).
+    """Read every skill of the source at ``path`` (one skill folder, or a folder searched
+    as :func:`brahmi.skills.discovery.discover` does).
 
     A malformed skill is reported and skipped; it never stops the others (DESIGN §1).
+    Two skills of the source with one name: the first found is kept, the second reported.
     """
-    result = Scan()
-    for folder in skill_folders(path):
+    return read_skills(discovery.discover(path), owner_repo, commit=commit)
+
+
+def scan_project(workspace: Path, owner_repo: str) -> Scan:
+    """Read the skills of a project workspace's ``.agents/skills`` and ``.claude/skills``."""
+    return read_skills(discovery.discover_project(workspace), owner_repo)
+
+
+def read_skills(found: discovery.Discovery, owner_repo: str, *, commit: str | None = None) -> Scan:
+    """Load the skill folders ``found`` lists, with the problems of the search."""
+    result = Scan(problems=list(found.problems))
+    first: dict[str, Path] = {}
+    for folder in found.folders:
         report = validate_skill(folder)
         if not report.ok:
             result.problems.extend(report.problems)
             continue
         try:
-            result.skills.append(load_skill(folder, owner_repo, commit=commit, report=report))
+            skill = load_skill(folder, owner_repo, commit=commit, report=report)
         except errors.InvalidSkill as exc:  # a rule load_skill checks beyond the report
             result.problems.append(SkillProblem(str(folder), None, "invalid_skill", exc.message))
-        else:
-            result.problems.extend(p for p in report.problems if p.severity == "warning")
+            continue
+        if skill.name in first:
+            result.problems.append(
+                SkillProblem(
+                    str(folder / "SKILL.md"),
+                    None,
+                    "duplicate_name",
+                    f"the skill {skill.name!r} is also at {first[skill.name]}, which is kept; "
+                    "this copy is skipped",
+                )
+            )
+            continue
+        first[skill.name] = folder
+        result.skills.append(skill)
+        result.problems.extend(p for p in report.problems if p.severity == "warning")
     return result
 
 
@@ -141,27 +170,56 @@ def _checkout(dest: Path, ref: str) -> None:
 
 
 def _git(args: list[str]) -> str:
+    """Run ``git ARGS`` in its own session; on timeout the whole group is killed (git
+    starts helpers such as ``git-remote-https`` that would otherwise outlive it)."""
     if shutil.which("git") is None:
         raise errors.InvalidSkill(
             "the git program is not installed; install git to add git sources"
         )
     env = {**os.environ, "GIT_TERMINAL_PROMPT": "0", "GIT_ASKPASS": "true"}
+    verb = args[2] if args[0] == "-C" else args[0]
+    where = _where(args)
+    process = subprocess.Popen(
+        ["git", *args],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        stdin=subprocess.DEVNULL,
+        encoding="utf-8",
+        errors="replace",
+        env=env,
+        start_new_session=True,
+    )
     try:
-        done = subprocess.run(
-            ["git", *args],
-            capture_output=True,
-            encoding="utf-8",
-            errors="replace",
-            timeout=GIT_TIMEOUT_S,
-            check=False,
-            env=env,
-            stdin=subprocess.DEVNULL,
-        )
+        out, err = process.communicate(timeout=GIT_TIMEOUT_S)
     except subprocess.TimeoutExpired as exc:
-        raise errors.InvalidSkill(f"git {args[0]} took longer than {GIT_TIMEOUT_S:g} s") from exc
-    if done.returncode != 0:
-        detail = (done.stderr or done.stdout).strip().splitlines()
+        _kill_group(process)
         raise errors.InvalidSkill(
-            f"git {' '.join(args[:2])} failed: {detail[-1] if detail else done.returncode}"
+            f"git {verb}{where} did not answer within {GIT_TIMEOUT_S:g} s"
+        ) from exc
+    if process.returncode != 0:
+        detail = (err or out).strip().splitlines()
+        raise errors.InvalidSkill(
+            f"git {verb}{where} failed: {detail[-1] if detail else process.returncode}"
         )
-    return done.stdout
+    return out
+
+
+def _where(args: list[str]) -> str:
+    """`` of URL`` for a clone, `` in FOLDER`` for a command run in a clone."""
+    if args[0] == "clone" and "--" in args:
+        return f" of {args[args.index('--') + 1]}"
+    if args[0] == "-C":
+        return f" in {args[1]}"
+    return ""
+
+
+def _kill_group(process: subprocess.Popen[str]) -> None:
+    """SIGTERM the process group, wait a moment, then SIGKILL it."""
+    for sig, wait_s in ((signal.SIGTERM, 2.0), (signal.SIGKILL, 5.0)):
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(process.pid, sig)
+        try:
+            process.communicate(timeout=wait_s)
+            return
+        except subprocess.TimeoutExpired:
+            continue

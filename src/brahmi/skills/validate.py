@@ -5,6 +5,12 @@ Both frontmatter conventions are accepted (DESIGN §1): the aramb one puts ``cat
 ``description``, ``license``, ``compatibility``, ``metadata`` and ``allowed-tools`` there,
 so spec-valid skills carry ``metadata.category`` and ``metadata.tags`` (a comma-separated
 string). Every problem names the file and, where the YAML tells, the line.
+
+Parsing is lenient and reporting strict, as the Agent Skills client guide asks: what other
+clients load (a name that differs from its folder, an over-long description or
+compatibility, unknown keys) is a warning; only what cannot be used (no description, YAML
+that cannot be read, no frontmatter, a SKILL.md over :data:`MAX_SKILL_MD_BYTES` or not
+text) is an error. ``spec=True`` reports what the specification's validator rejects.
 """
 
 from __future__ import annotations
@@ -30,6 +36,28 @@ SPEC_KEYS = frozenset(
 )
 #: Top-level keys of the aramb convention, beside the spec's.
 ARAMB_KEYS = frozenset({"category", "tags"})
+#: Bytes of a SKILL.md read at most; a larger file is refused unread.
+MAX_SKILL_MD_BYTES = 1024 * 1024
+#: What other clients load with a word of warning (the Agent Skills client guide: parse
+#: leniently), and the specification's validator rejects: errors with ``spec=True``.
+LENIENT_CODES = frozenset({"name_mismatch", "description_too_long"})
+#: Codes that never stop a skill from loading. Every code has one severity, so the index
+#: stores the code alone and :func:`severity_of` tells the severity back.
+WARNING_CODES = LENIENT_CODES | frozenset(
+    {
+        "unknown_key",
+        "compatibility_too_long",
+        "unknown_category",
+        "mixed_conventions",
+        "name_collision",
+        "symlink_outside",
+        "symlink_loop",
+        "unreadable_folder",
+        "source_too_large",
+        "invalid_manifest",
+        "manifest_external_source",
+    }
+)
 
 
 Convention = Literal["aramb", "spec", "none"]
@@ -59,6 +87,11 @@ class SkillProblem:
     def __str__(self) -> str:
         where = f"{self.file}:{self.line}" if self.line else self.file
         return f"{where}: {self.severity}: {self.message} [{self.code}]"
+
+
+def severity_of(code: str) -> Severity:
+    """The severity a problem with ``code`` has when a source is indexed."""
+    return "warning" if code in WARNING_CODES else "error"
 
 
 @dataclass(slots=True)
@@ -112,9 +145,29 @@ def read_frontmatter(skill_md: Path) -> tuple[Frontmatter | None, list[SkillProb
     """
     file = str(skill_md)
     try:
-        text = skill_md.read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as exc:
+        with skill_md.open("rb") as handle:
+            content = handle.read(MAX_SKILL_MD_BYTES + 1)
+    except OSError as exc:
         return None, [SkillProblem(file, None, "unreadable", f"cannot read SKILL.md: {exc}")]
+    if len(content) > MAX_SKILL_MD_BYTES:
+        return None, [
+            SkillProblem(
+                file,
+                None,
+                "skill_md_too_large",
+                f"SKILL.md is over {MAX_SKILL_MD_BYTES:,} bytes; it is not read",
+            )
+        ]
+    if b"\0" in content:
+        return None, [
+            SkillProblem(file, None, "unreadable", "SKILL.md is not text (it holds NUL bytes)")
+        ]
+    try:
+        text = content.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        return None, [
+            SkillProblem(file, None, "unreadable", f"SKILL.md is not UTF-8 text: {exc.reason}")
+        ]
     if not text.startswith("---"):
         return None, [
             SkillProblem(file, 1, "no_frontmatter", "SKILL.md must start with '---' frontmatter")
@@ -163,17 +216,29 @@ def read_frontmatter(skill_md: Path) -> tuple[Frontmatter | None, list[SkillProb
 def validate_skill(folder: Path, *, spec: bool = False) -> SkillReport:
     """Check one skill folder against Brahmi's rules (DESIGN §1).
 
+    Parsing is lenient, reporting strict: a name that differs from its folder, a
+    ``description`` over 1024 characters, a ``compatibility`` over 500, keys no
+    convention knows are warnings (the skill loads, under its frontmatter ``name``). A
+    missing description, YAML that cannot be read or no frontmatter are errors.
+
     Args:
         folder: The folder holding SKILL.md.
-        spec: Also report what the Agent Skills specification's validator rejects
-            (unknown top-level keys, non-string ``metadata`` values, ``<`` or ``>`` in the
-            description, ``compatibility`` over 500 characters).
+        spec: Also report what the Agent Skills specification's validator rejects, as
+            errors: the lenient cases above, unknown top-level keys, non-string
+            ``metadata`` values, ``<`` or ``>`` in the description.
     """
     report = SkillReport(folder)
     skill_md = folder / "SKILL.md"
     file = str(skill_md)
     if not skill_md.is_file():
         report.problems.append(SkillProblem(str(folder), None, "missing_skill_md", "no SKILL.md"))
+        return report
+    if skill_md.is_symlink() and not _inside(skill_md, folder):
+        report.problems.append(
+            SkillProblem(
+                file, None, "resource_outside", "SKILL.md is a symlink out of its folder; not read"
+            )
+        )
         return report
     front, problems = read_frontmatter(skill_md)
     report.problems.extend(problems)
@@ -183,6 +248,8 @@ def validate_skill(folder: Path, *, spec: bool = False) -> SkillReport:
     data = front.data
 
     def add(key: str, code: str, message: str, severity: Severity = "error") -> None:
+        if spec and code in LENIENT_CODES:
+            severity = "error"
         line = front.lines.get(key.split(".", 1)[0])
         if key.startswith("metadata."):
             line = front.metadata_lines.get(key.split(".", 1)[1], line)
@@ -200,7 +267,12 @@ def validate_skill(folder: Path, *, spec: bool = False) -> SkillReport:
     else:
         report.name = name
         if name != folder.name:
-            add("name", "name_mismatch", f"name {name!r} differs from its folder {folder.name!r}")
+            add(
+                "name",
+                "name_mismatch",
+                f"name {name!r} differs from its folder {folder.name!r}; indexed as {name!r}",
+                "warning",
+            )
     description = data.get("description")
     if not isinstance(description, str) or not description.strip():
         add("description", "missing_description", "description is required (1–1024 characters)")
@@ -208,7 +280,9 @@ def validate_skill(folder: Path, *, spec: bool = False) -> SkillReport:
         add(
             "description",
             "description_too_long",
-            f"description has {len(description)} characters; at most {DESCRIPTION_MAX}",
+            f"description has {len(description)} characters; the specification allows "
+            f"{DESCRIPTION_MAX}",
+            "warning",
         )
     metadata = data.get("metadata", {})
     if metadata is None:
@@ -257,7 +331,30 @@ def validate_skill(folder: Path, *, spec: bool = False) -> SkillReport:
         )
     if spec:
         _spec_checks(data, metadata, add)
+    else:
+        _lenient_checks(data, add)
     return report
+
+
+def _lenient_checks(data: dict[str, Any], add: Any) -> None:
+    """Warnings for what ``spec=True`` reports as errors under ``spec_*`` codes."""
+    for key in data:
+        if key not in SPEC_KEYS and key not in ARAMB_KEYS:
+            add(
+                str(key),
+                "unknown_key",
+                f"no convention knows the top-level key {key!r}; it is ignored",
+                "warning",
+            )
+    compatibility = data.get("compatibility")
+    if isinstance(compatibility, str) and len(compatibility) > COMPATIBILITY_MAX:
+        add(
+            "compatibility",
+            "compatibility_too_long",
+            f"compatibility has {len(compatibility)} characters; the specification allows "
+            f"{COMPATIBILITY_MAX}",
+            "warning",
+        )
 
 
 def _convention(data: dict[str, Any], metadata: dict[str, Any]) -> Convention:
@@ -302,6 +399,13 @@ def _spec_checks(data: dict[str, Any], metadata: dict[str, Any], add: Any) -> No
         add("allowed-tools", "spec_allowed_tools", "allowed-tools must be a space-separated string")
 
 
+def _inside(path: Path, folder: Path) -> bool:
+    try:
+        return path.resolve(strict=True).is_relative_to(folder.resolve())
+    except (OSError, RuntimeError):
+        return False
+
+
 def _escaping_resources(folder: Path) -> Iterator[Path]:
     root = folder.resolve()
     for sub in RESOURCE_DIRS:
@@ -314,17 +418,3 @@ def _escaping_resources(folder: Path) -> Iterator[Path]:
         for path in sorted(base.rglob("*")):
             if path.is_symlink() or not path.resolve().is_relative_to(root):
                 yield path
-
-
-def skill_folders(path: Path) -> list[Path]:
-    """The skill folders at ``path``: itself if it holds SKILL.md, else its subfolders that do."""
-    if (path / "SKILL.md").is_file():
-        return [path]
-    if not path.is_dir():
-        return []
-    return sorted(p for p in path.iterdir() if p.is_dir() and (p / "SKILL.md").exists())
-
-
-def validate_path(path: Path, *, spec: bool = False) -> list[SkillReport]:
-    """Validate a skill folder, or every skill folder in a folder of skills."""
-    return [validate_skill(folder, spec=spec) for folder in skill_folders(path)]

@@ -8,7 +8,7 @@ row in the same transaction as the status change, so no trigger is ever lost.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
 from sqlalchemy import Float, bindparam, insert, literal_column, or_, select
 from sqlalchemy.engine import Connection
@@ -18,8 +18,15 @@ from brahmi.store import driver
 from brahmi.store import tables as t
 from brahmi.store.bulk import bulk_insert
 
-if TYPE_CHECKING:
-    from brahmi.store.graph import ClaimSlots
+
+class Slots(Protocol):
+    """Free slots of a worker, to claim what a transaction makes ready (implemented by
+    :class:`brahmi.store.graph.ClaimSlots`)."""
+
+    def take(self, conn: Connection, row: Mapping[str, Any]) -> bool:
+        """Claim the waiting task ``row`` if a slot is free; True if so."""
+        ...
+
 
 _TERMINAL = frozenset(s.value for s in TERMINAL_STATUSES)
 _tasks = t.tasks.c
@@ -74,7 +81,7 @@ class EventWriter:
         self.no_planner: set[str] = set()
         #: A worker's free slots, when the tasks this transaction makes ready may be
         #: claimed by it at once (see :func:`brahmi.store.graph.promote_dependents`).
-        self.claim_slots: ClaimSlots | None = None
+        self.claim_slots: Slots | None = None
 
     def add(self, kind: str, project_id: str | None, task_id: str | None, **data: Any) -> None:
         """Record an event of ``kind`` with ``data`` as its JSON payload."""

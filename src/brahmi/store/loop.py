@@ -56,11 +56,20 @@ def record_verdict(
     verdict: Verdict,
     outputs: Mapping[Any, Any] | None,
     now: float,
+    *,
+    loop_outcome: str | None = None,
 ) -> None:
-    """Keep a QA run's verdict and outputs in its history, and say so in an event."""
+    """Keep a QA run's verdict and outputs in its history, and say so in an event.
+
+    Args:
+        loop_outcome: What the turn led to: ``pass``, ``fail`` (a rebuild) or the loop's
+            stop code; counted by ``brahmi_loop_turns_total`` (``/metrics``).
+    """
     turn = int(qa["rebuilds"]) + 1
+    verdict_text = "pass" if verdict.passed else "fail"
     data = {
-        "verdict": "pass" if verdict.passed else "fail",
+        "verdict": verdict_text,
+        "outcome": loop_outcome or verdict_text,
         "score": (outputs or {}).get("score"),
         "summary": (outputs or {}).get("summary"),
         "feedback_for_rebuild": verdict.feedback,
@@ -76,6 +85,7 @@ def record_verdict(
         qa["id"],
         turn=turn,
         verdict=data["verdict"],
+        outcome=data["outcome"],
         score=data["score"],
         summary=data["summary"],
     )

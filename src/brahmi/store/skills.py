@@ -33,7 +33,7 @@ from sqlalchemy import (
 from sqlalchemy.engine import Connection
 
 from brahmi.skills.skill import Skill
-from brahmi.skills.validate import SkillProblem
+from brahmi.skills.validate import SkillProblem, severity_of
 from brahmi.store import tables as t
 from brahmi.store.bulk import bulk_insert
 from brahmi.store.database import reading
@@ -324,15 +324,33 @@ class SkillIndex:
             ).first()
         return None if row is None else dict(row._mapping)
 
-    def problems(self) -> list[dict[str, Any]]:
-        """Every recorded problem, with the location of its source."""
+    def problems(self, source_id: str | None = None) -> list[dict[str, Any]]:
+        """Every recorded problem (of one source), with the location of its source and its
+        ``severity`` (``error``: the skill was skipped; ``warning``: indexed anyway)."""
+        query = (
+            select(t.skill_problems, _sources.location.label("source"))
+            .join(t.skill_sources, _sources.id == t.skill_problems.c.source_id)
+            .order_by(t.skill_problems.c.id)
+        )
+        if source_id is not None:
+            query = query.where(t.skill_problems.c.source_id == source_id)
         with reading(self.engine) as conn:
-            rows = conn.execute(
-                select(t.skill_problems, _sources.location.label("source"))
-                .join(t.skill_sources, _sources.id == t.skill_problems.c.source_id)
-                .order_by(t.skill_problems.c.id)
-            ).all()
-        return [dict(r._mapping) for r in rows]
+            rows = conn.execute(query).all()
+        return [{**r._mapping, "severity": severity_of(r.code)} for r in rows]
+
+    def named(self, names: Iterable[str], *, besides: str | None = None) -> dict[str, list[str]]:
+        """``name → full_ids`` of the skills with one of ``names`` (of sources other than
+        the source ``besides``)."""
+        found: dict[str, list[str]] = {}
+        with reading(self.engine) as conn:
+            for chunk in _chunks(sorted(set(names))):
+                query = select(_skills.name, _skills.full_id).where(_skills.name.in_(chunk))
+                if besides is not None:
+                    query = query.where(_skills.source_id != besides)
+                rows = conn.execute(query.order_by(_skills.full_id))
+                for row in rows:
+                    found.setdefault(row.name, []).append(row.full_id)
+        return found
 
     def search(
         self,

@@ -116,6 +116,8 @@ tasks = Table(
     Index("ix_tasks_project_status", "project_id", "status"),
     Index("ix_tasks_parent", "parent_id", "position"),
     Index("ix_tasks_batch", "batch_id"),
+    #: Covers ``/metrics``' count of tasks by status and runtime (migration 0008).
+    Index("ix_tasks_status_runtime", "status", "runtime"),
     #: A project's tasks page by page, in claim order (``GET …/tasks?limit=&cursor=``).
     Index("ix_tasks_project_order", "project_id", "task_order", "created_at", "id"),
 )
@@ -155,6 +157,8 @@ attempts = Table(
     Column("started_at", Float, nullable=False),
     Column("finished_at", Float, nullable=True),
     Index("ix_attempts_task", "task_id", "number"),
+    #: Covers ``/metrics``' count of attempts by status and executor (migration 0008).
+    Index("ix_attempts_status_executor", "status", "executor"),
 )
 
 task_history = Table(

@@ -285,6 +285,18 @@ class TaskStore(WorkerOperations, WorkerDirectory):
         records = [task_record(r._mapping, deps.get(r.id, ())) for r in rows]
         return records if after is not None or limit is not None else _parents_first(records)
 
+    def critique_edges(self, project_id: str) -> list[tuple[str, str]]:
+        """Every ``(qa_task_id, target_id)`` pair of the project's ``critiques_tasks``
+        (DESIGN §5), for drawing the graph."""
+        qa = t.tasks.alias("qa")
+        query = (
+            select(t.task_critiques.c.qa_task_id, t.task_critiques.c.target_id)
+            .select_from(t.task_critiques.join(qa, qa.c.id == t.task_critiques.c.qa_task_id))
+            .where(qa.c.project_id == project_id)
+        )
+        with reading(self.engine) as conn:
+            return [(str(a), str(b)) for a, b in conn.execute(query)]
+
     def status_counts(
         self,
         *,

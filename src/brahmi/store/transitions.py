@@ -129,15 +129,19 @@ def apply_outcome(
     """
     verdict = outcome.verdict
     rebuild: Rebuild | None = None
+    # What the turn led to, kept with the verdict: ``pass``, ``fail`` (a rebuild) or the
+    # loop's stop code (``max_rebuilds_exceeded``, ``rebuild_stalled``…).
+    loop_outcome = "pass"
     if verdict is not None and not verdict.passed:
         budget = project_budget(conn, task["project_id"])
         decision = on_fail_verdict(
             loop_state(conn, task["id"], budget_left=not budget.exceeded), verdict
         )
         if isinstance(decision, Rebuild):
-            rebuild = decision
+            rebuild, loop_outcome = decision, "fail"
             outcome = replace(outcome, status=S.PLANNED, error=None, error_code=None)
         else:
+            loop_outcome = decision.code
             outcome = replace(outcome, error=decision.error, error_code=decision.code)
     keep_resume = outcome.status is S.READY  # an infrastructure retry runs the same message
     params: dict[str, Any] = {
@@ -180,7 +184,13 @@ def apply_outcome(
         events.add("outputs", task["project_id"], task["id"], attempt_id=attempt_id)
     if verdict is not None:
         record_verdict(
-            conn, events, {**task, "rebuilds": recorded.rebuilds}, verdict, outcome.outputs, now
+            conn,
+            events,
+            {**task, "rebuilds": recorded.rebuilds},
+            verdict,
+            outcome.outputs,
+            now,
+            loop_outcome=loop_outcome,
         )
     detail: dict[str, Any] = {"attempt_id": attempt_id}
     if outcome.error:

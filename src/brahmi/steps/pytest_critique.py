@@ -1,7 +1,8 @@
-"""Run a project's pytest suite and turn the result into a Brahmi QA verdict.
+"""Run a project's pytest suite and turn the result into a Brahmi QA verdict: the
+``brahmi/builtin/pytest-critique`` step.
 
-Brahmi's ``command`` runtime gives this script its request (one JSON object) on stdin. The
-script runs ``task.inputs.test_command`` (default ``python -m pytest``) in the workspace with
+Brahmi's ``command`` runtime gives this step its request (one JSON object) on stdin. The
+step runs ``task.inputs.test_command`` (default ``python -m pytest``) in the workspace with
 ``-q -p no:cacheprovider -o junit_family=xunit1 --junitxml=<temp file>``, streams pytest's
 output to stderr as it comes, reads the JUnit XML and prints one JSON object on stdout::
 
@@ -12,18 +13,14 @@ output to stderr as it comes, reads the JUnit XML and prints one JSON object on 
 or ``{"outputs": {...}, "error": "..."}`` when pytest could not run at all. The issues in
 ``feedback_for_rebuild`` are sorted by test id and carry no timings or memory addresses, so
 the same failures give the same feedback on every run (Brahmi compares turns to detect a
-stalled correctness loop). The script exits 0 whenever it could write its JSON.
+stalled correctness loop). The step exits 0 whenever it could write its JSON.
 """
 
 from __future__ import annotations
 
-import collections
-import io
 import json
-import os
 import re
 import shlex
-import subprocess
 import sys
 import tempfile
 import xml.etree.ElementTree as ET
@@ -31,12 +28,11 @@ from dataclasses import dataclass
 from pathlib import Path, PurePath, PurePosixPath, PureWindowsPath
 from typing import Any
 
+from brahmi.steps import protocol
+from brahmi.steps.protocol import InputError, StepResult
+
+STEP = "pytest-critique"
 DEFAULT_TEST_COMMAND = ("python", "-m", "pytest")
-#: Program names replaced by the interpreter running Brahmi (and its virtualenv).
-PYTHON_NAMES = frozenset({"python", "python3"})
-#: How much of pytest's output ``outputs.output_tail`` keeps.
-TAIL_LINES = 50
-TAIL_CHARS = 4000
 #: Caps that keep the verdict small however large the suite.
 WHAT_WORKS_MAX = 50
 ACTUAL_LINES_MAX = 5
@@ -48,10 +44,6 @@ PYTEST_RAN = frozenset({0, 1, 2, 5})
 # "src/pkg/mod.py:4: in helper".
 _LOCATION_RE = re.compile(r"^(?P<path>[^\s:<>][^\s:]*):(?P<line>\d+):(?: |$)", re.MULTILINE)
 _ADDRESS_RE = re.compile(r"\b0x[0-9a-fA-F]{6,}\b")
-
-
-class InputError(Exception):
-    """The request or the task's inputs cannot be used; the message says why."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -66,69 +58,27 @@ class CaseResult:
     location: str = ""
 
 
-def main() -> int:
-    """Read the request on stdin, run the suite, write the verdict on stdout."""
-    _utf8_stderr()
-    try:
-        result = critique(read_request(sys.stdin.buffer.read()))
-    except InputError as exc:
-        result = {"outputs": {}, "error": str(exc)}
-    except Exception as exc:  # the runtime must still get one JSON object
-        log(f"unexpected {type(exc).__name__}: {exc}")
-        result = {"outputs": {}, "error": f"pytest-critique crashed: {type(exc).__name__}: {exc}"}
-    sys.stdout.write(json.dumps(result) + "\n")
-    sys.stdout.flush()
-    return 0
-
-
-def read_request(raw: bytes) -> dict[str, Any]:
-    """Parse the runtime's stdin: one JSON object.
-
-    Raises:
-        InputError: When stdin is not a JSON object.
-    """
-    try:
-        request = json.loads(raw or b"null")
-    except ValueError as exc:
-        raise InputError(f"stdin is not valid JSON: {exc}") from exc
-    if not isinstance(request, dict):
-        raise InputError("stdin must hold one JSON object (the command runtime's request)")
-    return request
-
-
-def critique(request: dict[str, Any]) -> dict[str, Any]:
+def critique(request: dict[str, Any]) -> StepResult:
     """Run the suite named by the task and build the verdict.
 
     Args:
         request: The command runtime's request (``task``, ``workdir``, ``resume``…).
 
     Returns:
-        ``{"outputs": {...}}``, or with ``"error"`` when pytest could not run.
+        The verdict's outputs, or an error when pytest could not run.
 
     Raises:
         InputError: When the task's inputs or the request cannot be used.
     """
-    resume = request.get("resume")
-    if isinstance(resume, dict) and resume.get("mode") == "qa":
-        raise InputError(
-            "pytest-critique has no agent session to answer questions; "
-            "resume with mode 'continue' to run the suite again"
-        )
-    task = request.get("task") or {}
-    if not isinstance(task, dict):
-        raise InputError("task must be a JSON object")
-    inputs = task.get("inputs") or {}
-    if not isinstance(inputs, dict):
-        raise InputError("task.inputs must be a JSON object")
+    protocol.refuse_questions(request, STEP, "run the suite again")
+    inputs = protocol.task_inputs(request)
     command = parse_test_command(inputs.get("test_command"))
-    workdir = Path(request.get("workdir") or Path.cwd())
-    if not workdir.is_dir():
-        raise InputError(f"workdir {str(workdir)!r} is not a directory")
+    workdir = protocol.request_workdir(request)
 
     with tempfile.TemporaryDirectory(prefix="brahmi-pytest-critique-") as tmp:
         junit_path = Path(tmp) / "junit.xml"
         argv = [
-            *resolve_python(command),
+            *protocol.resolve_python(command),
             "-q",
             "-p",
             "no:cacheprovider",
@@ -138,28 +88,30 @@ def critique(request: dict[str, Any]) -> dict[str, Any]:
             f"--junitxml={junit_path}",
         ]
         log(f"$ {shlex.join(argv)}    (in {workdir})")
+        # No __pycache__ folders in the workspace under review.
+        env = protocol.child_env({"PYTHONDONTWRITEBYTECODE": "1"})
         try:
-            exit_code, tail = stream(argv, workdir)
+            done = protocol.run_process(argv, workdir, env)
         except FileNotFoundError:
             raise InputError(f"program not found: {command[0]!r}") from None
         except OSError as exc:
             raise InputError(f"cannot start {command[0]!r}: {exc}") from exc
+        exit_code, tail = done.exit_code, done.tail
         log(f"exit code {exit_code}")
         report = junit_path.read_bytes() if junit_path.is_file() else None
 
     if report is None or exit_code not in PYTEST_RAN:
-        return {
-            "outputs": {"exit_code": exit_code, "output_tail": tail},
-            "error": _could_not_run(argv, exit_code, tail),
-        }
+        return StepResult(
+            {"exit_code": exit_code, "output_tail": tail}, _could_not_run(argv, exit_code, tail)
+        )
     try:
         results = parse_junit(report)
     except ET.ParseError as exc:
-        return {
-            "outputs": {"exit_code": exit_code, "output_tail": tail},
-            "error": f"pytest wrote a JUnit report that is not valid XML: {exc}",
-        }
-    return {"outputs": verdict(results, exit_code, tail)}
+        return StepResult(
+            {"exit_code": exit_code, "output_tail": tail},
+            f"pytest wrote a JUnit report that is not valid XML: {exc}",
+        )
+    return StepResult(verdict(results, exit_code, tail))
 
 
 def parse_test_command(value: object) -> list[str]:
@@ -185,45 +137,6 @@ def parse_test_command(value: object) -> list[str]:
             f'e.g. ["python", "-m", "pytest", "tests"], not {json.dumps(value)}'
         )
     return list(value)
-
-
-def resolve_python(command: list[str]) -> list[str]:
-    """Replace a leading ``python``/``python3`` with the interpreter running this script."""
-    if command[0] in PYTHON_NAMES:
-        return [sys.executable, *command[1:]]
-    return list(command)
-
-
-def stream(argv: list[str], workdir: Path) -> tuple[int, str]:
-    """Run ``argv``, echo its combined output to stderr line by line, return its status.
-
-    The child stays in this process's group, so when Brahmi stops the run by signalling
-    the group, pytest stops with it. ``PYTHONDONTWRITEBYTECODE`` keeps ``__pycache__``
-    folders out of the workspace under review.
-
-    Returns:
-        The exit code and the tail of the output.
-
-    Raises:
-        OSError: When the program cannot be started.
-    """
-    env = {**os.environ, "PYTHONUNBUFFERED": "1", "PYTHONDONTWRITEBYTECODE": "1"}
-    tail: collections.deque[str] = collections.deque(maxlen=TAIL_LINES)
-    with subprocess.Popen(
-        argv,
-        cwd=workdir,
-        env=env,
-        stdin=subprocess.DEVNULL,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        encoding="utf-8",
-        errors="replace",
-    ) as proc:
-        for line in proc.stdout or ():
-            sys.stderr.write(line)
-            sys.stderr.flush()
-            tail.append(line[-TAIL_CHARS:])
-    return proc.returncode, "".join(tail)[-TAIL_CHARS:]
 
 
 def parse_junit(report: bytes) -> list[CaseResult]:
@@ -441,15 +354,8 @@ def _could_not_run(argv: list[str], exit_code: int, tail: str) -> str:
 
 def log(message: str) -> None:
     """Write one line for people to the transcript (stderr)."""
-    sys.stderr.write(f"[pytest-critique] {message}\n")
-    sys.stderr.flush()
-
-
-def _utf8_stderr() -> None:
-    # The transcript is read as UTF-8 whatever the locale of the machine running Brahmi.
-    if isinstance(sys.stderr, io.TextIOWrapper):
-        sys.stderr.reconfigure(encoding="utf-8", errors="replace")
+    protocol.log(STEP, message)
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(protocol.main(STEP, critique))

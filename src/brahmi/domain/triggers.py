@@ -1,5 +1,5 @@
 """Pure planner rules (DESIGN §7): which planner, what a message may be, and how a trigger
-reads to the planner. No I/O."""
+reads to the planner. No I/O: the service layer and the planner actor both apply them."""
 
 from __future__ import annotations
 
