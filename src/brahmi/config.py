@@ -21,8 +21,6 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TypeVar
 
-from platformdirs import user_data_dir
-
 from brahmi import errors
 
 
@@ -89,7 +87,7 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
         BrahmiError: ``invalid_setting`` when a number does not parse.
     """
     env = os.environ if environ is None else environ
-    home = Path(env.get("BRAHMI_HOME") or user_data_dir("brahmi", appauthor=False)).expanduser()
+    home = Path(env.get("BRAHMI_HOME") or _default_home()).expanduser()
     return Settings(
         home=home,
         database_url=env.get("BRAHMI_DATABASE_URL") or None,
@@ -119,3 +117,10 @@ def _number(env: Mapping[str, str], key: str, default: N, kind: type[N]) -> N:
     if value <= 0:
         raise errors.BrahmiError(f"{key} must be positive, not {raw}")
     return value
+
+
+def _default_home() -> str:
+    """The user data folder (platformdirs, imported only when BRAHMI_HOME is not set)."""
+    from platformdirs import user_data_dir
+
+    return user_data_dir("brahmi", appauthor=False)

@@ -190,6 +190,12 @@ class InvalidSetting(BrahmiError):
     code = "invalid_setting"
 
 
+class InvalidCursor(BrahmiError):
+    """A listing's ``cursor`` is not one a previous page returned."""
+
+    code = "invalid_cursor"
+
+
 class RuntimeUnavailable(BrahmiError):
     """The agent runtime cannot run here (no CLI, no credentials)."""
 

@@ -21,12 +21,17 @@ from brahmi import errors
 from brahmi.agents.registry import RuntimeRegistry
 from brahmi.config import Settings
 from brahmi.domain import triggers as planner_rules
-from brahmi.domain.batch import bind_ids, normalise_batch, normalise_subtask, referenced_task_ids
+from brahmi.domain.batch import (
+    bind_ids,
+    critiqued_task_ids,
+    normalise_batch,
+    normalise_subtask,
+    referenced_task_ids,
+)
 from brahmi.domain.models import NormalisedBatch, TaskRecord, TaskStatus
 from brahmi.domain.problems import Problem
 from brahmi.engine.clock import SYSTEM_CLOCK, Clock
 from brahmi.engine.transcripts import TranscriptChunk, read_chunk
-from brahmi.engine.worker import Worker
 from brahmi.registry import SkillRegistry
 from brahmi.skills.catalog import Skills, SkillSource
 from brahmi.store.database import create_db_engine, ensure_schema, require_schema
@@ -39,6 +44,7 @@ from brahmi.store.usage import UsageStore
 
 if TYPE_CHECKING:
     from brahmi.engine.questions import Answer
+    from brahmi.engine.worker import Worker
 
 
 @dataclass(frozen=True, slots=True)
@@ -362,7 +368,11 @@ class Brahmi:
             InvalidBatch: With every problem found.
         """
         referenced = referenced_task_ids(tasks)
-        existing = self.store.existing_tasks(referenced) if referenced else {}
+        existing = (
+            self.store.existing_tasks(referenced, ancestors=bool(critiqued_task_ids(tasks)))
+            if referenced
+            else {}
+        )
         return normalise_batch(tasks, skills=self.catalog.full_ids(), existing=existing)
 
     def create_tasks_batch(
@@ -685,6 +695,8 @@ class Brahmi:
 
     def worker(self) -> Worker:
         """A worker over this instance's store, skills and runtimes."""
+        from brahmi.engine.worker import Worker
+
         return Worker(self.store, self.catalog, self.runtimes, self.settings, clock=self.clock)
 
 

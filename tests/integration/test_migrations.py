@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import contextlib
+import sqlite3
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -82,5 +84,63 @@ def test_sqlite_runs_in_wal_mode_with_foreign_keys(tmp_path: Path) -> None:
         with engine.connect() as conn:
             assert conn.exec_driver_sql("PRAGMA journal_mode").scalar() == "wal"
             assert conn.exec_driver_sql("PRAGMA foreign_keys").scalar() == 1
+    finally:
+        engine.dispose()
+
+
+def _sqlite_schema(path: Path) -> dict[str, object]:
+    """Every table's columns, foreign keys and indexes, the full-text tables' definitions
+    and settings, and the stamped revision of a SQLite file; column order left out (the
+    migrations add later columns at the end of their table)."""
+    with contextlib.closing(sqlite3.connect(path)) as conn:
+        schema: dict[str, object] = {}
+        for kind, name, sql in conn.execute("SELECT type, name, sql FROM sqlite_master"):
+            if kind == "index":
+                schema[f"index {name}"] = sql
+                continue
+            if kind != "table" or name.startswith("sqlite_"):
+                continue
+            columns = sorted(r[1:] for r in conn.execute(f"PRAGMA table_info('{name}')"))
+            keys = sorted(r[2:] for r in conn.execute(f"PRAGMA foreign_key_list('{name}')"))
+            indexes = sorted(
+                (r[1], r[2], r[3], [c[2] for c in conn.execute(f"PRAGMA index_info('{r[1]}')")])
+                for r in conn.execute(f"PRAGMA index_list('{name}')")
+            )
+            schema[f"table {name}"] = (columns, keys, indexes, sql if "VIRTUAL" in sql else None)
+        schema["fts settings"] = conn.execute("SELECT * FROM skills_fts_config").fetchall()
+        schema["revision"] = conn.execute("SELECT version_num FROM alembic_version").fetchall()
+    return schema
+
+
+def test_a_new_sqlite_file_gets_the_schema_the_migrations_build(tmp_path: Path) -> None:
+    migrated = database.create_db_engine(database.sqlite_url(tmp_path / "migrated.db"))
+    created = database.create_db_engine(database.sqlite_url(tmp_path / "created.db"))
+    try:
+        database.upgrade(migrated)
+        database.ensure_schema(created)  # a new file: created from the models and stamped
+        assert _sqlite_schema(tmp_path / "migrated.db") == _sqlite_schema(tmp_path / "created.db")
+        assert database.current_revision(created) == database.head_revision()
+        with created.connect() as conn:
+            context = MigrationContext.configure(
+                conn,
+                opts={"include_name": lambda name, kind, _: kind != "table" or is_declared(name)},
+            )
+            assert compare_metadata(context, metadata) == []
+    finally:
+        migrated.dispose()
+        created.dispose()
+
+
+def test_the_head_revision_brahmi_knows_is_the_migrations_head() -> None:
+    assert database.head_revision() == database.HEAD_REVISION
+
+
+def test_an_older_sqlite_file_is_migrated_not_recreated(tmp_path: Path) -> None:
+    engine = database.create_db_engine(database.sqlite_url(tmp_path / "brahmi.db"))
+    try:
+        database.upgrade(engine, "0006")
+        database.ensure_schema(engine)
+        assert database.current_revision(engine) == database.HEAD_REVISION
+        assert "planner_sessions" in set(inspect(engine).get_table_names())
     finally:
         engine.dispose()

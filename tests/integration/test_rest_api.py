@@ -441,6 +441,40 @@ def test_list_tasks_filters_by_status_and_an_unknown_status_is_a_400(
     assert error_of(unknown, 400) == "invalid_request"
 
 
+def test_list_tasks_pages_by_limit_and_cursor_through_every_task_once(
+    api: Api, brahmi: Brahmi, project_id: str
+) -> None:
+    tasks = [
+        {
+            "unique_id": i,
+            "task_name": f"task {i}",
+            "skill_id": "brahmi/builtin/run-command",
+            "task_order": 1 + i % 3,
+            "inputs": {"command": ["true"]},
+        }
+        for i in range(1, 24)
+    ]
+    brahmi.create_tasks_batch(project_id, tasks)
+    everything = api.get(f"/api/v1/projects/{project_id}/tasks").json()
+    url = f"/api/v1/projects/{project_id}/tasks"
+
+    pages: list[list[str]] = []
+    cursor: str | None = None
+    while True:
+        params: dict[str, Any] = {"limit": 5} | ({"cursor": cursor} if cursor else {})
+        page = api.get(url, params=params).json()
+        pages.append([t["task_id"] for t in page["tasks"]])
+        cursor = page["next_cursor"]
+        if cursor is None:
+            break
+
+    assert "next_cursor" not in everything  # without limit: every task, as before
+    assert [len(p) for p in pages] == [5, 5, 5, 5, 3]
+    assert [i for p in pages for i in p] == [t["task_id"] for t in everything["tasks"]]
+    assert error_of(api.get(url, params={"cursor": "not-a-cursor"}), 400) == "invalid_cursor"
+    assert error_of(api.get(url, params={"limit": 0}), 400) == "invalid_request"
+
+
 def test_cancel_blocks_dependents_retry_runs_them_again_and_resume_continues_a_finished_task(
     api: Api, brahmi: Brahmi, project_id: str
 ) -> None:

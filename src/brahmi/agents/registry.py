@@ -7,10 +7,15 @@ directly with :meth:`RuntimeRegistry.register`.
 
 from __future__ import annotations
 
-from importlib.metadata import EntryPoint, entry_points
+import importlib
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
 
 from brahmi import errors
 from brahmi.agents.base import AgentRuntime
+
+if TYPE_CHECKING:
+    from importlib.metadata import EntryPoint
 
 GROUP = "brahmi.executors"
 #: The built-ins, also found when Brahmi runs from a source tree without its metadata.
@@ -26,10 +31,29 @@ class RuntimeRegistry:
 
     def __init__(self) -> None:
         self._instances: dict[str, AgentRuntime] = {}
-        self._entry_points = {
-            name: EntryPoint(name, value, GROUP) for name, value in BUILTINS.items()
-        }
-        self._entry_points.update({ep.name: ep for ep in entry_points(group=GROUP)})
+        self._found: dict[str, EntryPoint] | None = None
+
+    @property
+    def _entry_points(self) -> dict[str, EntryPoint]:
+        """The built-ins and every installed plug-in, looked up on first use: reading the
+        installed packages' metadata costs tens of milliseconds, which a command that
+        only uses a built-in runtime (``brahmi run --executor noop``) does not pay."""
+        if self._found is None:
+            from importlib.metadata import EntryPoint, entry_points
+
+            found = {name: EntryPoint(name, value, GROUP) for name, value in BUILTINS.items()}
+            found.update({ep.name: ep for ep in entry_points(group=GROUP)})
+            self._found = found
+        return self._found
+
+    def _loader(self, name: str) -> tuple[str, Callable[[], Any]] | None:
+        """``module:attribute`` of the runtime ``name`` and what loads its class; a
+        built-in's without reading the metadata while no one asked for the others."""
+        if self._found is None and name in BUILTINS:
+            module, _, attribute = BUILTINS[name].partition(":")
+            return BUILTINS[name], lambda: getattr(importlib.import_module(module), attribute)
+        ep = self._entry_points.get(name)
+        return None if ep is None else (ep.value, ep.load)
 
     def register(self, runtime: AgentRuntime, name: str | None = None) -> None:
         """Make ``runtime`` available under ``name`` (default: its ``name``)."""
@@ -47,19 +71,20 @@ class RuntimeRegistry:
         """
         if name in self._instances:
             return self._instances[name]
-        ep = self._entry_points.get(name)
-        if ep is None:
+        found = self._loader(name)
+        if found is None:
             known = ", ".join(self.names()) or "none"
             raise errors.ExecutorNotFound(
                 f"no agent runtime is called {name!r} (installed: {known})", executor=name
             )
+        target, load = found
         try:
-            runtime = ep.load()()
+            runtime = load()()
         except Exception as exc:
             raise errors.ExecutorNotFound(
                 f"the agent runtime {name!r} failed to load: {exc}", executor=name
             ) from exc
         if not isinstance(runtime, AgentRuntime):
-            raise errors.ExecutorNotFound(f"{ep.value} is not an AgentRuntime", executor=name)
+            raise errors.ExecutorNotFound(f"{target} is not an AgentRuntime", executor=name)
         self._instances[name] = runtime
         return runtime

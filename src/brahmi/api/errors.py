@@ -26,6 +26,7 @@ STATUS: dict[str, int] = {
     errors.NoSession.code: 409,
     errors.StoreUnavailable.code: 503,
     errors.InvalidSetting.code: 400,
+    errors.InvalidCursor.code: 400,
     errors.RuntimeUnavailable.code: 503,
     errors.BudgetExceeded.code: 402,
     errors.QuestionFailed.code: 502,

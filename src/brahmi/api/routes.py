@@ -5,6 +5,8 @@ returns JSON; errors go through the app's one exception handler."""
 from __future__ import annotations
 
 import asyncio
+import base64
+import binascii
 import json
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -19,6 +21,7 @@ from brahmi.api.access import request_brahmi, request_scope
 from brahmi.domain.access import Scope
 from brahmi.domain.models import TaskStatus
 from brahmi.service import Brahmi
+from brahmi.store.tasks import TaskKey, task_key
 from brahmi.views import MAX_BATCH_TASKS, task_view
 
 router = APIRouter(prefix="/api/v1")
@@ -169,13 +172,57 @@ def list_tasks(
     status: TaskStatus | None = None,
     parent_task_id: str | None = None,
     batch_id: str | None = None,
+    limit: Annotated[
+        int | None,
+        Query(ge=1, le=MAX_PAGE, description="At most this many tasks, and a next_cursor."),
+    ] = None,
+    cursor: Annotated[
+        str | None, Query(description="The next_cursor of the previous page.")
+    ] = None,
 ) -> dict[str, Any]:
-    """The project's tasks, each parent followed by its sub-tasks, filtered as asked."""
+    """The project's tasks, each parent followed by its sub-tasks, filtered as asked.
+
+    With ``limit``, one page in (task_order, creation, id) order and ``next_cursor``: pass
+    it as ``cursor`` for the next page (null after the last).
+    """
     _readable(brahmi, scope, project_id)
+    after = _decode_cursor(cursor) if cursor is not None else None
+    page = limit or (MAX_PAGE if after is not None else None)
     tasks = brahmi.store.list_tasks(
-        project_id=project_id, status=status, parent_id=parent_task_id, batch_id=batch_id
+        project_id=project_id,
+        status=status,
+        parent_id=parent_task_id,
+        batch_id=batch_id,
+        limit=page + 1 if page is not None else None,
+        after=after,
     )
-    return {"tasks": [task_view(t, brief=True) for t in tasks]}
+    if page is None:
+        return {"tasks": [task_view(t, brief=True) for t in tasks]}
+    more = len(tasks) > page
+    tasks = tasks[:page]
+    return {
+        "tasks": [task_view(t, brief=True) for t in tasks],
+        "next_cursor": _encode_cursor(task_key(tasks[-1])) if more else None,
+    }
+
+
+#: The most tasks one page of ``GET /projects/{id}/tasks`` holds.
+MAX_PAGE = 1000
+
+
+def _encode_cursor(key: TaskKey) -> str:
+    return base64.urlsafe_b64encode(json.dumps(list(key)).encode()).decode().rstrip("=")
+
+
+def _decode_cursor(cursor: str) -> TaskKey:
+    try:
+        raw = json.loads(base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)))
+        order, created, task_id = raw
+        if isinstance(order, bool) or not isinstance(order, int):
+            raise TypeError(order)
+        return int(order), float(created), str(task_id)
+    except (ValueError, TypeError, binascii.Error) as exc:
+        raise errors.InvalidCursor("cursor is not a next_cursor this listing returned") from exc
 
 
 @router.get("/tasks/{task_id}", tags=["tasks"])

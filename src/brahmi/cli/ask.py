@@ -9,7 +9,6 @@ on the same database may handle the message instead; ``ask`` then just prints th
 
 from __future__ import annotations
 
-import asyncio
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -65,6 +64,8 @@ def ask(
         project_id = brahmi.project_for(project).id
         posted = brahmi.post_message(project_id, text, planner=planner)
         stdout.print(f"[dim]planner: {posted.session.planner_skill_id}[/]", highlight=False)
+        import asyncio
+
         ok = asyncio.run(_converse(brahmi, posted, wait))
     finally:
         brahmi.close()
@@ -84,6 +85,8 @@ class _Progress:
 
 async def _converse(brahmi: Brahmi, posted: MessagePosted, wait: bool) -> bool:
     """Run the planner (and, with ``wait``, a worker) until done; True when all went well."""
+    import asyncio
+
     from brahmi.planner.actor import PlannerActor
 
     session = posted.session

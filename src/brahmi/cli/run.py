@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-import asyncio
+import contextlib
 import json
 import sys
 import time
@@ -12,7 +12,6 @@ from typing import TYPE_CHECKING
 
 import typer
 from rich.console import Group
-from rich.live import Live
 from rich.text import Text
 
 from brahmi import errors
@@ -121,6 +120,8 @@ def run(
     """
     if plan is None and not resume:
         raise errors.InvalidPlan("give a PLAN to run, or --resume to finish unfinished work")
+    import asyncio
+
     from brahmi.service import load_plan
 
     brahmi = open_brahmi(_settings(skills, executor, concurrency))
@@ -206,12 +207,19 @@ async def _drive(
 ) -> list[TaskRecord]:
     """Run a worker (unless ``run_worker`` is False: workers elsewhere do) until every
     task in scope is settled; show progress meanwhile."""
+    import asyncio
+
+    from rich.live import Live
+
     stop = asyncio.Event()
-    running = (
-        asyncio.create_task(brahmi.worker().run(stop), name="brahmi-worker")
-        if run_worker
-        else asyncio.create_task(stop.wait(), name="brahmi-wait")
-    )
+    idle = asyncio.Event()
+    running: asyncio.Task[object]
+    if run_worker:
+        worker = brahmi.worker()
+        worker.on_idle.append(idle.set)  # look at once when the worker runs nothing
+        running = asyncio.create_task(worker.run(stop), name="brahmi-worker")
+    else:
+        running = asyncio.create_task(stop.wait(), name="brahmi-wait")
     live = sys.stdout.isatty() and not quiet
     printer = _EventPrinter(brahmi, scope) if not live and not quiet else None
     try:
@@ -220,12 +228,16 @@ async def _drive(
             if live
             else _nothing() as view
         ):
-            while not scope.settled(brahmi) and not running.done():
+            while True:
+                idle.clear()
+                if scope.settled(brahmi) or running.done():
+                    break
                 if view is not None:
                     view.update(_view(brahmi, scope))
                 if printer is not None:
                     printer.flush()
-                await asyncio.sleep(REFRESH_S)
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(idle.wait(), REFRESH_S)
             if view is not None:
                 view.update(_view(brahmi, scope))
     finally:
@@ -284,6 +296,7 @@ class _EventPrinter:
         return self.known[task_id]
 
     def flush(self) -> None:
+        lines: list[str] = []
         for event in self.brahmi.store.events(
             after_id=self.after, project_id=self.scope.project_id
         ):
@@ -293,7 +306,12 @@ class _EventPrinter:
             line = self._line(event)
             if line:
                 stamp = time.strftime("%H:%M:%S", time.localtime(event.created_at))
-                stdout.print(f"{stamp} {line}", highlight=False, markup=False)
+                lines.append(f"{stamp} {line}\n")
+        if lines:
+            # Plain text for logs and pipes, written at once: through Rich, each line cost
+            # about a millisecond of rendering.
+            stdout.file.write("".join(lines))
+            stdout.file.flush()
 
     def _line(self, event: EventRecord) -> str | None:
         assert event.task_id is not None

@@ -8,7 +8,6 @@ from pathlib import Path
 
 import typer
 from rich.panel import Panel
-from rich.syntax import Syntax
 from rich.table import Table
 
 from brahmi import errors
@@ -237,4 +236,6 @@ def _history_panel(turn: HistoryRecord) -> Panel:
 
 def _json_panel(title: str, value: object) -> Panel:
     text = json.dumps(value, indent=2, ensure_ascii=False, default=str)
+    from rich.syntax import Syntax  # Pygments: loaded only when JSON is shown
+
     return Panel(Syntax(text, "json", word_wrap=True), title=title, title_align="left")

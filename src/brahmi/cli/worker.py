@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import json
 import signal
 import time
@@ -55,6 +54,8 @@ def worker(
             f"{brahmi.settings.concurrency} run(s) at once",
             highlight=False,
         )
+        import asyncio
+
         asyncio.run(_run_until_signalled(one))
     finally:
         brahmi.close()
@@ -86,6 +87,8 @@ def _servable(registry: RuntimeRegistry, wanted: list[str]) -> list[str]:
 
 
 async def _run_until_signalled(one: Worker) -> None:
+    import asyncio
+
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):

@@ -139,6 +139,23 @@ def referenced_task_ids(tasks: Any) -> set[str]:
     return found
 
 
+def critiqued_task_ids(tasks: Any) -> set[str]:
+    """The ids of existing tasks a raw batch's QA tasks critique (``critiques_tasks``).
+
+    Only for these does validation need the existing tasks' ancestors (DESIGN §2: a QA
+    task depends on what it critiques); without any, :func:`normalise_batch` never reads
+    ``ExistingTask.ancestors``.
+    """
+    found: set[str] = set()
+    if not isinstance(tasks, list):
+        return found
+    for spec in tasks:
+        inputs = spec.get("inputs") if isinstance(spec, dict) else None
+        if isinstance(inputs, dict) and isinstance(inputs.get("critiques_tasks"), list):
+            found.update(v for v in inputs["critiques_tasks"] if isinstance(v, str))
+    return found
+
+
 @dataclass(slots=True)
 class _Draft:
     index: int

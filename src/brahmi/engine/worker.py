@@ -11,10 +11,12 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import functools
+import gc
 import logging
 import os
 import socket
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -41,7 +43,7 @@ from brahmi.engine.transcripts import transcript_path
 from brahmi.skills.catalog import Skills
 from brahmi.skills.skill import Skill
 from brahmi.store import outages
-from brahmi.store.claims import AttemptResult
+from brahmi.store.claims import AttemptResult, Recorder
 from brahmi.store.database import OUTAGE_ERRORS
 from brahmi.store.projects import ProjectRecord
 from brahmi.store.tasks import TaskStore
@@ -100,6 +102,17 @@ class Worker:
         self._wake: asyncio.Event | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
         self._projects: dict[str, ProjectRecord] = {}
+        #: False while this worker knows of no ready task it could claim (its last claim
+        #: found fewer than asked, and nothing woke it since): its next results then claim
+        #: the dependents they make ready directly (see TaskStore.record_and_claim).
+        self._more_ready = True
+        #: Counts wake-ups, so one that comes during a claim is not lost (see _flush).
+        self._wakes = 0
+        #: Called when the worker has no run left (e.g. ``brahmi run`` looks at once
+        #: whether its tasks are settled, instead of at its next refresh).
+        self.on_idle: list[Callable[[], None]] = []
+        #: Records results on a connection kept open while the worker runs.
+        self._recorder: Recorder = store.recorder()
 
     # -- the loop --------------------------------------------------------------------------
 
@@ -108,6 +121,8 @@ class Worker:
 
         Safe from any thread: REST routes and MCP tools run in worker threads.
         """
+        self._more_ready = True
+        self._wakes += 1
         if self._wake is None or self._loop is None:
             return
         try:
@@ -126,6 +141,7 @@ class Worker:
         self._stopping = False
         if not await self._start_up(stop):
             return
+        _freeze_start_up_objects()
         listener = self.store.ready_listener(self.wake)
         if listener is not None:
             listener.start()
@@ -135,7 +151,10 @@ class Worker:
             while not stop.is_set():
                 try:
                     free = self.settings.concurrency - len(self._running)
+                    wakes = self._wakes
                     claims = self._claim(free) if free > 0 else []
+                    if free > 0:
+                        self._more_ready = len(claims) == free or self._wakes != wakes
                     for claim in claims:
                         self._start(claim)
                     backoff = OUTAGE_BACKOFF_S[0]
@@ -151,6 +170,7 @@ class Worker:
             heartbeat.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await heartbeat
+            self._recorder.close()
             if listener is not None:
                 await asyncio.to_thread(listener.stop)
             try:
@@ -225,6 +245,12 @@ class Worker:
         # or lost, frees a slot here.
         if self._running.pop(attempt_id, None) is not None:
             self.wake()
+            self._idle_now()
+
+    def _idle_now(self) -> None:
+        if not self._running:
+            for callback in self.on_idle:
+                callback()
 
     async def _idle(self, stop: asyncio.Event) -> None:
         assert self._wake is not None
@@ -337,15 +363,19 @@ class Worker:
             return
         free = self.settings.concurrency - len(self._running) + len(results)
         claims: list[Claim] = []
+        wakes = self._wakes
         try:
-            _, claims = self.store.finish_attempts(
+            done = self._recorder.record_and_claim(
                 results,
                 now=self.clock.now(),
                 claim_next=0 if self._stopping else free,
                 worker_id=self.id,
                 lease_s=self.settings.lease_s,
                 runtimes=self.settings.worker_runtimes,
+                others_ready=self._more_ready,
             )
+            claims = done.claims
+            self._more_ready = done.more_ready or self._wakes != wakes
         except Exception:
             log.exception("could not record %d result(s) together; one at a time", len(results))
             for one in results:
@@ -359,6 +389,7 @@ class Worker:
             self._running.pop(one.attempt_id, None)
         for next_claim in claims:
             self._start(next_claim)
+        self._idle_now()
 
     async def _attempt(self, claim: Claim, transcript: Transcript) -> _Finished:
         task = claim.task
@@ -546,6 +577,18 @@ class Worker:
         return transcript_path(
             self.settings.transcripts_dir, claim.task.id, claim.attempt_number, claim.attempt_id
         )
+
+
+_FROZEN: list[bool] = []
+
+
+def _freeze_start_up_objects() -> None:
+    """Move every object alive now (modules, table metadata, compiled statements) out of
+    the garbage collector's reach, once per process: they live as long as it does, and a
+    full collection walked all of them (tens of milliseconds, every few hundred tasks)."""
+    if not _FROZEN:
+        _FROZEN.append(True)
+        gc.freeze()
 
 
 def _message_of(task: TaskRecord) -> str | None:

@@ -21,8 +21,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
-import yaml
-
 NAME_RE = re.compile(r"^[a-z0-9]+(-[a-z0-9]+)*$")
 NAME_MAX = 64
 DESCRIPTION_MAX = 1024
@@ -61,8 +59,6 @@ WARNING_CODES = LENIENT_CODES | frozenset(
     }
 )
 
-#: libyaml's safe loader when PyYAML was built with it (about 12x faster), else the pure one.
-_LOADER: Any = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 
 Convention = Literal["aramb", "spec", "none"]
 Severity = Literal["error", "warning"]
@@ -183,8 +179,12 @@ def read_frontmatter(skill_md: Path) -> tuple[Frontmatter | None, list[SkillProb
         ]
     raw = text[3 : 3 + end.start()]
     body = text[3 + end.end() :].lstrip("\n")
+    import yaml  # here: commands that read no SKILL.md do not pay for importing PyYAML
+
+    # libyaml's safe loader when PyYAML was built with it (about 12x faster), else the pure one.
+    loader_class: Any = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
     try:
-        loader = _LOADER(raw)
+        loader = loader_class(raw)
         try:
             node = loader.get_single_node()
             data = (loader.construct_document(node) if node is not None else None) or {}

@@ -7,6 +7,7 @@ attempt is discarded. :class:`~brahmi.store.tasks.TaskStore` inherits these.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 from collections import defaultdict
 from collections.abc import Iterable, Mapping, Sequence
@@ -22,9 +23,9 @@ from brahmi.domain.models import Claim, TaskRecord, TaskStatus
 from brahmi.store import driver
 from brahmi.store import tables as t
 from brahmi.store.bulk import bulk_insert
-from brahmi.store.database import reading
+from brahmi.store.database import reading, transaction
 from brahmi.store.events import EventWriter
-from brahmi.store.graph import lock_waiting_dependents
+from brahmi.store.graph import ClaimSlots, lock_waiting_dependents
 from brahmi.store.rows import task_record
 from brahmi.store.transitions import apply_outcome
 from brahmi.store.usage import record_usage
@@ -125,11 +126,59 @@ class AttemptResult:
     executor: str | None = None
 
 
+@dataclass(frozen=True, slots=True)
+class Recorded:
+    """What :meth:`WorkerOperations.record_and_claim` did."""
+
+    #: For each result, whether it was recorded.
+    recorded: list[bool]
+    #: The tasks claimed in the same transaction.
+    claims: list[Claim]
+    #: Whether ready tasks may be left that the worker could claim (False: it knows
+    #: there are none, as far as its own transactions tell).
+    more_ready: bool
+
+
+class Recorder:
+    """A worker's way to record results: :meth:`WorkerOperations.record_and_claim` on one
+    connection kept open between calls (checking a connection out of the pool and back
+    in cost as much as two of a result's statements). Used by one thread at a time; a
+    connection that failed is closed, and the next call opens another.
+    """
+
+    def __init__(self, operations: WorkerOperations) -> None:
+        self._operations = operations
+        self._connection: Connection | None = None
+
+    def record_and_claim(self, results: Sequence[AttemptResult], **options: Any) -> Recorded:
+        """:meth:`WorkerOperations.record_and_claim` with the same arguments."""
+        if self._connection is None:
+            self._connection = self._operations.engine.connect()
+        try:
+            return self._operations.record_and_claim(
+                results, connection=self._connection, **options
+            )
+        except BaseException:
+            self.close()
+            raise
+
+    def close(self) -> None:
+        """Give the connection back (it is opened again on the next call)."""
+        connection, self._connection = self._connection, None
+        if connection is not None:
+            with contextlib.suppress(Exception):
+                connection.close()
+
+
 class WorkerOperations:
     """Claiming, leases and results; mixed into :class:`~brahmi.store.tasks.TaskStore`."""
 
     engine: Engine
     _skip_locked: bool
+
+    def recorder(self) -> Recorder:
+        """A :class:`Recorder` for one worker's loop."""
+        return Recorder(self)
 
     def running_lease_owners(self) -> dict[str, list[str]]:
         """For each lease owner, the ids of the running tasks it holds."""
@@ -212,13 +261,26 @@ class WorkerOperations:
         lease_s: float,
         runtimes: Sequence[str] | None = None,
     ) -> list[Claim]:
+        rows = self._claim_rows(conn, worker_id, limit, now, lease_s, runtimes)
+        return self._claimed(conn, events, rows, worker_id, now)
+
+    def _claim_rows(
+        self,
+        conn: Connection,
+        worker_id: str,
+        limit: int,
+        now: float,
+        lease_s: float,
+        runtimes: Sequence[str] | None = None,
+    ) -> list[dict[str, Any]]:
+        """Lease up to ``limit`` ready tasks; their rows, best first."""
         params: dict[str, Any] = {
             "p_now": now,
             "p_limit": limit,
             "p_owner": worker_id,
             "p_expires": now + lease_s,
         }
-        rows: list[Mapping[str, Any]]
+        rows: list[dict[str, Any]]
         if runtimes is None:
             statement = _CLAIM_LOCKED if self._skip_locked else _CLAIM
             rows = [*driver.typed(conn, t.tasks, driver.execute(conn, statement, params).rows)]
@@ -226,12 +288,25 @@ class WorkerOperations:
             params["p_runtimes"] = list(runtimes)
             statement = _CLAIMS_BY_RUNTIME[self._skip_locked]
             rows = [dict(r._mapping) for r in conn.execute(statement, params)]
-        rows.sort(key=lambda r: (r["task_order"], r["created_at"], r["id"]))
-        claimed = [(row, str(row["current_attempt_id"])) for row in rows]
-        if not claimed:
+        if len(rows) > 1:
+            rows.sort(key=lambda r: (r["task_order"], r["created_at"], r["id"]))
+        return rows
+
+    def _claimed(
+        self,
+        conn: Connection,
+        events: EventWriter,
+        rows: Sequence[Mapping[str, Any]],
+        worker_id: str,
+        now: float,
+    ) -> list[Claim]:
+        """Open the attempts of claimed task ``rows`` (now ``running``) and log the claims."""
+        if not rows:
             return []
         attempts = []
-        for row, attempt_id in claimed:
+        claims = []
+        for row in rows:
+            attempt_id = str(row["current_attempt_id"])
             attempts.append(
                 {
                     "id": attempt_id,
@@ -243,9 +318,10 @@ class WorkerOperations:
                 }
             )
             events.status(row, S.READY, S.RUNNING, attempt_id=attempt_id, attempt=row["attempts"])
+            # A claim's TaskRecord leaves ``dependencies`` empty: runs do not need them.
+            claims.append(Claim(task_record(row), attempt_id, row["attempts"]))
         bulk_insert(conn, t.attempts, attempts)
-        # A claim's TaskRecord leaves ``dependencies`` empty: runs do not need them.
-        return [Claim(task_record(row), attempt_id, row["attempts"]) for row, attempt_id in claimed]
+        return claims
 
     def heartbeat(
         self, worker_id: str, attempt_ids: Iterable[str], *, now: float, lease_s: float
@@ -381,6 +457,34 @@ class WorkerOperations:
         lease_s: float = 30.0,
         runtimes: Sequence[str] | None = None,
     ) -> tuple[list[bool], list[Claim]]:
+        """Record attempts' results, and claim up to ``claim_next`` ready tasks; see
+        :meth:`record_and_claim`.
+
+        Returns:
+            For each result whether it was recorded, and the claims made.
+        """
+        done = self.record_and_claim(
+            results,
+            now=now,
+            claim_next=claim_next,
+            worker_id=worker_id,
+            lease_s=lease_s,
+            runtimes=runtimes,
+        )
+        return done.recorded, done.claims
+
+    def record_and_claim(
+        self,
+        results: Sequence[AttemptResult],
+        *,
+        now: float,
+        claim_next: int = 0,
+        worker_id: str | None = None,
+        lease_s: float = 30.0,
+        runtimes: Sequence[str] | None = None,
+        others_ready: bool = True,
+        connection: Connection | None = None,
+    ) -> Recorded:
         """Record attempts' results, each only if its attempt still holds its task.
 
         Results that arrive together share one transaction (group commit); each is still
@@ -393,24 +497,52 @@ class WorkerOperations:
             results: The attempts' results.
             claim_next: How many ready tasks to claim afterwards for ``worker_id``.
             runtimes: What those claims are limited to (see :meth:`claim`).
+            others_ready: False when the worker knows of no ready task it could claim
+                (its last claim found fewer than it asked for, and nothing woke it
+                since): the dependents these results make ready then go straight from
+                ``planned`` to ``running`` for it, in claim order, and no claim query
+                runs unless a task is left ``ready`` (see
+                :class:`~brahmi.store.graph.ClaimSlots`). True: the claim query picks
+                the best ready tasks, as :meth:`claim` does.
+            connection: A connection the caller keeps open (a worker's, used by its loop
+                alone), to run the transaction on instead of one from the pool: checking
+                a connection out and back in cost as much as two of the statements.
 
         Returns:
             For each result whether it was recorded (False when the attempt had been
             superseded, timed out or cancelled: the result is discarded, and an event and
-            a log line say so), and the claims made.
+            a log line say so), the claims made, and whether ready tasks may be left.
         """
         events = EventWriter(now)
         recorded: list[bool] = []
-        claims: list[Claim] = []
-        with self.engine.begin() as conn:
+        claiming = claim_next > 0 and worker_id is not None
+        slots = (
+            ClaimSlots(worker_id, claim_next, now, lease_s, runtimes)
+            if claiming and not others_ready and worker_id is not None
+            else None
+        )
+        events.claim_slots = slots
+        more_ready = True
+        with self.engine.begin() if connection is None else transaction(connection) as conn:
             if len(results) > 1:
                 lock_waiting_dependents(conn, [r.task.id for r in results])
             for result in results:
                 recorded.append(self._record(conn, events, result, now))
-            if claim_next > 0 and worker_id is not None:
-                claims = self._claim_in(conn, events, worker_id, claim_next, now, lease_s, runtimes)
+            events.claim_slots = None
+            rows: list[dict[str, Any]] = slots.claimed if slots is not None else []
+            if claiming and worker_id is not None:
+                free = claim_next - len(rows)
+                if slots is not None:
+                    more_ready = bool(events.made_ready() - {row["id"] for row in rows})
+                if more_ready and free > 0:
+                    found = self._claim_rows(conn, worker_id, free, now, lease_s, runtimes)
+                    rows.extend(found)
+                    more_ready = len(found) == free
+                claims = self._claimed(conn, events, rows, worker_id, now)
+            else:
+                claims = []
             events.flush(conn)
-        return recorded, claims
+        return Recorded(recorded, claims, more_ready)
 
     def _record(
         self, conn: Connection, events: EventWriter, result: AttemptResult, now: float

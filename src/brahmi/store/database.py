@@ -8,7 +8,9 @@ one file queue for the write lock instead of failing half-way.
 
 from __future__ import annotations
 
+import contextlib
 import sqlite3
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -86,8 +88,11 @@ def _configure_sqlite(engine: Engine) -> None:
 
     @event.listens_for(engine, "begin")
     def _on_begin(connection: Connection) -> None:
-        immediate = connection.get_execution_options().get("sqlite_immediate", True)
-        connection.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")
+        immediate = connection._execution_options.get("sqlite_immediate", True)
+        # Straight to the driver: through exec_driver_sql, BEGIN cost as much as a statement.
+        connection.connection.driver_connection.execute(  # type: ignore[union-attr]
+            "BEGIN IMMEDIATE" if immediate else "BEGIN"
+        )
 
 
 def reading(engine: Engine) -> Connection:
@@ -97,6 +102,14 @@ def reading(engine: Engine) -> Connection:
     writes.
     """
     return engine.execution_options(sqlite_immediate=False).connect()
+
+
+@contextlib.contextmanager
+def transaction(connection: Connection) -> Iterator[Connection]:
+    """A transaction on a connection the caller keeps: committed when the block ends,
+    rolled back if it raises (as ``engine.begin()``, without the pool's checkout)."""
+    with connection.begin():
+        yield connection
 
 
 def upgrade(engine: Engine, revision: str = "head") -> None:
@@ -133,10 +146,72 @@ def head_revision() -> str:
     return head
 
 
+#: The newest revision of ``migrations/versions``, known without loading the scripts
+#: (tests check that it is the scripts' head).
+HEAD_REVISION = "0009"
+#: The SQLite full-text indexes of the skill registry, which the table models leave out:
+#: what migration 0003 creates.
+SQLITE_FTS_DDL = (
+    "CREATE VIRTUAL TABLE skills_fts USING fts5("
+    "full_id UNINDEXED, name, description, tags, tokenize = 'porter unicode61')",
+    "CREATE VIRTUAL TABLE skills_fts_body USING fts5("
+    "full_id UNINDEXED, body, tokenize = 'porter unicode61')",
+    "INSERT INTO skills_fts (skills_fts, rank) VALUES ('rank', 'bm25(0.0, 10.0, 4.0, 6.0)')",
+)
+
+
 def ensure_schema(engine: Engine) -> None:
-    """Migrate the database when it is behind this version of Brahmi."""
+    """Bring the database to this version of Brahmi's schema.
+
+    A SQLite file at the head revision is left alone after one query (Alembic is not even
+    imported); a new, empty one is created in one transaction from the table models and
+    stamped with the head revision, the same schema the migrations build (a test compares
+    the two); one at an older revision is migrated.
+    """
+    if engine.dialect.name == "sqlite":
+        with engine.begin() as conn:
+            found = _sqlite_revision(conn)
+            if found == HEAD_REVISION:
+                return
+            if found is None and _sqlite_is_empty(conn):
+                _create_sqlite_schema(conn)
+                return
     if _reach(engine) != head_revision():
         upgrade(engine)
+
+
+def _sqlite_revision(conn: Connection) -> str | None:
+    raw = conn.connection.driver_connection
+    assert raw is not None
+    if not raw.execute(
+        "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'alembic_version'"
+    ).fetchone():
+        return None
+    row = raw.execute("SELECT version_num FROM alembic_version").fetchone()
+    return None if row is None else str(row[0])
+
+
+def _sqlite_is_empty(conn: Connection) -> bool:
+    raw = conn.connection.driver_connection
+    assert raw is not None
+    return bool(raw.execute("SELECT count(*) FROM sqlite_master").fetchone()[0] == 0)
+
+
+def _create_sqlite_schema(conn: Connection) -> None:
+    """The head schema in a new SQLite file, in ``conn``'s transaction, stamped as head."""
+    from brahmi.store.tables import metadata
+
+    metadata.create_all(conn, checkfirst=False)
+    raw = conn.connection.driver_connection
+    assert raw is not None
+    for statement in SQLITE_FTS_DDL:
+        raw.execute(statement)
+    # What Alembic's stamp writes.
+    raw.execute(
+        "CREATE TABLE alembic_version (version_num VARCHAR(32) NOT NULL, "
+        "CONSTRAINT alembic_version_pkc PRIMARY KEY (version_num))"
+    )
+    raw.execute("INSERT INTO alembic_version (version_num) VALUES (?)", (HEAD_REVISION,))
 
 
 def require_schema(engine: Engine) -> None:

@@ -8,7 +8,7 @@ row in the same transaction as the status change, so no trigger is ever lost.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any
+from typing import Any, Protocol
 
 from sqlalchemy import Float, bindparam, insert, literal_column, or_, select
 from sqlalchemy.engine import Connection
@@ -17,6 +17,16 @@ from brahmi.domain.models import TERMINAL_STATUSES
 from brahmi.store import driver
 from brahmi.store import tables as t
 from brahmi.store.bulk import bulk_insert
+
+
+class Slots(Protocol):
+    """Free slots of a worker, to claim what a transaction makes ready (implemented by
+    :class:`brahmi.store.graph.ClaimSlots`)."""
+
+    def take(self, conn: Connection, row: Mapping[str, Any]) -> bool:
+        """Claim the waiting task ``row`` if a slot is free; True if so."""
+        ...
+
 
 _TERMINAL = frozenset(s.value for s in TERMINAL_STATUSES)
 _tasks = t.tasks.c
@@ -66,6 +76,12 @@ class EventWriter:
     def __init__(self, now: float) -> None:
         self.now = now
         self.rows: list[dict[str, Any]] = []
+        #: Tasks known (from a row this transaction already read) to have no planner
+        #: session: their ``task_completed`` trigger query is skipped.
+        self.no_planner: set[str] = set()
+        #: A worker's free slots, when the tasks this transaction makes ready may be
+        #: claimed by it at once (see :func:`brahmi.store.graph.promote_dependents`).
+        self.claim_slots: Slots | None = None
 
     def add(self, kind: str, project_id: str | None, task_id: str | None, **data: Any) -> None:
         """Record an event of ``kind`` with ``data`` as its JSON payload."""
@@ -85,6 +101,14 @@ class EventWriter:
             "status_changed", task["project_id"], task["id"], **{"from": old, "to": new, **data}
         )
 
+    def made_ready(self) -> set[str]:
+        """The tasks that became ``ready`` in this transaction (events not yet flushed)."""
+        return {
+            row["task_id"]
+            for row in self.rows
+            if row["kind"] == "status_changed" and row["data"].get("to") == "ready"
+        }
+
     def flush(self, conn: Connection) -> None:
         """Insert the gathered events in ``conn``'s transaction, and the ``task_completed``
         triggers of planner tasks that settled in it."""
@@ -101,4 +125,6 @@ class EventWriter:
             # One statement per settled task, in the order the tasks settled: it adds
             # nothing for a task no planner session created.
             for task_id in dict.fromkeys(settled):
+                if task_id in self.no_planner:
+                    continue
                 driver.execute(conn, _QUEUE_TRIGGERS, {"p_id": task_id, "p_now": self.now})

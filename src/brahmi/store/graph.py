@@ -11,9 +11,10 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import bindparam, func, literal, select, update
+from sqlalchemy import String, bindparam, cast, func, literal, select, update
 from sqlalchemy.engine import Connection
 
 from brahmi.domain import lifecycle
@@ -28,8 +29,12 @@ S = TaskStatus
 _tasks = t.tasks.c
 _deps = t.task_dependencies.c
 
+#: What promotion reads of a waiting dependent: enough to move it, and to claim it in the
+#: same transaction in claim order (``task_order``, creation time, id) and by runtime.
+_DEPENDENT_COLUMNS = ("id", "project_id", "has_subtasks", "task_order", "created_at", "runtime")
+
 _WAITING_DEPENDENTS = (
-    select(_tasks.id, _tasks.project_id, _tasks.has_subtasks)
+    select(*(_tasks[c] for c in _DEPENDENT_COLUMNS))
     .select_from(t.task_dependencies.join(t.tasks, _tasks.id == _deps.task_id))
     .where(_deps.depends_on_id.in_(bindparam("p_ids", expanding=True)))
     .where((_tasks.status + literal("")) == S.PLANNED.value)  # see _WAITING_WITH_STATUSES
@@ -56,12 +61,7 @@ _UNFINISHED = (
     .scalar_subquery()
 )
 _WAITING_WITH_UNFINISHED = (
-    select(
-        _waiting.c.id,
-        _waiting.c.project_id,
-        _waiting.c.has_subtasks,
-        _UNFINISHED.label("unfinished"),
-    )
+    select(*(_waiting.c[c] for c in _DEPENDENT_COLUMNS), _UNFINISHED.label("unfinished"))
     .select_from(
         _d1.join(
             _waiting,
@@ -96,6 +96,23 @@ _MOVE_PLANNED = (
     .where((_tasks.id == bindparam("p_id")) & (_tasks.status == S.PLANNED.value))
     .values(status=bindparam("p_status"), updated_at=bindparam("p_now"), run_after=0.0)
 )
+#: Promote a waiting task straight to ``running`` for the worker completing its dependency
+#: (see :class:`ClaimSlots`): the claim's own update, on one row known by id.
+_PROMOTE_AND_CLAIM = (
+    update(t.tasks)
+    .where((_tasks.id == bindparam("p_id")) & (_tasks.status == S.PLANNED.value))
+    .values(
+        status=S.RUNNING.value,
+        attempts=_tasks.attempts + 1,
+        current_attempt_id=_tasks.id + ":" + cast(_tasks.attempts + 1, String),
+        lease_owner=bindparam("p_owner"),
+        lease_expires_at=bindparam("p_expires"),
+        started_at=func.coalesce(_tasks.started_at, bindparam("p_now")),
+        updated_at=bindparam("p_now"),
+        run_after=0.0,
+    )
+    .returning(*t.tasks.c)
+)
 _ROWS_OF = select(
     _tasks.id, _tasks.project_id, _tasks.status, _tasks.has_subtasks, _tasks.parent_id
 ).where(_tasks.id.in_(bindparam("p_ids", expanding=True)))
@@ -114,6 +131,44 @@ _SIBLINGS = (
     .where(_tasks.parent_id == bindparam("p_parent"))
     .order_by(_tasks.position)
 )
+
+
+@dataclass(slots=True)
+class ClaimSlots:
+    """A worker's free slots, for the tasks a transaction makes ready (DESIGN §3, §9).
+
+    Set on the transaction's :class:`EventWriter` by a worker recording results while it
+    knows no other task to be ready: a dependent whose last dependency completes here then
+    goes from ``planned`` to ``running`` for this worker in one update (both status
+    changes logged), instead of becoming ``ready`` and being claimed by another statement.
+    Tasks made ready beyond the free slots, or that this worker cannot run, stay ``ready``.
+    """
+
+    worker_id: str
+    free: int
+    now: float
+    lease_s: float
+    #: Claim only tasks whose runtime is one of these; None: any task.
+    runtimes: Sequence[str] | None = None
+    #: The tasks rows claimed so far, as the claim statement returns them.
+    claimed: list[dict[str, Any]] = field(default_factory=list)
+
+    def take(self, conn: Connection, row: Mapping[str, Any]) -> bool:
+        """Claim the waiting task ``row`` (a dependent row) if a slot is free; True if so."""
+        if self.free <= 0 or (self.runtimes is not None and row["runtime"] not in self.runtimes):
+            return False
+        params = {
+            "p_id": row["id"],
+            "p_owner": self.worker_id,
+            "p_expires": self.now + self.lease_s,
+            "p_now": self.now,
+        }
+        rows = driver.typed(conn, t.tasks, driver.execute(conn, _PROMOTE_AND_CLAIM, params).rows)
+        if not rows:
+            return False
+        self.claimed.append(rows[0])
+        self.free -= 1
+        return True
 
 
 def rows_of(conn: Connection, ids: Iterable[str]) -> dict[str, Mapping[Any, Any]]:
@@ -145,7 +200,12 @@ def promote_dependents(
         for chunk in chunks(list(waiting)):
             for task_id, status in conn.execute(_DEPENDENCY_STATUSES, {"p_ids": list(chunk)}):
                 seen[task_id].add(S(status))
-    for task_id, dependent in waiting.items():
+    order: Iterable[tuple[str, Mapping[Any, Any]]] = waiting.items()
+    if events.claim_slots is not None and len(waiting) > 1:  # claimed best first
+        order = sorted(
+            order, key=lambda kv: (kv[1]["task_order"], kv[1]["created_at"], kv[1]["id"])
+        )
+    for task_id, dependent in order:
         _move_planned(conn, events, dependent, lifecycle.readiness(seen[task_id]), now)
 
 
@@ -188,6 +248,10 @@ def _move_planned(
         return
     if new is S.READY and row["has_subtasks"]:
         advance_parent(conn, events, row["id"], now)  # DESIGN §4: no agent of its own
+        return
+    slots = events.claim_slots
+    if new is S.READY and slots is not None and "runtime" in row and slots.take(conn, row):
+        events.status(row, S.PLANNED, S.READY)  # the claim logs ready → running
         return
     if driver.execute(
         conn, _MOVE_PLANNED, {"p_id": row["id"], "p_status": new.value, "p_now": now}

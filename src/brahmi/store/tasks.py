@@ -13,7 +13,7 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import Engine, bindparam, event, func, insert, select
+from sqlalchemy import Engine, bindparam, event, func, insert, select, tuple_
 
 from brahmi import errors
 from brahmi.domain import lifecycle
@@ -45,6 +45,13 @@ _tasks = t.tasks.c
 CREATION_STEP_S = 1e-6
 
 _TASK_BY_ID = select(t.tasks).where(_tasks.id == bindparam("p_id"))
+#: Where a task is in listing order: ``(task_order, created_at, id)``.
+TaskKey = tuple[int, float, str]
+
+
+def task_key(task: TaskRecord) -> TaskKey:
+    """``task``'s place in listing order, to list the tasks after it."""
+    return (task.task_order, task.created_at, task.id)
 
 
 @dataclass(frozen=True, slots=True)
@@ -99,10 +106,14 @@ class TaskStore(WorkerOperations, WorkerDirectory):
 
     # -- batches ---------------------------------------------------------------------------
 
-    def existing_tasks(self, ids: Iterable[str]) -> dict[str, ExistingTask]:
+    def existing_tasks(
+        self, ids: Iterable[str], *, ancestors: bool = True
+    ) -> dict[str, ExistingTask]:
         """What batch validation needs of the existing tasks ``ids`` (unknown ids left out).
 
-        ``ancestors`` holds each task's transitive dependencies.
+        Args:
+            ancestors: Fill ``ancestors`` with each task's transitive dependencies (a walk
+                up the graph per task: only when a critique names an existing task).
         """
         wanted = list(set(ids))
         found: dict[str, ExistingTask] = {}
@@ -118,7 +129,7 @@ class TaskStore(WorkerOperations, WorkerDirectory):
                         row.id,
                         S(row.status),
                         row.parent_id is not None,
-                        frozenset(upstream_of(conn, [row.id])),
+                        frozenset(upstream_of(conn, [row.id])) if ancestors else frozenset(),
                     )
         return found
 
@@ -238,10 +249,22 @@ class TaskStore(WorkerOperations, WorkerDirectory):
         parent_id: str | None = None,
         top_level: bool = False,
         limit: int | None = None,
+        after: TaskKey | None = None,
     ) -> list[TaskRecord]:
         """Tasks in (``task_order``, creation) order, each parent followed by its sub-tasks
-        in position order; filtered as asked (``top_level``: no sub-tasks)."""
+        in position order; filtered as asked (``top_level``: no sub-tasks).
+
+        Args:
+            after: Only tasks after this one in (``task_order``, ``created_at``, ``id``)
+                order (see :func:`task_key`): the next page of a listing by ``limit``.
+                Pages are in that order alone (a sub-task is not moved next to its
+                parent across pages).
+        """
         query = select(t.tasks)
+        if after is not None:
+            query = query.where(
+                tuple_(_tasks.task_order, _tasks.created_at, _tasks.id) > tuple_(*after)
+            )
         if parent_id is not None:
             query = query.where(_tasks.parent_id == parent_id).order_by(_tasks.position)
         else:
@@ -259,7 +282,8 @@ class TaskStore(WorkerOperations, WorkerDirectory):
         with reading(self.engine) as conn:
             rows = conn.execute(query).all()
             deps = dependencies_of(conn, [r.id for r in rows])
-        return _parents_first([task_record(r._mapping, deps.get(r.id, ())) for r in rows])
+        records = [task_record(r._mapping, deps.get(r.id, ())) for r in rows]
+        return records if after is not None or limit is not None else _parents_first(records)
 
     def critique_edges(self, project_id: str) -> list[tuple[str, str]]:
         """Every ``(qa_task_id, target_id)`` pair of the project's ``critiques_tasks``

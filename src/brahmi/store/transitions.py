@@ -12,7 +12,7 @@ from collections.abc import Mapping
 from dataclasses import replace
 from typing import Any
 
-from sqlalchemy import String, bindparam, func, update
+from sqlalchemy import String, bindparam, func, literal, literal_column, select, update
 from sqlalchemy.engine import Connection
 
 from brahmi.domain import lifecycle
@@ -62,6 +62,15 @@ _RECORDED = (
     _tasks.position,
     _tasks.task_name,
     _tasks.id,
+    # Whether a planner session created the task's batch: read here, in the statement
+    # that records the result, so a task no planner waits on costs no trigger query.
+    # (Columns spelled out with their tables: SQLite's RETURNING drops the table names,
+    # and an unqualified ``batch_id`` would mean the planner batch's own.)
+    select(literal(1))
+    .select_from(t.planner_batches)
+    .where(literal_column("planner_batches.batch_id") == literal_column("tasks.batch_id"))
+    .exists()
+    .label("by_planner"),
 )
 #: Record a result (keeping earlier outputs, for a retry that brought none).
 _RECORD = update(t.tasks).where(_HELD).values(**_RESULT_VALUES).returning(*_RECORDED)
@@ -155,6 +164,8 @@ def apply_outcome(
     recorded = driver.execute(conn, statement, params).first()
     if recorded is None:
         return False
+    if not recorded.by_planner:
+        events.no_planner.add(task["id"])
     driver.execute(
         conn,
         _FINISH_ATTEMPT,
