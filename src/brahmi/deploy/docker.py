@@ -29,15 +29,7 @@ def engine_available(timeout_s: float = INFO_TIMEOUT_S) -> tuple[bool, str]:
     if exe is None:
         return False, "no docker client on PATH"
     try:
-        proc = subprocess.run(
-            [exe, "info", "--format", "{{.ServerVersion}}"],
-            capture_output=True,
-            encoding="utf-8",
-            errors="replace",
-            timeout=timeout_s,
-            check=False,
-            stdin=subprocess.DEVNULL,
-        )
+        proc = _captured([exe, "info", "--format", "{{.ServerVersion}}"], timeout_s)
     except subprocess.TimeoutExpired:
         return False, f"docker info did not answer within {timeout_s:g} s"
     except OSError as exc:
@@ -92,16 +84,7 @@ def run(
         argv += ["-e", key]
     argv += [image, *command]
     try:
-        proc = subprocess.run(
-            argv,
-            env={**(base_env or {}), **env},
-            capture_output=True,
-            encoding="utf-8",
-            errors="replace",
-            timeout=timeout_s,
-            check=False,
-            stdin=subprocess.DEVNULL,
-        )
+        proc = _captured(argv, timeout_s, env={**(base_env or {}), **env})
     except subprocess.TimeoutExpired:
         raise RuntimeError(f"docker run did not return within {timeout_s:g} s") from None
     except OSError as exc:
@@ -131,15 +114,30 @@ def remove(container: str) -> None:
 
 
 def _call(argv: list[str]) -> subprocess.CompletedProcess[str] | None:
+    """``argv`` run as :func:`_captured` within :data:`CALL_TIMEOUT_S`; None when it could
+    not run or took longer."""
     try:
-        return subprocess.run(
-            argv,
-            capture_output=True,
-            encoding="utf-8",
-            errors="replace",
-            timeout=CALL_TIMEOUT_S,
-            check=False,
-            stdin=subprocess.DEVNULL,
-        )
+        return _captured(argv, CALL_TIMEOUT_S)
     except (OSError, subprocess.TimeoutExpired):
         return None
+
+
+def _captured(
+    argv: Sequence[str], timeout_s: float, env: Mapping[str, str] | None = None
+) -> subprocess.CompletedProcess[str]:
+    """Run a docker command with no stdin and its output captured as text.
+
+    Raises:
+        subprocess.TimeoutExpired: It took longer than ``timeout_s``.
+        OSError: It could not start.
+    """
+    return subprocess.run(
+        list(argv),
+        env=None if env is None else dict(env),
+        capture_output=True,
+        encoding="utf-8",
+        errors="replace",
+        timeout=timeout_s,
+        check=False,
+        stdin=subprocess.DEVNULL,
+    )
