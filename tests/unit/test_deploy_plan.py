@@ -9,6 +9,7 @@ import pytest
 
 from brahmi import errors
 from brahmi.deploy import plan
+from brahmi.metadata import rules
 
 FILE = """
 [[services]]
@@ -107,8 +108,8 @@ DB_NAME = "services[2].configuration.vars[0].value"
         ("${100.vars.POSTGRES_DB}", "${102.vars.SELF_URL}", DB_NAME, "forward_reference", "lower"),
         ("${100.vars.POSTGRES_DB}", "${100.vars.NOPE}", DB_NAME, "bad_reference", "no var NOPE"),
         ("${101.outputs.IMAGE_URL}", "${101.outputs.BIN}", IMAGE, "bad_reference", "IMAGE_URL"),
-        ("${101.outputs.IMAGE_URL}", "${100.outputs.PATH}", IMAGE, "bad_reference", "not a build"),
-        ("${101.outputs.IMAGE_URL}", "${api.outputs.PATH}", IMAGE, "bad_reference", "not ${N."),
+        ("${101.outputs.IMAGE_URL}", "${100.outputs.PATH}", IMAGE, "bad_reference", "only build"),
+        ("${101.outputs.IMAGE_URL}", "${api.outputs.PATH}", IMAGE, "bad_reference", "not a ref"),
     ],
     ids=["missing", "higher", "no-key", "bad-output", "not-a-build", "malformed"],
 )
@@ -117,7 +118,7 @@ def test_a_bad_reference_names_the_service_and_key(
 ) -> None:
     [problem] = problems_of(FILE.replace(change, replacement))
     assert (problem["key"], problem["code"], problem["service"]) == (key, code, 102)
-    assert says in problem["message"] and "service 102 (api)" in problem["message"]
+    assert says in problem["message"] and "service api (102)" in problem["message"]
 
 
 def test_a_path_that_leaves_the_project_is_a_problem() -> None:
@@ -125,7 +126,9 @@ def test_a_path_that_leaves_the_project_is_a_problem() -> None:
         [problem] = problems_of(FILE.replace('buildPath = "backend"', f"buildPath = {path!r}"))
         assert problem["code"] == "bad_path"
         assert problem["key"] == "services[1].configuration.settings.buildPath"
-    assert plan.parse(document(FILE.replace('buildPath = "backend"', 'buildPath = "a/../b"')), "x")
+    # The validator refuses ".." anywhere in a path, even one that would stay inside.
+    [problem] = problems_of(FILE.replace('buildPath = "backend"', 'buildPath = "a/../b"'))
+    assert problem["code"] == "bad_path"
 
 
 def test_every_entry_problem_is_reported_at_once() -> None:
@@ -136,6 +139,8 @@ def test_every_entry_problem_is_reported_at_once() -> None:
     assert found == {
         ("services[1].type", "unknown_type"),
         ("services[2].uniqueIdentifier", "bad_value"),
+        # 101 is no longer a build, so it has no outputs to refer to.
+        ("services[2].configuration.settings.image", "bad_reference"),
     }
 
 
@@ -167,6 +172,17 @@ def test_config_status_incomplete_is_a_warning() -> None:
     assert plan.parse(document(text), "notes").warnings == (
         "config_status: fill POSTGRES_PASSWORD",
     )
+
+
+def test_what_the_validator_accepts_deploys_a_shell_variable_and_an_embedded_secret() -> None:
+    text = FILE.replace("--port 8000", "--port ${PORT}")
+    secret_url = "postgresql://postgres:${100.secrets.POSTGRES_PASSWORD}@db/notes"
+    document_ = document(text)
+    document_["services"][2]["configuration"].setdefault("secrets", []).append(
+        {"key": "DATABASE_URL", "value": secret_url}
+    )
+    assert rules.check(document_) == []
+    assert plan.parse(document_, "notes").get(102) is not None
 
 
 def test_a_literal_secret_is_a_problem_that_does_not_repeat_the_value() -> None:

@@ -14,7 +14,7 @@ from pathlib import Path
 
 from brahmi import errors
 from brahmi.config import load_settings
-from brahmi.deploy import checks, plan, records, registry
+from brahmi.deploy import plan, records, registry
 from brahmi.deploy.base import Deployment, DeployRequest
 
 FILE_NAME = "aramb.toml"
@@ -39,22 +39,14 @@ def load_plan(file: Path, application_id: str) -> tuple[plan.Plan, str]:
     """The checked plan of ``file`` and the file's SHA-256.
 
     Raises:
-        InvalidMetadata: Not TOML, a problem the metadata validator reports, or one
-            :func:`brahmi.deploy.plan.parse` finds (``problems`` lists them).
+        InvalidMetadata: Not TOML, or a rule of the file broken (every problem the
+            metadata validator reports, in ``problems``; see :func:`brahmi.deploy.plan.parse`).
     """
     data = file.read_bytes()
     try:
         document = tomllib.loads(data.decode("utf-8"))
     except (UnicodeDecodeError, tomllib.TOMLDecodeError) as exc:
         raise errors.InvalidMetadata(f"{file} is not TOML: {exc}", service="", key="") from None
-    problems = checks.metadata_problems(document)
-    if problems:
-        lines = "\n".join(f"  - {p['key']}: {p['message']} [{p['code']}]" for p in problems)
-        raise errors.InvalidMetadata(
-            f"{file} breaks {len(problems)} rule(s) of aramb.toml:\n{lines}",
-            problems=problems,
-            key=problems[0]["key"],
-        )
     return plan.parse(document, application_id), records.file_hash(data)
 
 

@@ -1,7 +1,8 @@
 """From a parsed ``aramb.toml`` to concrete services (DESIGN §11). Pure: no I/O.
 
-:func:`parse` checks what deploying needs (ids, types, names, references to existing
-lower-numbered services and keys) and returns a :class:`Plan`; :func:`resolve` fills
+:func:`parse` checks the file with the metadata validator (:func:`brahmi.metadata.rules.check`:
+the one rulebook, so what ``brahmi metadata validate`` accepts deploys) and returns a
+:class:`Plan`; :func:`resolve` fills
 ``"{applicationID}"`` and the ``${N.vars.KEY}`` / ``${N.secrets.KEY}`` /
 ``${N.outputs.IMAGE_URL}`` / ``${N.outputs.PATH}`` references in id order, once build
 outputs and ports are known, into :class:`ResolvedService` values.
@@ -11,35 +12,21 @@ from __future__ import annotations
 
 import re
 import shlex
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from dataclasses import dataclass, field
-from pathlib import PurePosixPath, PureWindowsPath
 from typing import Any
 
 from brahmi import errors
+from brahmi.metadata import model, rules
 
 #: Every service type the file format knows.
-SERVICE_TYPES = frozenset(
-    {"build", "backend", "frontend", "postgres", "redis", "mongodb"}
-    | {"aramb-agent", "onboarding", "template"}
-)
+SERVICE_TYPES = model.SERVICE_TYPES
 #: Types that run as a server process or container.
 RUNNABLE = frozenset({"backend", "frontend"})
 DATABASES = frozenset({"postgres", "redis", "mongodb"})
-OUTPUT_KEYS = frozenset({"IMAGE_URL", "PATH"})
-APP_ID = "{applicationID}"
+APP_ID = model.APPLICATION_ID
 #: ``${N.vars.KEY}``, ``${N.secrets.KEY}``, ``${N.outputs.KEY}``.
 REFERENCE = re.compile(r"\$\{(\d+)\.(vars|secrets|outputs)\.([A-Za-z_][A-Za-z0-9_]*)\}")
-_LOOSE_REFERENCE = re.compile(r"\$\{[^}]*\}")
-#: Settings that name a folder of the project.
-PATH_SETTINGS = (
-    "buildPath",
-    "staticPath",
-    "outputPath",
-    "outputDir",
-    "outputDirectory",
-    "dockerfile",
-)
 #: A command binding every interface is bound to loopback instead.
 ALL_INTERFACES = "0.0.0.0"  # noqa: S104
 LOOPBACK = "127.0.0.1"
@@ -154,6 +141,11 @@ def parse(document: Mapping[str, Any], application_id: str) -> Plan:
             (``service`` the ``uniqueIdentifier``, ``key`` the dotted path
             ``services[2].configuration.vars[0].value``), as the metadata validator does.
     """
+    checked = [p.to_dict() for p in rules.check(document)]
+    if checked:
+        raise _invalid(
+            [{k: p.get(k) for k in ("code", "message", "service", "key")} for p in checked]
+        )
     problems: list[dict[str, Any]] = []
 
     def problem(key: str, code: str, message: str, service: int | None = None) -> None:
@@ -172,8 +164,6 @@ def parse(document: Mapping[str, Any], application_id: str) -> Plan:
         entry = _entry(item, index, problem)
         if entry is not None:
             entries.append(entry)
-    if not problems:
-        _check_entries(entries, problem)
     if problems:
         raise _invalid(problems)
     warnings: list[str] = []
@@ -304,118 +294,6 @@ def _entry(item: Mapping[str, Any], index: int, problem: Any) -> ServiceEntry | 
     return ServiceEntry(ident, name, kind, dict(settings), pairs["vars"], pairs["secrets"], index)
 
 
-def _check_entries(entries: Sequence[ServiceEntry], problem: Any) -> None:
-    by_id: dict[int, ServiceEntry] = {}
-    names: set[str] = set()
-    for entry in entries:
-        label, where = f"service {entry.id} ({entry.name})", f"services[{entry.index}]"
-        if entry.id in by_id:
-            problem(
-                f"{where}.uniqueIdentifier", "duplicate_id", f"{label}: id used twice", entry.id
-            )
-        if entry.name in names:
-            problem(f"{where}.name", "duplicate_name", f"{label}: name used twice", entry.id)
-        by_id[entry.id] = entry
-        names.add(entry.name)
-    for entry in entries:
-        label, where = f"service {entry.id} ({entry.name})", f"services[{entry.index}]"
-        config = f"{where}.configuration"
-        values: list[tuple[str, str, Any]] = [
-            (f"{config}.vars[{n}].value", f"vars.{k}", v) for n, (k, v) in enumerate(entry.vars)
-        ]
-        values += [
-            (f"{config}.secrets[{n}].value", f"secrets.{k}", v)
-            for n, (k, v) in enumerate(entry.secrets)
-        ]
-        values += [
-            (f"{config}.{path}", path, v)
-            for path, v in _settings_strings(entry.settings, "settings")
-        ]
-        for key, what, value in values:
-            for loose in _LOOSE_REFERENCE.findall(value):
-                if not REFERENCE.fullmatch(loose):
-                    problem(
-                        key,
-                        "bad_reference",
-                        f"{label}: {what} has {loose}, which is not "
-                        "${N.vars|secrets|outputs.KEY}",
-                        entry.id,
-                    )
-            for ref_id, kind, ref_key in references(value):
-                found = _reference_problem(by_id, entry, ref_id, kind, ref_key)
-                if found:
-                    code, message = found
-                    problem(key, code, f"{label}: {what}: {message}", entry.id)
-        for n, (secret, value) in enumerate(entry.secrets):
-            if value and not REFERENCE.fullmatch(value.strip()):
-                problem(
-                    f"{config}.secrets[{n}].value",
-                    "literal_secret",
-                    f"{label}: secret {secret} holds a literal value; leave it empty (it is "
-                    f"filled from the deploying environment's {secret}) or refer to another "
-                    "service's secret",
-                    entry.id,
-                )
-        for name in PATH_SETTINGS:
-            value = entry.settings.get(name)
-            if isinstance(value, str) and not REFERENCE.search(value) and _leaves(value):
-                problem(
-                    f"{config}.settings.{name}",
-                    "bad_path",
-                    f"{label}: settings.{name} {value!r} leaves the project folder",
-                    entry.id,
-                )
-        if entry.type in RUNNABLE:
-            cmd = entry.settings.get("cmd")
-            if isinstance(cmd, str):
-                try:
-                    shlex.split(cmd)
-                except ValueError as exc:
-                    problem(f"{config}.settings.cmd", "bad_value", f"{label}: cmd: {exc}", entry.id)
-
-
-def _reference_problem(
-    by_id: Mapping[int, ServiceEntry], entry: ServiceEntry, ref_id: int, kind: str, key: str
-) -> tuple[str, str] | None:
-    ref = f"${{{ref_id}.{kind}.{key}}}"
-    target = by_id.get(ref_id)
-    if target is None:
-        return "bad_reference", f"{ref} names service {ref_id}, which does not exist"
-    if ref_id >= entry.id:
-        return (
-            "forward_reference",
-            f"{ref} names service {ref_id}, which is not lower-numbered than {entry.id}",
-        )
-    if kind == "outputs":
-        if target.type != "build":
-            return "bad_reference", (
-                f"{ref}: service {ref_id} ({target.name}) is a {target.type}, not a build"
-            )
-        if key not in OUTPUT_KEYS:
-            return "bad_reference", f"{ref}: a build's outputs are IMAGE_URL and PATH"
-        return None
-    keys = {k for k, _ in (target.vars if kind == "vars" else target.secrets)}
-    if key not in keys:
-        return "bad_reference", f"{ref}: service {ref_id} ({target.name}) has no {kind[:-1]} {key}"
-    return None
-
-
-def _settings_strings(value: Any, where: str) -> list[tuple[str, str]]:
-    if isinstance(value, str):
-        return [(where, value)]
-    if isinstance(value, Mapping):
-        out: list[tuple[str, str]] = []
-        for k, v in value.items():
-            out += _settings_strings(v, f"{where}.{k}")
-        return out
-    if isinstance(value, list):
-        out = []
-        for n, v in enumerate(value):
-            out += _settings_strings(v, f"{where}[{n}]")
-        return out
-    return []
-
-
 def _substitute(
     value: Any,
     plan: Plan,
@@ -476,19 +354,6 @@ def _replace_port(arg: str, command_port: int | None, port: int | None) -> str:
     if command_port is None or port is None:
         return arg
     return re.sub(rf"(?<![\d.]){command_port}(?![\d.])", str(port), arg)
-
-
-def _leaves(path: str) -> bool:
-    """Whether a path as written is absolute or climbs out of the folder it is in."""
-    pure = PurePosixPath(path)
-    if pure.is_absolute() or PureWindowsPath(path).drive:
-        return True
-    depth = 0
-    for part in pure.parts:
-        depth += -1 if part == ".." else 0 if part == "." else 1
-        if depth < 0:
-            return True
-    return False
 
 
 def _scalar(value: str | int | float | bool) -> str:

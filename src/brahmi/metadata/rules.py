@@ -1,8 +1,8 @@
 """The rules of ``aramb.toml`` (DESIGN §11), as pure functions over the parsed document.
 
 :func:`check` reports every broken rule, each with a stable code, the service and the
-dotted key; it never stops at the first. :func:`parse_references` and
-:func:`is_secret_name` are the pieces deployment reuses to resolve and classify values.
+dotted key; it never stops at the first. It is the one rulebook: ``brahmi metadata
+validate`` and ``brahmi deploy`` (:func:`brahmi.deploy.plan.parse`) both apply it.
 No I/O here: :mod:`brahmi.metadata.files` reads files and adds line numbers.
 """
 
