@@ -655,3 +655,36 @@ def test_docker_asked_for_without_an_engine_is_a_clear_error(cli: Cli, tmp_path:
     error = cli.json("deploy", project(tmp_path, HEAD + backend()), exit_code=1)
     assert error["error"] == "deploy_failed"
     assert "no Docker engine answers" in error["message"]
+
+
+def test_a_deploy_ended_by_sigterm_during_a_build_leaves_no_build_running(
+    cli: Cli, tmp_path: Path, deployed: list[Path]
+) -> None:
+    slow_build = "import os, time\nprint(f'build pid {os.getpid()}', flush=True)\n"
+    slow_build += "time.sleep(600)\n"
+    toml = HEAD.replace(
+        'installationId = ""\n', 'installationId = ""\nbuildCommand = "python slow.py"\n'
+    )
+    root = project(tmp_path, toml + backend())
+    (root / "backend" / "slow.py").write_text(slow_build)
+    deployed.append(root)
+    proc = subprocess.Popen(
+        [str(cli.exe), "deploy", str(root), "--timeout", "60"],
+        env=cli.env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    home = Path(cli.env["BRAHMI_HOME"])
+    deadline = time.monotonic() + 30
+    pid = None
+    while pid is None and time.monotonic() < deadline:
+        for log in home.glob("deployments/*/logs/*.log"):
+            found = re.search(r"build pid (\d+)", log.read_text())
+            pid = int(found.group(1)) if found else pid
+        time.sleep(0.05)
+    assert pid is not None and running(pid)
+
+    proc.terminate()
+
+    assert proc.wait(timeout=30) != 0
+    assert wait_gone([pid]) == []

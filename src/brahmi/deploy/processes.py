@@ -92,6 +92,11 @@ def run_step(
     except subprocess.TimeoutExpired:
         kill_group(started)
         return -9
+    except BaseException:
+        # Interrupted (SIGTERM turned into KeyboardInterrupt by a stopping deploy): the
+        # step runs in a session of its own, so nothing else would ever stop it.
+        kill_group(started)
+        raise
 
 
 def start_ticks(pid: int) -> int | None:
