@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import stat
 import tomllib
 from pathlib import Path
 from typing import Any
@@ -13,6 +14,7 @@ from hypothesis import strategies as st
 from brahmi import errors
 from brahmi.metadata import generate as gen
 from brahmi.metadata import rules
+from brahmi.metadata.sources import ProjectFiles
 from tests import metadata_projects as projects
 
 APP = "{applicationID}"
@@ -281,6 +283,28 @@ def test_write_puts_the_text_in_aramb_toml(tmp_path: Path) -> None:
     assert path == (root / "aramb.toml").resolve()
     assert path.read_text(encoding="utf-8") == result.text
     assert [p.name for p in root.iterdir() if p.name.startswith(".aramb.")] == []
+
+
+def test_write_keeps_an_existing_files_permissions_and_makes_a_new_one_readable(
+    tmp_path: Path,
+) -> None:
+    root = projects.vite_frontend(project(tmp_path, "web"))
+    path = gen.write(root, gen.generate(root))
+    assert stat.S_IMODE(path.stat().st_mode) == 0o644
+    path.chmod(0o640)
+    (root / "api.py").write_text("import os\nTOKEN = os.environ['API_TOKEN']\n")
+    gen.write(root, gen.generate(root))
+    assert stat.S_IMODE(path.stat().st_mode) == 0o640
+
+
+def test_a_path_named_by_a_project_file_cannot_read_outside_the_project(tmp_path: Path) -> None:
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    (outside / "Dockerfile").write_text("FROM python:3.12\nENV LEAKED_FROM_OUTSIDE=1\n")
+    root = projects.vite_frontend(project(tmp_path, "web"))
+    files = ProjectFiles(root.resolve())
+    assert files.read("../outside/Dockerfile") is None  # e.g. a compose build.dockerfile
+    assert files.read("package.json") is not None
 
 
 def test_an_existing_file_that_is_not_toml_is_refused_and_left_alone(tmp_path: Path) -> None:

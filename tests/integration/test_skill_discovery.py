@@ -389,6 +389,15 @@ def test_a_git_url_that_does_not_answer_is_reported_with_the_url_and_registers_n
     assert [s.kind for s in registry.sources()] == ["builtin"]
 
 
+@needs_git
+def test_a_git_url_with_credentials_is_reported_without_them(registry: SkillRegistry) -> None:
+    with pytest.raises(errors.InvalidSkill) as raised:
+        registry.add("http://deploy:s3cret-token@127.0.0.1:9/acme/skills.git")
+
+    assert "s3cret-token" not in raised.value.message
+    assert "http://***@127.0.0.1:9/acme/skills.git" in raised.value.message
+
+
 @pytest.fixture
 def silent_server() -> Iterator[str]:
     """An HTTP URL whose server accepts connections and never answers."""

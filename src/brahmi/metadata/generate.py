@@ -14,6 +14,7 @@ from __future__ import annotations
 import difflib
 import os
 import re
+import stat
 import tempfile
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -161,7 +162,8 @@ def generate(project_dir: Path, existing_text: str | None = None) -> GeneratedMe
 
 
 def write(project_dir: Path, result: GeneratedMetadata) -> Path:
-    """Write ``result.text`` to ``project_dir/aramb.toml`` atomically.
+    """Write ``result.text`` to ``project_dir/aramb.toml`` atomically, keeping an existing
+    file's permissions (a new file gets ``0o644``).
 
     Returns:
         The path written.
@@ -174,11 +176,21 @@ def write(project_dir: Path, result: GeneratedMetadata) -> Path:
     try:
         with os.fdopen(fd, "w", encoding="utf-8") as out:
             out.write(result.text)
+        # mkstemp makes the file 0600; the file a person reads and commits should not be.
+        Path(tmp).chmod(_mode_of(target))
         Path(tmp).replace(target)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
     return target
+
+
+def _mode_of(target: Path) -> int:
+    """The permission bits ``target`` has, or ``0o644`` for a new file."""
+    try:
+        return stat.S_IMODE(target.stat().st_mode)
+    except FileNotFoundError:
+        return 0o644
 
 
 def _safe_target(project_dir: Path) -> Path:

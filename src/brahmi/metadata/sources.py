@@ -85,9 +85,12 @@ class ProjectFiles:
                 self.paths.append(PurePosixPath(path.relative_to(root).as_posix()))
 
     def read(self, rel: PurePosixPath | str) -> str | None:
-        """The text of a file inside the project, or None (missing, too big, binary)."""
+        """The text of a file inside the project, or None (missing, too big, binary, or
+        outside the project: ``rel`` may come from a compose file, e.g. ``../Dockerfile``)."""
         path = self.root / str(rel)
         try:
+            if not path.resolve().is_relative_to(self.root.resolve()):
+                return None
             if path.is_symlink() or not path.is_file() or path.stat().st_size > MAX_FILE_BYTES:
                 return None
             return path.read_text(encoding="utf-8")

@@ -194,14 +194,23 @@ def _git(args: list[str]) -> str:
     except subprocess.TimeoutExpired as exc:
         _kill_group(process)
         raise errors.InvalidSkill(
-            f"git {verb}{where} did not answer within {GIT_TIMEOUT_S:g} s"
+            _redact(f"git {verb}{where} did not answer within {GIT_TIMEOUT_S:g} s")
         ) from exc
     if process.returncode != 0:
         detail = (err or out).strip().splitlines()
         raise errors.InvalidSkill(
-            f"git {verb}{where} failed: {detail[-1] if detail else process.returncode}"
+            _redact(f"git {verb}{where} failed: {detail[-1] if detail else process.returncode}")
         )
     return out
+
+
+#: The user and password of a URL (``https://user:token@host/…``), never shown.
+_CREDENTIALS = re.compile(r"(?<=://)[^/@\s]+@")
+
+
+def _redact(text: str) -> str:
+    """``text`` with the credentials of any URL in it replaced by ``***@``."""
+    return _CREDENTIALS.sub("***@", text)
 
 
 def _where(args: list[str]) -> str:
