@@ -87,6 +87,8 @@ def test_a_finished_attempts_transcript_reads_from_an_offset(
     assert (rest["text"], rest["next_offset"]) == ("", first["next_offset"])
     unknown = api.get(f"/api/v1/tasks/{task_id}/transcript", params={"attempt_id": "nope"})
     assert error_of(unknown, 404) == "task_not_found"
+    too_far = api.get(f"/api/v1/tasks/{task_id}/transcript", params={"offset": 10**23})
+    assert error_of(too_far, 400) == "invalid_request"  # not a 500 from seek()
 
 
 def _attempt(finished: bool, recorded: str | None = None) -> AttemptRecord:

@@ -9,6 +9,7 @@ until it ends and an event stream never ends.
 from __future__ import annotations
 
 import asyncio
+import base64
 import json
 import socket
 import threading
@@ -472,6 +473,8 @@ def test_list_tasks_pages_by_limit_and_cursor_through_every_task_once(
     assert [len(p) for p in pages] == [5, 5, 5, 5, 3]
     assert [i for p in pages for i in p] == [t["task_id"] for t in everything["tasks"]]
     assert error_of(api.get(url, params={"cursor": "not-a-cursor"}), 400) == "invalid_cursor"
+    huge = base64.urlsafe_b64encode(json.dumps([10**29, 1.0, "x"]).encode()).decode()
+    assert error_of(api.get(url, params={"cursor": huge}), 400) == "invalid_cursor"
     assert error_of(api.get(url, params={"limit": 0}), 400) == "invalid_request"
 
 

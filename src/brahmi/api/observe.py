@@ -16,6 +16,9 @@ from brahmi import errors
 from brahmi.api.routes import BrahmiDep, ScopeDep, _readable, _task_in_scope
 from brahmi.views import task_view
 
+#: The largest transcript offset asked for, bytes (a file offset is a signed 64-bit number).
+MAX_OFFSET = 2**62
+
 router = APIRouter(prefix="/api/v1")
 
 
@@ -71,7 +74,7 @@ def transcript(
     brahmi: BrahmiDep,
     scope: ScopeDep,
     attempt_id: str | None = None,
-    offset: Annotated[int, Query(ge=0)] = 0,
+    offset: Annotated[int, Query(ge=0, le=MAX_OFFSET)] = 0,
 ) -> dict[str, Any]:
     """A piece of the transcript of ``attempt_id`` (default: the newest attempt, running or
     not) from byte ``offset``; ask again from ``next_offset`` while ``running`` is true.

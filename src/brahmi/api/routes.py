@@ -218,8 +218,8 @@ def _decode_cursor(cursor: str) -> TaskKey:
     try:
         raw = json.loads(base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)))
         order, created, task_id = raw
-        if isinstance(order, bool) or not isinstance(order, int):
-            raise TypeError(order)
+        if isinstance(order, bool) or not isinstance(order, int) or abs(order) >= 2**63:
+            raise TypeError(order)  # a task_order is a 64-bit integer in the database
         return int(order), float(created), str(task_id)
     except (ValueError, TypeError, binascii.Error) as exc:
         raise errors.InvalidCursor("cursor is not a next_cursor this listing returned") from exc
