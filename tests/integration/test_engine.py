@@ -661,3 +661,15 @@ def test_a_claimed_task_is_the_task_as_stored_json_and_booleans_decoded(
     assert claim.task.inputs == inputs
     assert claim.task.is_qa is False
     assert claim.task.has_subtasks is False
+
+
+def test_a_claimed_attempt_names_its_runtime_while_it_runs(
+    brahmi: Brahmi, workspace: Path
+) -> None:
+    _, ids = create(brahmi, workspace, [spec(1, "build")])
+
+    brahmi.store.claim("worker-1", 1, now=time.time(), lease_s=30.0)
+
+    (attempt,) = brahmi.store.attempts_for(ids["1"])
+    assert attempt.status == "running"
+    assert attempt.executor == brahmi.store.get_task(ids["1"]).runtime == "scripted"

@@ -313,6 +313,9 @@ class WorkerOperations:
                     "task_id": row["id"],
                     "number": row["attempts"],
                     "worker_id": worker_id,
+                    # The runtime chosen for the task (DESIGN §6): a running attempt is
+                    # counted under the runtime it finishes under (GET /metrics).
+                    "executor": row.get("runtime"),
                     "status": "running",
                     "started_at": now,
                 }
