@@ -663,9 +663,7 @@ def test_a_claimed_task_is_the_task_as_stored_json_and_booleans_decoded(
     assert claim.task.has_subtasks is False
 
 
-def test_a_claimed_attempt_names_its_runtime_while_it_runs(
-    brahmi: Brahmi, workspace: Path
-) -> None:
+def test_a_claimed_attempt_names_its_runtime_while_it_runs(brahmi: Brahmi, workspace: Path) -> None:
     _, ids = create(brahmi, workspace, [spec(1, "build")])
 
     brahmi.store.claim("worker-1", 1, now=time.time(), lease_s=30.0)

@@ -406,6 +406,34 @@ def test_the_subtasks_of_one_parent_are_listed_in_position_order(api: Api, proje
     ]
 
 
+def test_paging_one_parents_subtasks_gives_each_once_whatever_their_task_order(
+    api: Api, project_id: str
+) -> None:
+    parent_id = api.post(
+        f"/api/v1/projects/{project_id}/tasks", json={"task_name": "Parent", "skill_id": SKILL}
+    ).json()["task_id"]
+    made = [
+        api.post(
+            f"/api/v1/tasks/{parent_id}/subtasks",
+            json={"task": {"task_name": f"Step {n}", "task_order": order}, "position": 1},
+        ).json()["task_id"]
+        for n, order in enumerate([1, 9, 5, 2], start=1)
+    ]
+    url = f"/api/v1/projects/{project_id}/tasks"
+
+    seen: list[str] = []
+    cursor: str | None = None
+    while True:
+        params: dict[str, Any] = {"parent_task_id": parent_id, "limit": 1}
+        page = api.get(url, params=params | ({"cursor": cursor} if cursor else {})).json()
+        seen += [t["task_id"] for t in page["tasks"]]
+        cursor = page["next_cursor"]
+        if cursor is None:
+            break
+
+    assert sorted(seen) == sorted(made) and len(seen) == len(made)
+
+
 def test_a_subtask_with_dependencies_or_of_a_subtask_is_a_400(api: Api, project_id: str) -> None:
     parent_id = api.post(
         f"/api/v1/projects/{project_id}/tasks", json={"task_name": "Parent", "skill_id": SKILL}

@@ -257,17 +257,21 @@ class TaskStore(WorkerOperations, WorkerDirectory):
         Args:
             after: Only tasks after this one in (``task_order``, ``created_at``, ``id``)
                 order (see :func:`task_key`): the next page of a listing by ``limit``.
-                Pages are in that order alone (a sub-task is not moved next to its
-                parent across pages).
+                Pages are in that order alone, with ``parent_id`` too (a sub-task is
+                not moved next to its parent across pages; without paging, a parent's
+                sub-tasks come in position order).
         """
         query = select(t.tasks)
         if after is not None:
             query = query.where(
                 tuple_(_tasks.task_order, _tasks.created_at, _tasks.id) > tuple_(*after)
             )
+        paged = after is not None or limit is not None
         if parent_id is not None:
-            query = query.where(_tasks.parent_id == parent_id).order_by(_tasks.position)
-        else:
+            query = query.where(_tasks.parent_id == parent_id)
+        if parent_id is not None and not paged:
+            query = query.order_by(_tasks.position)
+        else:  # a page follows the order its cursor names, sub-tasks of one parent too
             query = query.order_by(_tasks.task_order, _tasks.created_at, _tasks.id)
         if project_id is not None:
             query = query.where(_tasks.project_id == project_id)
@@ -283,7 +287,7 @@ class TaskStore(WorkerOperations, WorkerDirectory):
             rows = conn.execute(query).all()
             deps = dependencies_of(conn, [r.id for r in rows])
         records = [task_record(r._mapping, deps.get(r.id, ())) for r in rows]
-        return records if after is not None or limit is not None else _parents_first(records)
+        return records if paged else _parents_first(records)
 
     def critique_edges(self, project_id: str) -> list[tuple[str, str]]:
         """Every ``(qa_task_id, target_id)`` pair of the project's ``critiques_tasks``
