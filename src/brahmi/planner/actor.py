@@ -186,19 +186,22 @@ class PlannerActor:
         )
         if delivery is None:
             return None
-        heartbeat = asyncio.create_task(self._heartbeat(delivery.session.id))
+        extending: list[asyncio.Future[bool]] = []
+        heartbeat = asyncio.create_task(self._heartbeat(delivery.session.id, extending))
         try:
             await self._handle(delivery)
         except asyncio.CancelledError:
             # Cut short (the actor is stopping): hand the session back at once; its trigger
-            # stays ``handling`` and the next actor delivers it again.
+            # stays ``handling`` and the next actor delivers it again. A lease extension
+            # already running in its thread must land first, or it would undo the hand-back.
+            await _stop_heartbeat(heartbeat, extending)
             with contextlib.suppress(Exception):
-                store.extend_lease(delivery.session.id, self.owner, self.brahmi.clock.now())
+                await asyncio.to_thread(
+                    store.extend_lease, delivery.session.id, self.owner, self.brahmi.clock.now()
+                )
             raise
         finally:
-            heartbeat.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await heartbeat
+            await _stop_heartbeat(heartbeat, extending)
         return delivery
 
     async def run_until_idle(self) -> int:
@@ -471,12 +474,31 @@ class PlannerActor:
         if status == "pending":
             self.wake()
 
-    async def _heartbeat(self, session_id: str) -> None:
+    async def _heartbeat(self, session_id: str, extending: list[asyncio.Future[bool]]) -> None:
+        """Extend the session's lease every third of it; the extension under way is kept in
+        ``extending`` (a thread cannot be cancelled: whoever stops this waits for it)."""
         store = self.brahmi.planner_store
         while True:
             await asyncio.sleep(self.lease_s / 3)
             until = self.brahmi.clock.now() + self.lease_s
-            await asyncio.to_thread(store.extend_lease, session_id, self.owner, until)
+            extending[:] = [
+                asyncio.ensure_future(
+                    asyncio.to_thread(store.extend_lease, session_id, self.owner, until)
+                )
+            ]
+            await asyncio.shield(extending[0])
+
+
+async def _stop_heartbeat(
+    heartbeat: asyncio.Task[None], extending: list[asyncio.Future[bool]]
+) -> None:
+    """Cancel ``heartbeat`` and wait until no lease extension of it is still running."""
+    heartbeat.cancel()
+    with contextlib.suppress(asyncio.CancelledError):
+        await heartbeat
+    for running in extending:
+        with contextlib.suppress(Exception):
+            await running
 
 
 def final_reply(result: AgentResult) -> str | None:
