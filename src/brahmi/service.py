@@ -32,7 +32,7 @@ from brahmi.domain.models import NormalisedBatch, TaskRecord, TaskStatus
 from brahmi.domain.problems import Problem
 from brahmi.engine.clock import SYSTEM_CLOCK, Clock
 from brahmi.engine.transcripts import TranscriptChunk, read_chunk
-from brahmi.registry import SkillRegistry
+from brahmi.registry import SkillHit, SkillRegistry
 from brahmi.skills.catalog import Skills, SkillSource
 from brahmi.store.database import create_db_engine, ensure_schema, require_schema
 from brahmi.store.planner import MessageRecord, PlannerStore, SessionRecord, TriggerRecord
@@ -195,6 +195,23 @@ class Brahmi:
         if isinstance(project, str):
             project = self.store.get_project(project)
         self.registry.sync_project(Path(project.workspace), project.name)
+
+    def search_skills(
+        self,
+        project_id: str,
+        category: str | None = None,
+        tag: str | None = None,
+        q: str | None = None,
+    ) -> list[SkillHit]:
+        """``search_skills`` for a project's planner or agent (DESIGN §8): the registry's
+        search, best match first, after the project's own skills were re-read if its
+        workspace changed them (:meth:`sync_project_skills`).
+
+        Raises:
+            ProjectNotFound: When no project has that id.
+        """
+        self.sync_project_skills(project_id)
+        return self.registry.search(category=category, tag=tag, q=q)
 
     def list_projects(self) -> list[ProjectRecord]:
         """Every project, oldest first."""

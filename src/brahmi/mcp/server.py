@@ -27,7 +27,6 @@ from brahmi import errors
 from brahmi.agents.base import PLANNER_TOOLS as ALL_TOOLS
 from brahmi.domain.access import LOCAL, Scope
 from brahmi.domain.models import TaskRecord, TaskStatus
-from brahmi.registry import SkillHit
 from brahmi.service import Brahmi
 from brahmi.views import MAX_BATCH_TASKS, task_view
 
@@ -119,11 +118,7 @@ def build_mcp(
         case; `q` ranks free text. Use a result's `full_id` as a task's `skill_id`."""
         project_id, _ = context(ctx)
 
-        def search() -> list[SkillHit]:
-            brahmi.sync_project_skills(project_id)  # the project's own skills, if changed
-            return brahmi.registry.search(category=category, tag=tag, q=q)
-
-        hits = _call(search)
+        hits = _call(lambda: brahmi.search_skills(project_id, category, tag, q))
         return {"skills": [h.to_dict() for h in hits]}
 
     @server.tool()

@@ -32,14 +32,18 @@ class PlannerTools:
         self.brahmi = brahmi
         self.project_id = project_id
         self.session_id = session_id
+        #: Whether this turn re-read the project's own skills already.
+        self._synced = False
 
     def search_skills(
         self, category: str | None = None, tag: str | None = None, q: str | None = None
     ) -> list[SkillHit]:
         """The registry's ``search_skills``: best match first (the project's own skills
-        re-read first if its workspace changed them)."""
-        self.brahmi.sync_project_skills(self.project_id)
-        return self.brahmi.registry.search(category=category, tag=tag, q=q)
+        re-read first, once per turn, if its workspace changed them)."""
+        if self._synced:
+            return self.brahmi.registry.search(category=category, tag=tag, q=q)
+        self._synced = True
+        return self.brahmi.search_skills(self.project_id, category, tag, q)
 
     def can_run(self, hit: SkillHit) -> bool:
         """Whether the skill of a search hit could run in this project on this machine now
