@@ -18,7 +18,8 @@ if TYPE_CHECKING:
     from importlib.metadata import EntryPoint
 
 GROUP = "brahmi.executors"
-#: The built-ins, also found when Brahmi runs from a source tree without its metadata.
+#: The built-ins, also found when Brahmi runs from a source tree without its metadata. A
+#: plug-in installed under one of these names does not replace it.
 BUILTINS = {
     "noop": "brahmi.agents.noop:NoopRuntime",
     "command": "brahmi.agents.command:CommandRuntime",
@@ -41,8 +42,10 @@ class RuntimeRegistry:
         if self._found is None:
             from importlib.metadata import EntryPoint, entry_points
 
-            found = {name: EntryPoint(name, value, GROUP) for name, value in BUILTINS.items()}
-            found.update({ep.name: ep for ep in entry_points(group=GROUP)})
+            found = {ep.name: ep for ep in entry_points(group=GROUP)}
+            # A built-in's name is always the built-in (whether or not the metadata was read
+            # first, see _loader): a plug-in takes a name of its own.
+            found.update({name: EntryPoint(name, value, GROUP) for name, value in BUILTINS.items()})
             self._found = found
         return self._found
 
