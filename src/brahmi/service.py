@@ -477,10 +477,11 @@ class Brahmi:
         self, task_id: str, *, attempt_id: str | None = None, offset: int = 0
     ) -> TranscriptChunk | None:
         """A piece of a task's transcript from byte ``offset``: of ``attempt_id``, else of
-        its newest attempt (the one running, if any); None when it has no attempt yet.
+        its newest attempt (the one running, if any); None when it has no attempt yet (an
+        unknown ``task_id`` reads the same: the caller checks the task exists).
 
         Raises:
-            TaskNotFound: No such task, or no such attempt of it.
+            TaskNotFound: ``attempt_id`` is not an attempt of that task.
         """
         attempts = self.store.attempts_for(task_id)
         if attempt_id is not None:

@@ -76,8 +76,11 @@ def deploy_project(
         The deployment, recorded; its ``to_dict()`` is the public shape.
 
     Raises:
-        InvalidMetadata: The file cannot be deployed as written; nothing was stopped or
-            started.
+        InvalidMetadata: The file cannot be deployed as written. When the file itself
+            breaks a rule, nothing was stopped or started; a value found wrong only while
+            deploying (a path leaving the project, an output a build did not produce)
+            comes after the previous deployment was stopped, and nothing new is left
+            running.
         DeployTargetNotFound: No such target.
         DeployFailed: (or a subclass: ``service_not_deployable``, ``build_failed``,
             ``port_in_use``, ``service_exited``, ``health_check_failed``) with

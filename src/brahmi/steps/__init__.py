@@ -7,4 +7,6 @@ request, writing the result, running a child process.
 
 - :mod:`brahmi.steps.run_command`: ``brahmi/builtin/run-command``.
 - :mod:`brahmi.steps.pytest_critique`: ``brahmi/builtin/pytest-critique``.
+- :mod:`brahmi.steps.metadata_generate`: ``brahmi/builtin/aramb-metadata-generate``.
+- :mod:`brahmi.steps.local_deploy`: ``brahmi/builtin/local-deployment``.
 """
