@@ -8,8 +8,9 @@ loopback interface is local (everything) as long as no token for people is confi
 from __future__ import annotations
 
 import ipaddress
+from typing import Annotated, Any
 
-from fastapi import Request
+from fastapi import Depends, Request
 
 from brahmi import errors
 from brahmi.domain.access import LOCAL, Scope
@@ -61,4 +62,62 @@ def request_scope(request: Request) -> Scope:
     return caller_scope(request_brahmi(request), headers, client.host if client else None)
 
 
-__all__ = ["caller_scope", "request_brahmi", "request_scope"]
+#: The instance serving a request (a FastAPI dependency).
+BrahmiDep = Annotated[Brahmi, Depends(request_brahmi)]
+#: The caller's scope (a FastAPI dependency).
+ScopeDep = Annotated[Scope, Depends(request_scope)]
+
+
+def require_readable(brahmi: Brahmi, scope: Scope, project_id: str) -> None:
+    """Raise unless ``project_id`` exists and ``scope`` may read it.
+
+    Raises:
+        ProjectNotFound: No such project.
+        Forbidden: The caller may not read it.
+    """
+    brahmi.get_project(project_id)
+    if not scope.can_read(project_id):
+        raise errors.Forbidden(f"this token may not read project {project_id}")
+
+
+def require_writable(brahmi: Brahmi, scope: Scope, project_id: str) -> None:
+    """Raise unless ``scope`` may change ``project_id`` (:func:`require_readable` first)."""
+    require_readable(brahmi, scope, project_id)
+    if not scope.can_write(project_id):
+        raise errors.Forbidden(f"this token may not change project {project_id}")
+
+
+def require_person(brahmi: Brahmi, scope: Scope, project_id: str) -> None:
+    """Raise unless ``scope`` may act as the project's person: change its settings, post
+    to its planner (not an agent's or a planner's token)."""
+    require_writable(brahmi, scope, project_id)
+    if not scope.can_act_as_person(project_id):
+        raise errors.Forbidden(f"only a person's token may do this in project {project_id}")
+
+
+def task_in_scope(brahmi: Brahmi, scope: Scope, task_id: str, *, write: bool = False) -> Any:
+    """The task ``task_id`` if ``scope`` may read it (and, with ``write``, change it).
+
+    Raises:
+        TaskNotFound: No such task, or one the caller may not read (not told apart).
+        Forbidden: ``write`` and the caller may not change it.
+    """
+    task = brahmi.get_task(task_id)
+    if not scope.can_read(task.project_id):
+        raise errors.TaskNotFound(f"no task has the id {task_id!r}", task_id=task_id)
+    if write and not scope.can_write(task.project_id):
+        raise errors.Forbidden(f"this token may not change task {task_id}")
+    return task
+
+
+__all__ = [
+    "BrahmiDep",
+    "ScopeDep",
+    "caller_scope",
+    "request_brahmi",
+    "request_scope",
+    "require_person",
+    "require_readable",
+    "require_writable",
+    "task_in_scope",
+]

@@ -13,7 +13,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Query
 
 from brahmi import errors
-from brahmi.api.routes import BrahmiDep, ScopeDep, _readable, _task_in_scope
+from brahmi.api.access import BrahmiDep, ScopeDep, require_readable, task_in_scope
 from brahmi.views import task_view
 
 #: The largest transcript offset asked for, bytes (a file offset is a signed 64-bit number).
@@ -54,7 +54,7 @@ def graph(project_id: str, brahmi: BrahmiDep, scope: ScopeDep) -> dict[str, Any]
     """Every task of the project in one read, each with its ``dependencies`` and the tasks
     it ``critiques`` (a QA task's targets), and ``last_event_id``: follow
     ``/events?after=last_event_id`` to keep the picture current without a gap."""
-    _readable(brahmi, scope, project_id)
+    require_readable(brahmi, scope, project_id)
     last_event_id = brahmi.store.last_event_id()  # before the read: nothing falls between
     critiques: dict[str, list[str]] = {}
     for qa_id, target_id in brahmi.store.critique_edges(project_id):
@@ -79,7 +79,7 @@ def transcript(
     """A piece of the transcript of ``attempt_id`` (default: the newest attempt, running or
     not) from byte ``offset``; ask again from ``next_offset`` while ``running`` is true.
     ``{"attempt_id": null, …}`` when the task has not run yet."""
-    _task_in_scope(brahmi, scope, task_id)
+    task_in_scope(brahmi, scope, task_id)
     chunk = brahmi.read_transcript(task_id, attempt_id=attempt_id, offset=offset)
     if chunk is None:
         return {

@@ -12,52 +12,26 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Body, Depends, Header, Query, Request
+from fastapi import APIRouter, Body, Header, Query, Request
 from pydantic import BaseModel, Field
 from sse_starlette.sse import EventSourceResponse
 
 from brahmi import errors
-from brahmi.api.access import request_brahmi, request_scope
-from brahmi.domain.access import Scope
+from brahmi.api.access import (
+    BrahmiDep,
+    ScopeDep,
+    require_person,
+    require_readable,
+    require_writable,
+    task_in_scope,
+)
 from brahmi.domain.models import TaskStatus
-from brahmi.service import Brahmi
 from brahmi.store.tasks import TaskKey, task_key
 from brahmi.views import MAX_BATCH_TASKS, task_view
 
 router = APIRouter(prefix="/api/v1")
 #: Seconds between polls of the event log by an open event stream.
 EVENT_POLL_S = 0.2
-
-
-BrahmiDep = Annotated[Brahmi, Depends(request_brahmi)]
-ScopeDep = Annotated[Scope, Depends(request_scope)]
-
-
-def _readable(brahmi: Brahmi, scope: Scope, project_id: str) -> None:
-    brahmi.get_project(project_id)
-    if not scope.can_read(project_id):
-        raise errors.Forbidden(f"this token may not read project {project_id}")
-
-
-def _writable(brahmi: Brahmi, scope: Scope, project_id: str) -> None:
-    _readable(brahmi, scope, project_id)
-    if not scope.can_write(project_id):
-        raise errors.Forbidden(f"this token may not change project {project_id}")
-
-
-def _personal(brahmi: Brahmi, scope: Scope, project_id: str) -> None:
-    _writable(brahmi, scope, project_id)
-    if not scope.can_act_as_person(project_id):
-        raise errors.Forbidden(f"only a person's token may do this in project {project_id}")
-
-
-def _task_in_scope(brahmi: Brahmi, scope: Scope, task_id: str, *, write: bool = False) -> Any:
-    task = brahmi.get_task(task_id)
-    if not scope.can_read(task.project_id):
-        raise errors.TaskNotFound(f"no task has the id {task_id!r}", task_id=task_id)
-    if write and not scope.can_write(task.project_id):
-        raise errors.Forbidden(f"this token may not change task {task_id}")
-    return task
 
 
 # -- projects -------------------------------------------------------------------------------
@@ -86,7 +60,7 @@ def create_project(body: ProjectIn, brahmi: BrahmiDep, scope: ScopeDep) -> dict[
 @router.get("/projects/{project_id}", tags=["projects"])
 def get_project(project_id: str, brahmi: BrahmiDep, scope: ScopeDep) -> dict[str, Any]:
     """One project, with its task counts by status."""
-    _readable(brahmi, scope, project_id)
+    require_readable(brahmi, scope, project_id)
     counts = brahmi.store.status_counts(project_id=project_id)
     budget = brahmi.usage.budget(project_id)
     return {
@@ -116,7 +90,7 @@ def configure_project(
 ) -> dict[str, Any]:
     """Change a project's settings (issue 6): budget, default runtime, runtime options, env.
     A person's call: an agent's or a planner's token gets 403."""
-    _personal(brahmi, scope, project_id)
+    require_person(brahmi, scope, project_id)
     changes = body.model_dump(exclude_unset=True)
     return _project(brahmi.configure_project(project_id, changes))
 
@@ -145,7 +119,7 @@ def create_tasks_batch(
     body: Annotated[Any, Body(description='{"tasks": [...]} or the list itself, any dialect.')],
 ) -> dict[str, Any]:
     """``create_tasks_batch``: all tasks or none; 400 ``invalid_batch`` lists every problem."""
-    _writable(brahmi, scope, project_id)
+    require_writable(brahmi, scope, project_id)
     tasks = body.get("tasks") if isinstance(body, dict) else body
     if isinstance(tasks, list) and len(tasks) > MAX_BATCH_TASKS:
         raise errors.InvalidBatch.too_large(len(tasks), MAX_BATCH_TASKS)
@@ -160,7 +134,7 @@ def create_task(
     body: Annotated[dict[str, Any], Body(description="One task spec; dependencies are task ids.")],
 ) -> dict[str, Any]:
     """``create_task``."""
-    _writable(brahmi, scope, project_id)
+    require_writable(brahmi, scope, project_id)
     return task_view(brahmi.create_task(project_id, body, source="api"))
 
 
@@ -185,7 +159,7 @@ def list_tasks(
     With ``limit``, one page in (task_order, creation, id) order and ``next_cursor``: pass
     it as ``cursor`` for the next page (null after the last).
     """
-    _readable(brahmi, scope, project_id)
+    require_readable(brahmi, scope, project_id)
     after = _decode_cursor(cursor) if cursor is not None else None
     page = limit or (MAX_PAGE if after is not None else None)
     tasks = brahmi.store.list_tasks(
@@ -228,7 +202,7 @@ def _decode_cursor(cursor: str) -> TaskKey:
 @router.get("/tasks/{task_id}", tags=["tasks"])
 def get_task(task_id: str, brahmi: BrahmiDep, scope: ScopeDep) -> dict[str, Any]:
     """One task with its sub-tasks, attempts and history (verdicts, rebuilds, resumes)."""
-    task = _task_in_scope(brahmi, scope, task_id)
+    task = task_in_scope(brahmi, scope, task_id)
     subtasks = brahmi.store.subtasks_of(task.id) if task.has_subtasks else []
     view = task_view(task, subtasks=subtasks)
     view["attempt_history"] = [
@@ -266,7 +240,7 @@ def create_subtask(
     task_id: str, body: SubtaskIn, brahmi: BrahmiDep, scope: ScopeDep
 ) -> dict[str, Any]:
     """``create_subtask``: one level, run in position order after earlier siblings."""
-    parent = _task_in_scope(brahmi, scope, task_id)
+    parent = task_in_scope(brahmi, scope, task_id)
     if not scope.can_add_subtask(parent.project_id, parent.id):
         raise errors.Forbidden(f"this token may not add sub-tasks to task {task_id}")
     return task_view(
@@ -277,14 +251,14 @@ def create_subtask(
 @router.post("/tasks/{task_id}/retry", tags=["tasks"])
 def retry_task(task_id: str, brahmi: BrahmiDep, scope: ScopeDep) -> dict[str, Any]:
     """Run a failed, blocked or cancelled task again, with what it blocked."""
-    _task_in_scope(brahmi, scope, task_id, write=True)
+    task_in_scope(brahmi, scope, task_id, write=True)
     return task_view(brahmi.retry_task(task_id))
 
 
 @router.post("/tasks/{task_id}/cancel", tags=["tasks"])
 def cancel_task(task_id: str, brahmi: BrahmiDep, scope: ScopeDep) -> dict[str, Any]:
     """Cancel a task that has not finished; its dependents become blocked."""
-    _task_in_scope(brahmi, scope, task_id, write=True)
+    task_in_scope(brahmi, scope, task_id, write=True)
     return task_view(brahmi.cancel_task(task_id))
 
 
@@ -302,7 +276,7 @@ def resume_task(task_id: str, body: ResumeIn, brahmi: BrahmiDep, scope: ScopeDep
     """``resume_task``: ``continue`` runs a finished task again with a message and returns
     the task; ``qa`` asks the task's agent session a question and returns
     ``{"answer", "usage", …}``, changing nothing (a bounded wait: 504 past it)."""
-    _task_in_scope(brahmi, scope, task_id, write=True)
+    task_in_scope(brahmi, scope, task_id, write=True)
     if body.mode == "qa":
         return brahmi.ask_task(task_id, body.message, timeout_s=body.timeout_s).to_dict()
     return task_view(brahmi.resume_task(task_id, body.message, body.mode))
@@ -330,7 +304,7 @@ def post_message(
     ``brahmi serve`` answers it. Replies appear in ``GET .../messages`` and as
     ``user_response`` events on the event stream. A person's call: a planner's token
     (which answers with ``user_response``) gets 403."""
-    _personal(brahmi, scope, project_id)
+    require_person(brahmi, scope, project_id)
     return brahmi.post_message(project_id, body.text, planner=body.planner).to_dict()
 
 
@@ -344,7 +318,7 @@ def list_messages(
 ) -> dict[str, Any]:
     """The conversation, oldest first: the person's messages (``user``), the planner's
     replies (``planner``) and Brahmi's notices (``brahmi``), after message id ``after``."""
-    _readable(brahmi, scope, project_id)
+    require_readable(brahmi, scope, project_id)
     messages = brahmi.conversation(project_id, session_id=session_id, after_id=after)
     return {"messages": [m.to_dict() for m in messages]}
 
@@ -352,7 +326,7 @@ def list_messages(
 @router.get("/projects/{project_id}/planner/sessions", tags=["planner"])
 def list_sessions(project_id: str, brahmi: BrahmiDep, scope: ScopeDep) -> dict[str, Any]:
     """The project's planner sessions with their usage, and each session's triggers."""
-    _readable(brahmi, scope, project_id)
+    require_readable(brahmi, scope, project_id)
     store = brahmi.planner_store
     return {
         "sessions": [
@@ -377,7 +351,7 @@ def list_sessions(project_id: str, brahmi: BrahmiDep, scope: ScopeDep) -> dict[s
 @router.post("/projects/{project_id}/planner/wake_up", status_code=202, tags=["planner"])
 def wake_up(project_id: str, brahmi: BrahmiDep, scope: ScopeDep) -> dict[str, Any]:
     """Queue a ``wake_up`` trigger for each of the project's sessions with unfinished work."""
-    _writable(brahmi, scope, project_id)
+    require_writable(brahmi, scope, project_id)
     return {"triggers": [tr.to_dict() for tr in brahmi.wake_up(project_id)]}
 
 
@@ -429,7 +403,7 @@ async def events(
 ) -> EventSourceResponse:
     """The project's events as Server-Sent Events, oldest first, then live; each carries
     its id, so a client that reconnects with ``Last-Event-ID`` misses nothing."""
-    _readable(brahmi, scope, project_id)
+    require_readable(brahmi, scope, project_id)
     start = int(last_event_id) if last_event_id and last_event_id.isdigit() else after
 
     async def stream() -> AsyncIterator[dict[str, Any]]:
