@@ -192,7 +192,7 @@ class SystemCollector(Collector):
         engine = self.brahmi.store.engine
         if self._cursor is None:
             # Start from now: the ids first (an event written meanwhile is read next).
-            self._cursor = queries.last_event_id(engine)
+            self._cursor = self.brahmi.store.last_event_id()
             self.tracker.seed(queries.active_tasks(engine))
         events = queries.tracked_events(engine, self._cursor, EVENTS_PER_SCRAPE)
         self.tracker.feed(events)

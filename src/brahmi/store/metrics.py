@@ -169,12 +169,6 @@ class ActiveTask:
     attempt_started_at: float | None = None
 
 
-def last_event_id(engine: Engine) -> int:
-    """The newest event's id (0 for an empty log)."""
-    with reading(engine) as conn:
-        return int(conn.execute(select(func.max(_events.id))).scalar() or 0)
-
-
 def active_tasks(engine: Engine) -> list[ActiveTask]:
     """Every ``ready`` or ``running`` task, with the times the histograms need."""
     query = (
