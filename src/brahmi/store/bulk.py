@@ -10,7 +10,6 @@ caller's connection, inside its transaction (errors wrapped as SQLAlchemy's, see
 
 from __future__ import annotations
 
-import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -18,7 +17,7 @@ from typing import Any
 from sqlalchemy import JSON, Table, insert
 from sqlalchemy.engine import Connection
 
-from brahmi.store.driver import cursor_of, wrapped
+from brahmi.store.driver import cursor_of, dumps, wrapped
 
 _POSITIONAL = {"qmark", "numeric", "format", "numeric_dollar"}
 
@@ -39,7 +38,6 @@ def bulk_insert(conn: Connection, table: Table, rows: Sequence[Mapping[str, Any]
     else:
         params = [dict(row) for row in rows]
     if plan.json_at:
-        dumps = json.dumps
         for values in params:
             for key in plan.json_at:
                 if (v := values[key]) is not None:

@@ -47,6 +47,11 @@ class _Compiled:
 
 _CACHE: dict[tuple[str, int], _Compiled] = {}
 
+#: ``json.dumps`` and ``json.loads`` with their default settings (the same text and
+#: values), without the call that checks for options on every value.
+dumps = json.JSONEncoder().encode
+loads = json.JSONDecoder().decode
+
 
 class Record(dict[str, Any]):
     """One row: column name → value, also readable as attributes (``row.status``)."""
@@ -95,7 +100,7 @@ def execute(conn: Connection, statement: ClauseElement, params: Mapping[str, Any
     encoded = [values[n] for n in compiled.names]
     for i in compiled.json_at:
         if (v := encoded[i]) is not None:
-            encoded[i] = json.dumps(v)
+            encoded[i] = dumps(v)
     driver_params: Any = (
         encoded if compiled.positional else dict(zip(compiled.names, encoded, strict=True))
     )
@@ -158,7 +163,6 @@ def typed(conn: Connection, table: Table, rows: list[Record]) -> list[Record]:
     if conn.dialect.name != "sqlite":
         return rows  # psycopg decodes JSONB and booleans itself
     json_columns, bool_columns = _decoders(table)
-    loads = json.loads
     for row in rows:
         for name in json_columns:
             if (value := row.get(name)) is not None:
