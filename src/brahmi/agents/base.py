@@ -91,11 +91,18 @@ class Transcript:
     :attr:`last_activity` (``time.monotonic`` seconds).
     """
 
-    def __init__(self, path: Path) -> None:
-        self.path = path
+    def __init__(self, path: Path | Callable[[], Path]) -> None:
+        self._path = path
         self._file: TextIO | None = None
         self._pending: list[str] = []
         self.last_activity = time.monotonic()
+
+    @property
+    def path(self) -> Path:
+        """The file; a path given as a function is built on first use."""
+        if not isinstance(self._path, Path):
+            self._path = self._path()
+        return self._path
 
     @property
     def exists(self) -> bool:
@@ -136,7 +143,9 @@ class AgentRequest:
         parent: The parent task, for a sub-task.
         skill: The task's skill.
         system_prompt: The skill's body.
-        prompt: The rendered task (see :mod:`brahmi.agents.prompt`).
+        prompt_source: The rendered task (see :mod:`brahmi.agents.prompt`), or a function
+            that renders it: runtimes read :attr:`prompt`, rendered on first use, so a
+            runtime that never reads it does not pay for it.
         workdir: The project workspace, the run's working directory.
         env: Extra environment variables (the project's, ``BRAHMI_*``); secrets included,
             so never log it.
@@ -148,7 +157,7 @@ class AgentRequest:
     task: TaskRecord
     skill: Skill
     system_prompt: str
-    prompt: str
+    prompt_source: str | Callable[[], str]
     workdir: Path
     transcript: Transcript
     attempt_id: str
@@ -174,6 +183,13 @@ class AgentRequest:
     #: database: :meth:`brahmi.config.Settings.tool_env`. Kept out of the agent's own
     #: environment (it may hold a database password).
     tool_env: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def prompt(self) -> str:
+        """The rendered task (rendered on first use when given as a function)."""
+        if not isinstance(self.prompt_source, str):
+            self.prompt_source = self.prompt_source()
+        return self.prompt_source
 
 
 @dataclass(slots=True)

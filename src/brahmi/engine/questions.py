@@ -116,7 +116,7 @@ async def ask(
         task=task,
         skill=skill,
         system_prompt=skill.body,
-        prompt=question,
+        prompt_source=question,
         workdir=Path(project.workspace),
         transcript=transcript,
         attempt_id=f"{task.id}:question-{question_id}",

@@ -102,6 +102,7 @@ class Worker:
         self._wake: asyncio.Event | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
         self._projects: dict[str, ProjectRecord] = {}
+        self._workdirs: dict[str, Path] = {}
         #: False while this worker knows of no ready task it could claim (its last claim
         #: found fewer than asked, and nothing woke it since): its next results then claim
         #: the dependents they make ready directly (see TaskStore.record_and_claim).
@@ -309,8 +310,8 @@ class Worker:
 
     async def _execute(self, claim: Claim) -> None:
         task = claim.task
-        path = self._transcript_path(claim)
-        transcript = Transcript(path)
+        # The path is built only if the run writes something (a silent run leaves no file).
+        transcript = Transcript(functools.partial(self._transcript_path, claim))
         try:
             finished = await self._attempt(claim, transcript)
         except asyncio.CancelledError:
@@ -340,7 +341,7 @@ class Worker:
                 task=task,
                 attempt_id=claim.attempt_id,
                 outcome=finished.outcome,
-                transcript_path=str(path) if transcript.exists else None,
+                transcript_path=str(transcript.path) if transcript.exists else None,
                 usage=result.usage.to_dict() if result else None,
                 skill_version=finished.skill_version,
                 session_ref=result.session_ref if result else None,
@@ -441,8 +442,10 @@ class Worker:
             task=task,
             skill=skill,
             system_prompt=skill.body,
-            prompt=render_prompt(task, parent, resume_message=_message_of(task)),
-            workdir=Path(project.workspace),
+            prompt_source=functools.partial(
+                render_prompt, task, parent, resume_message=_message_of(task)
+            ),
+            workdir=self._workdir(project.workspace),
             transcript=transcript,
             attempt_id=claim.attempt_id,
             attempt=claim.attempt_number,
@@ -528,6 +531,12 @@ class Worker:
         if project_id not in self._projects:
             self._projects[project_id] = self.store.get_project(project_id)
         return self._projects[project_id]
+
+    def _workdir(self, workspace: str) -> Path:
+        found = self._workdirs.get(workspace)
+        if found is None:
+            found = self._workdirs[workspace] = Path(workspace)
+        return found
 
     def _executor_name(self, skill: Skill, project: ProjectRecord, task: TaskRecord) -> str:
         """Forced executor, else the one chosen at creation, else the skill's, else the

@@ -10,14 +10,14 @@ caller's connection, inside its transaction (errors wrapped as SQLAlchemy's, see
 
 from __future__ import annotations
 
-import json
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import JSON, Table, insert
 from sqlalchemy.engine import Connection
 
-from brahmi.store.driver import cursor_of, wrapped
+from brahmi.store.driver import cursor_of, dumps, wrapped
 
 _POSITIONAL = {"qmark", "numeric", "format", "numeric_dollar"}
 
@@ -30,15 +30,19 @@ def bulk_insert(conn: Connection, table: Table, rows: Sequence[Mapping[str, Any]
     """
     if not rows:
         return
-    columns = list(rows[0])
-    encoded, compiled = _compiled(conn, table, tuple(columns))
-    if conn.dialect.paramstyle in _POSITIONAL:
-        order = [columns.index(c) for c in (compiled.positiontup or columns)]
-        params: list[Any] = [_encode(row, columns, encoded) for row in rows]
-        if order != list(range(len(columns))):
-            params = [tuple(p[i] for i in order) for p in params]
+    columns = tuple(rows[0])
+    plan = _compiled(conn, table, columns)
+    params: list[Any]
+    if plan.positional:  # each row's values in the compiled statement's order
+        params = [[row[c] for c in plan.order] for row in rows]
     else:
-        params = [dict(zip(columns, _encode(r, columns, encoded), strict=True)) for r in rows]
+        params = [dict(row) for row in rows]
+    if plan.json_at:
+        for values in params:
+            for key in plan.json_at:
+                if (v := values[key]) is not None:
+                    values[key] = dumps(v)
+    compiled = plan.compiled
     cursor = cursor_of(conn)
     try:
         cursor.executemany(compiled.string, params)
@@ -48,24 +52,31 @@ def bulk_insert(conn: Connection, table: Table, rows: Sequence[Mapping[str, Any]
         cursor.close()
 
 
-_CACHE: dict[tuple[str, str, tuple[str, ...]], tuple[list[bool], Any]] = {}
+@dataclass(frozen=True, slots=True)
+class _Plan:
+    compiled: Any
+    positional: bool
+    #: The columns in the order the compiled statement binds them.
+    order: tuple[str, ...]
+    #: Where the JSON columns are in a row's parameters: indexes (positional) or names.
+    json_at: tuple[Any, ...]
 
 
-def _compiled(conn: Connection, table: Table, columns: tuple[str, ...]) -> tuple[list[bool], Any]:
-    """Which columns are JSON, and the INSERT compiled for this dialect (built once)."""
+_CACHE: dict[tuple[str, str, tuple[str, ...]], _Plan] = {}
+
+
+def _compiled(conn: Connection, table: Table, columns: tuple[str, ...]) -> _Plan:
+    """The INSERT compiled for this dialect, and where its JSON values go (built once)."""
     key = (conn.dialect.name, table.name, columns)
-    if key not in _CACHE:
-        encoded = [isinstance(table.c[c].type, JSON) for c in columns]
-        _CACHE[key] = (
-            encoded,
-            insert(table).compile(dialect=conn.dialect, column_keys=list(columns)),
+    found = _CACHE.get(key)
+    if found is None:
+        compiled = insert(table).compile(dialect=conn.dialect, column_keys=list(columns))
+        positional = conn.dialect.paramstyle in _POSITIONAL
+        order = tuple(compiled.positiontup or columns) if positional else columns
+        json_at: tuple[Any, ...] = tuple(
+            (i if positional else c)
+            for i, c in enumerate(order)
+            if isinstance(table.c[c].type, JSON)
         )
-    return _CACHE[key]
-
-
-def _encode(row: Mapping[str, Any], columns: list[str], encoded: list[bool]) -> tuple[Any, ...]:
-    dumps = json.dumps
-    return tuple(
-        (None if (v := row[c]) is None else dumps(v)) if e else row[c]
-        for c, e in zip(columns, encoded, strict=True)
-    )
+        found = _CACHE[key] = _Plan(compiled, positional, order, json_at)
+    return found

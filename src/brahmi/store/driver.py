@@ -39,9 +39,18 @@ class _Compiled:
     defaults: dict[str, Any]
     #: Binds whose values are encoded as JSON text.
     json: frozenset[str]
+    #: Their positions in ``names``.
+    json_at: tuple[int, ...]
+    #: The result's column names, once a first execution described them.
+    columns: list[list[str]]
 
 
 _CACHE: dict[tuple[str, int], _Compiled] = {}
+
+#: ``json.dumps`` and ``json.loads`` with their default settings (the same text and
+#: values), without the call that checks for options on every value.
+dumps = json.JSONEncoder().encode
+loads = json.JSONDecoder().decode
 
 
 class Record(dict[str, Any]):
@@ -86,22 +95,23 @@ def execute(conn: Connection, statement: ClauseElement, params: Mapping[str, Any
         KeyError: A bind of the statement has no value in ``params`` nor in the statement.
         sqlalchemy.exc.DBAPIError: As ``conn.execute`` would.
     """
-    compiled = _compiled(conn, statement)
+    compiled = _CACHE.get((conn.dialect.name, id(statement))) or _compiled(conn, statement)
     values = {**compiled.defaults, **params} if compiled.defaults else params
-    dumps = json.dumps
-    encoded = [
-        dumps(v) if n in compiled.json and (v := values[n]) is not None else values[n]
-        for n in compiled.names
-    ]
+    encoded = [values[n] for n in compiled.names]
+    for i in compiled.json_at:
+        if (v := encoded[i]) is not None:
+            encoded[i] = dumps(v)
     driver_params: Any = (
-        tuple(encoded) if compiled.positional else dict(zip(compiled.names, encoded, strict=True))
+        encoded if compiled.positional else dict(zip(compiled.names, encoded, strict=True))
     )
-    cursor = cursor_of(conn)
+    cursor = conn.connection.cursor()
     try:
         cursor.execute(compiled.sql, driver_params)
         rows: list[Record] = []
         if cursor.description is not None:
-            columns = [d[0] for d in cursor.description]
+            if not compiled.columns:
+                compiled.columns.append([d[0] for d in cursor.description])
+            columns = compiled.columns[0]
             rows = [Record(zip(columns, row, strict=True)) for row in cursor.fetchall()]
         return Result(rows, cursor.rowcount)
     except conn.dialect.loaded_dbapi.Error as exc:
@@ -127,12 +137,16 @@ def _compiled(conn: Connection, statement: ClauseElement) -> _Compiled:
         compiled = cast(SQLCompiler, statement.compile(dialect=conn.dialect))
         positional = conn.dialect.paramstyle in _POSITIONAL
         binds = {name: bind for bind, name in compiled.bind_names.items()}
+        names = tuple(compiled.positiontup or ()) if positional else tuple(binds)
+        json_names = frozenset(name for name, b in binds.items() if isinstance(b.type, JSON))
         found = _Compiled(
             sql=compiled.string,
-            names=tuple(compiled.positiontup or ()) if positional else tuple(binds),
+            names=names,
             positional=positional,
             defaults={name: b.value for name, b in binds.items() if not b.required},
-            json=frozenset(name for name, b in binds.items() if isinstance(b.type, JSON)),
+            json=json_names,
+            json_at=tuple(i for i, name in enumerate(names) if name in json_names),
+            columns=[],
         )
         # Keep the statement alive with its entry, so its id is never reused.
         _CACHE[key] = found
@@ -149,7 +163,6 @@ def typed(conn: Connection, table: Table, rows: list[Record]) -> list[Record]:
     if conn.dialect.name != "sqlite":
         return rows  # psycopg decodes JSONB and booleans itself
     json_columns, bool_columns = _decoders(table)
-    loads = json.loads
     for row in rows:
         for name in json_columns:
             if (value := row.get(name)) is not None:
