@@ -626,26 +626,7 @@ def test_a_deploy_ended_by_sigterm_leaves_nothing_running(
     silent += "time.sleep(600)\n"
     root = project(tmp_path, HEAD + backend(), backend_code=silent)
     deployed.append(root)
-    proc = subprocess.Popen(
-        [str(cli.exe), "deploy", str(root), "--timeout", "60"],
-        env=cli.env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    home = Path(cli.env["BRAHMI_HOME"])
-    deadline = time.monotonic() + 30
-    pid = None
-    while pid is None and time.monotonic() < deadline:
-        for log in home.glob("deployments/*/logs/api.log"):
-            found = re.search(r"backend pid (\d+)", log.read_text())
-            pid = int(found.group(1)) if found else None
-        time.sleep(0.05)
-    assert pid is not None and running(pid)
-
-    proc.terminate()
-
-    assert proc.wait(timeout=30) != 0
-    assert wait_gone([pid]) == []
+    _terminate_once_logged(cli, root, "backend pid")
 
 
 def test_docker_asked_for_without_an_engine_is_a_clear_error(cli: Cli, tmp_path: Path) -> None:
@@ -668,6 +649,12 @@ def test_a_deploy_ended_by_sigterm_during_a_build_leaves_no_build_running(
     root = project(tmp_path, toml + backend())
     (root / "backend" / "slow.py").write_text(slow_build)
     deployed.append(root)
+    _terminate_once_logged(cli, root, "build pid")
+
+
+def _terminate_once_logged(cli: Cli, root: Path, says: str) -> None:
+    """Start ``brahmi deploy ROOT``, wait until a service or build log says ``<says> PID``,
+    SIGTERM the deploy, then check it failed and that process is gone."""
     proc = subprocess.Popen(
         [str(cli.exe), "deploy", str(root), "--timeout", "60"],
         env=cli.env,
@@ -679,7 +666,7 @@ def test_a_deploy_ended_by_sigterm_during_a_build_leaves_no_build_running(
     pid = None
     while pid is None and time.monotonic() < deadline:
         for log in home.glob("deployments/*/logs/*.log"):
-            found = re.search(r"build pid (\d+)", log.read_text())
+            found = re.search(rf"{says} (\d+)", log.read_text())
             pid = int(found.group(1)) if found else pid
         time.sleep(0.05)
     assert pid is not None and running(pid)
