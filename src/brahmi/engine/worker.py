@@ -227,7 +227,7 @@ class Worker:
         return taken
 
     def _claim(self, limit: int) -> list[Claim]:
-        return self.store.claim(
+        return self._recorder.claim(
             self.id,
             limit,
             now=self.clock.now(),
@@ -256,7 +256,7 @@ class Worker:
     async def _idle(self, stop: asyncio.Event) -> None:
         assert self._wake is not None
         timeout = self.settings.poll_interval_s
-        upcoming = self.store.next_run_after()
+        upcoming = self._recorder.next_run_after()
         if upcoming is not None:
             timeout = max(0.0, min(timeout, upcoming - self.clock.now()))
         self._wake.clear()
