@@ -1,15 +1,15 @@
-"""A worker's hop on PostgreSQL in two round trips (DESIGN §3, §9).
+"""A worker's hop on PostgreSQL in one round trip (DESIGN §3, §9).
 
 On PostgreSQL every statement is a round trip to the server and a parse, plan and
 executor start-up there; recording results through the general path
 (:meth:`~brahmi.store.claims.WorkerOperations.record_and_claim`) took about 13 statements
 a task and a round trip each. Here the common case, top-level tasks that completed without
-a verdict, takes four statements for the whole group of results, sent together in
-psycopg's pipeline mode:
+a verdict, takes three statements for the whole group of results, sent together with
+``BEGIN`` and ``COMMIT`` in psycopg's pipeline mode:
 
-1. ``BEGIN`` and :data:`RECORD`: record the results (each guarded on the status and the
-   attempt it expects, as the general path's update is), close their attempts, count their
-   usage, log their events and queue their planner triggers.
+1. :data:`RECORD`: record the results (each guarded on the status and the attempt it
+   expects, as the general path's update is), close their attempts, count their usage,
+   log their events and queue their planner triggers.
 2. :data:`LOCK_DEPENDENTS`: lock their waiting dependents ``FOR UPDATE`` in id order, in a
    statement of its own, so that the next one's snapshot is taken after the locks are held
    (see ``docs/decisions.md``, "Readiness under READ COMMITTED": a completion that waited
@@ -19,14 +19,14 @@ psycopg's pipeline mode:
    among those and the tasks already ready (``FOR UPDATE SKIP LOCKED``), in claim order
    (``task_order``, creation time, id) and for the runtimes it serves; opens their attempts
    and logs every status change.
+4. ``COMMIT``: the completions are committed before the claimed dependents start.
 
-Then, after reading what the statements returned, ``COMMIT`` (the second round trip): the
-completions are committed before the claimed dependents start, and before anything else
-can see them. Whatever the statements leave to the general path (a result that is not a
-plain completion, a sub-task, a task that gained sub-tasks while it ran, a dependent with
-sub-tasks, or one that a failed dependency blocks) is handled there: a dependent by rolling
-this transaction back and recording the whole group the general way, a result the first
-statement did not record by recording it the general way after the commit.
+Whatever the statements leave to the general path is handled there: a result that is not
+a plain completion or is a sub-task's makes the whole group go there; a dependent with
+sub-tasks to start, or that a failed dependency blocks, makes :data:`PROMOTE_AND_CLAIM`
+raise, so nothing is committed, and the group is recorded the general way; a result the
+first statement did not record (its attempt was fenced out, or its task gained sub-tasks
+while it ran) is recorded the general way after the commit.
 
 :data:`CLAIM` is the claim alone, in one statement run outside a transaction block (a
 statement is its own transaction), for a worker's main loop.
@@ -50,6 +50,10 @@ if TYPE_CHECKING:
     from brahmi.store.claims import AttemptResult
 
 S = TaskStatus
+
+#: What :data:`PROMOTE_AND_CLAIM` raises (``invalid_text_representation``, its count of
+#: such dependents cast to an integer) when the group must be recorded the general way.
+GENERAL_PATH = "waiting task(s) need the general path"
 
 #: These statements' plans do not depend on their parameters (see :data:`_DEPENDENT_IDS`):
 #: planned once per connection instead of at every execution (half their server time).
@@ -184,8 +188,10 @@ _CLAIM_EVENT = """jsonb_build_object(
 
 #: Promote the waiting dependents whose dependencies have all completed, and claim the
 #: best of them and of the tasks already ready, up to ``limit``. Returns one row per claim
-#: (claim order), or one row of NULLs, each with ``brahmi_general``: how many dependents
-#: only the general path can move (then nothing may be committed).
+#: (claim order), or one row of NULLs. Raises, on purpose, when a waiting dependent needs
+#: what only the general path does (a parent with sub-tasks to start, or a dependency that
+#: failed): an error is the one way a statement can keep the ``COMMIT`` queued behind it
+#: from committing (see :data:`GENERAL_PATH`).
 PROMOTE_AND_CLAIM = f"""
 WITH waiting AS MATERIALIZED (
     SELECT w.*,
@@ -244,7 +250,8 @@ logged AS (
     ORDER BY k, task_order, created_at, id
 )
 SELECT
-    (SELECT count(*) FROM waiting
+    (SELECT CASE WHEN count(*) > 0 THEN (count(*) || ' {GENERAL_PATH}')::integer END
+     FROM waiting
      WHERE (unfinished IS NULL AND has_subtasks)
         OR unfinished IN ('failed', 'cancelled', 'blocked')) AS brahmi_general,
     c.*
@@ -320,33 +327,31 @@ def record_and_claim(
         general way) and the claims; or ``general`` set, with nothing committed.
 
     Raises:
-        sqlalchemy.exc.DBAPIError: As the general path would (the transaction is rolled
-            back).
+        sqlalchemy.exc.DBAPIError: As the general path would (nothing is committed).
     """
+    from psycopg.rows import dict_row
+
     params = _record_params(results, now)
     params.update(_claim_params(now, limit, worker_id, lease_s, runtimes))
     hop = Hop()
-    with _manual_transactions(conn) as raw:
-        from psycopg.rows import dict_row
-
-        record = raw.cursor()
-        claim = raw.cursor(row_factory=dict_row)
-        try:
+    try:
+        with _manual_transactions(conn) as raw:
+            record = raw.cursor()
+            claim = raw.cursor(row_factory=dict_row)
             with raw.pipeline():
                 raw.execute("BEGIN", prepare=False)
                 raw.execute(GENERIC_PLANS, prepare=False)
                 record.execute(RECORD, params)
                 raw.execute(LOCK_DEPENDENTS, params)
                 claim.execute(PROMOTE_AND_CLAIM, params)
+                raw.execute("COMMIT", prepare=False)
             rows = claim.fetchall()
-            if rows[0]["brahmi_general"]:
-                raw.execute("ROLLBACK", prepare=False)
-                hop.general = True
-                return hop
-            raw.execute("COMMIT", prepare=False)
-        except _psycopg_error() as exc:
-            raise driver.wrapped(conn, exc, PROMOTE_AND_CLAIM, params) from exc
-        hop.recorded = {r[0] for r in record.fetchall()}
+            hop.recorded = {r[0] for r in record.fetchall()}
+    except _psycopg_error() as exc:
+        if getattr(exc, "sqlstate", None) == "22P02" and GENERAL_PATH in str(exc):
+            hop.general = True  # and the transaction was rolled back
+            return hop
+        raise driver.wrapped(conn, exc, PROMOTE_AND_CLAIM, params) from exc
     for row in rows:
         if row["id"] is not None:
             for name in _EXTRA:
@@ -369,24 +374,31 @@ def claim(
 
     Returns:
         The claimed ``tasks`` rows, in claim order.
-    """
-    params = _claim_params(now, limit, worker_id, lease_s, runtimes)
-    with _manual_transactions(conn) as raw:
-        from psycopg.rows import dict_row
 
-        try:
+    Raises:
+        sqlalchemy.exc.DBAPIError: As ``conn.execute`` would.
+    """
+    from psycopg.rows import dict_row
+
+    params = _claim_params(now, limit, worker_id, lease_s, runtimes)
+    try:
+        with _manual_transactions(conn) as raw:
             return raw.cursor(row_factory=dict_row).execute(CLAIM, params).fetchall()
-        except _psycopg_error() as exc:
-            raise driver.wrapped(conn, exc, CLAIM, params) from exc
+    except _psycopg_error() as exc:
+        raise driver.wrapped(conn, exc, CLAIM, params) from exc
 
 
 def next_run_after(conn: Connection) -> float | None:
-    """The earliest ``run_after`` among ready tasks, or None (one statement)."""
-    with _manual_transactions(conn) as raw:
-        try:
+    """The earliest ``run_after`` among ready tasks, or None (one statement).
+
+    Raises:
+        sqlalchemy.exc.DBAPIError: As ``conn.execute`` would.
+    """
+    try:
+        with _manual_transactions(conn) as raw:
             row = raw.execute(NEXT_RUN_AFTER).fetchone()
-        except _psycopg_error() as exc:
-            raise driver.wrapped(conn, exc, NEXT_RUN_AFTER, None) from exc
+    except _psycopg_error() as exc:
+        raise driver.wrapped(conn, exc, NEXT_RUN_AFTER, None) from exc
     return None if row is None or row[0] is None else float(row[0])
 
 
@@ -401,13 +413,18 @@ def _manual_transactions(conn: Connection) -> Iterator[psycopg.Connection[Any]]:
     """The psycopg connection under ``conn``, in autocommit mode for the block: a statement
     outside ``BEGIN`` is its own transaction, and ``BEGIN``/``COMMIT`` are sent as
     statements, so they share the pipeline's round trip (psycopg sends its own ``BEGIN``
-    and waits for it). Left as it was found; closed if that fails.
+    and waits for it). Left as it was found: a transaction the block left open is rolled
+    back; a connection that cannot be reset is invalidated (the next use opens another),
+    and the block's own error, if any, is what propagates.
     """
+    import psycopg
     from psycopg.pq import TransactionStatus
 
     if conn.in_transaction():
         raise RuntimeError("the connection is in a transaction")
     raw: psycopg.Connection[Any] = conn.connection.driver_connection  # type: ignore[assignment]
+    if raw.closed or raw.broken:  # a lost server: an outage, as any statement would say
+        raise psycopg.OperationalError("the connection to the server was lost")
     raw.autocommit = True
     try:
         yield raw
@@ -418,7 +435,6 @@ def _manual_transactions(conn: Connection) -> Iterator[psycopg.Connection[Any]]:
             raw.autocommit = False
         except Exception:
             conn.invalidate()
-            raise
 
 
 def _claim_params(
@@ -463,7 +479,8 @@ def _record_params(results: Sequence[AttemptResult], now: float) -> dict[str, An
         usage["output_tokens"].append(output_tokens)
         usage["costs_usd"].append(cost)
         usage["session_costs_usd"].append(float(session_cost) if session_cost is not None else None)
-        usage["turns"].append(spent.get("turns"))
+        turns = spent.get("turns")
+        usage["turns"].append(None if turns is None else int(turns))
     outputs = [r.outcome.outputs for r in results]
     return {
         "now": now,
