@@ -12,6 +12,11 @@ the latest ``finished_at`` of its dependencies, both written by the workers (one
 clock). Reported over every such task, and over those whose dependent ran in another
 process than the dependency that finished last ("across processes"), p50 and p99.
 
+CPU time per task, steadier than wall time on a shared machine: ``w-cpu`` is the worker
+processes' (user + system, from ``/proc``), ``db-cpu`` the PostgreSQL server processes'
+serving the benchmark's database (its backends, the watcher's left out; ``-`` on SQLite or
+a server on another host). The watcher polls in autocommit mode (one round trip a poll).
+
 Those figures mostly show queueing (a worker's slots are full) or no wait at all (the
 worker that finishes a task claims its dependent in the same transaction). Dispatch across
 processes proper is measured by a **ping-pong chain**: 100 tasks alternating between a
@@ -62,6 +67,41 @@ class Figures:
     wall_s: list[float]
     latency_ms: list[float]
     cross_ms: list[float]
+    #: CPU seconds of the worker processes and of the database server (None: not known).
+    worker_cpu_s: list[float]
+    db_cpu_s: list[float | None]
+
+
+_TICK_S = 1.0 / os.sysconf("SC_CLK_TCK")
+
+
+def cpu_s(pid: int) -> float | None:
+    """User + system CPU seconds of process ``pid`` (None when it cannot be read)."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return None
+    return (int(fields[11]) + int(fields[12])) * _TICK_S
+
+
+def db_backends(watch: Engine) -> list[int]:
+    """Server process ids of the other connections to the watched PostgreSQL database."""
+    if watch.dialect.name != "postgresql":
+        return []
+    sql = (
+        "SELECT pid FROM pg_stat_activity "
+        "WHERE datname = current_database() AND pid <> pg_backend_pid()"
+    )
+    with watch.connect() as conn:
+        return [int(pid) for pid in conn.execute(text(sql)).scalars()]
+
+
+def total_cpu_s(pids: list[int]) -> float | None:
+    """CPU seconds of ``pids`` added up; None when any cannot be read (or none given)."""
+    found = [cpu_s(pid) for pid in pids]
+    if not found or any(x is None for x in found):
+        return None
+    return sum(x for x in found if x is not None)
 
 
 @contextlib.contextmanager
@@ -92,7 +132,8 @@ def workers(
     concurrency: int,
     watch: Engine,
     runtimes: list[list[str]] | None = None,
-) -> Iterator[None]:
+) -> Iterator[list[int]]:
+    """Start ``processes`` ``brahmi worker`` processes; yields their process ids."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("BRAHMI_")}
     env["BRAHMI_HOME"] = str(home)
     if url is not None:
@@ -100,7 +141,7 @@ def workers(
     else:
         env["BRAHMI_POLL_S"] = "0.05"
     served = runtimes or [["--runtime", "noop"]] * processes
-    procs = [
+    procs: list[subprocess.Popen[bytes]] = [
         subprocess.Popen(
             [BRAHMI, "worker", "--concurrency", str(concurrency), *served[i]],
             env=env,
@@ -117,7 +158,7 @@ def workers(
                 raise SystemExit("workers did not start")
             time.sleep(0.05)
         time.sleep(1.0)  # let each finish start-up (skills, LISTEN)
-        yield
+        yield [proc.pid for proc in procs]
     finally:
         for proc in procs:
             proc.send_signal(signal.SIGTERM)
@@ -135,8 +176,10 @@ def _count(engine: Engine, sql: str, **params: object) -> int:
         return int(conn.execute(text(sql), params).scalar() or 0)
 
 
-def one_run(brahmi: Brahmi, project_id: str, shape: str, watch: Engine) -> Figures:
+def one_run(brahmi: Brahmi, project_id: str, shape: str, watch: Engine, pids: list[int]) -> Figures:
     tasks = SHAPES[shape]()
+    backends = db_backends(watch)
+    workers_before, db_before = total_cpu_s(pids), total_cpu_s(backends)
     batch = brahmi.create_tasks_batch(project_id, tasks)
     started = time.perf_counter()
     query = "SELECT count(*) FROM tasks WHERE batch_id = :b AND status = 'completed'"
@@ -146,8 +189,15 @@ def one_run(brahmi: Brahmi, project_id: str, shape: str, watch: Engine) -> Figur
             raise SystemExit(f"{shape} did not complete")
         time.sleep(WATCH_INTERVAL_S)
     wall = time.perf_counter() - started
+    workers_after, db_after = total_cpu_s(pids), total_cpu_s(backends)
     latency, cross = dispatch_latencies(watch, batch.batch_id)
-    return Figures([wall], latency, cross)
+    return Figures(
+        [wall],
+        latency,
+        cross,
+        [workers_after - workers_before if workers_after and workers_before else 0.0],
+        [db_after - db_before if db_after is not None and db_before is not None else None],
+    )
 
 
 def dispatch_latencies(engine: Engine, batch_id: str) -> tuple[list[float], list[float]]:
@@ -188,22 +238,29 @@ def bench(label: str, url: str | None, args: argparse.Namespace) -> None:
             brahmi = Brahmi(settings)
             project_id = brahmi.project_for(home).id
             brahmi.registry.sources()  # index the built-in skills before workers start
-            watch = create_engine(settings.url)
+            watch = create_engine(settings.url, isolation_level="AUTOCOMMIT")
             try:
-                with workers(home, url, processes, args.concurrency, watch):
+                with workers(home, url, processes, args.concurrency, watch) as pids:
                     for shape in args.shapes:
                         build = SHAPES[shape]
                         runs = [
-                            one_run(brahmi, project_id, shape, watch) for _ in range(args.repeat)
+                            one_run(brahmi, project_id, shape, watch, pids)
+                            for _ in range(args.repeat)
                         ]
                         wall = statistics.median(w for r in runs for w in r.wall_s)
                         every = [x for r in runs for x in r.latency_ms]
                         cross = [x for r in runs for x in r.cross_ms]
                         total = len(build())
+                        worker_cpu = statistics.median(c for r in runs for c in r.worker_cpu_s)
+                        db_cpus = [c for r in runs for c in r.db_cpu_s if c is not None]
+                        db_cpu = (
+                            f"{1000 * statistics.median(db_cpus) / total:.2f}" if db_cpus else "-"
+                        )
                         print(
                             f"{label:<10} {processes:>5} {shape:<8} {total:>6} {wall:>8.3f} "
                             f"{total / wall:>8.0f} {pct(every, 0.5):>8} {pct(every, 0.99):>8} "
-                            f"{pct(cross, 0.5):>8} {pct(cross, 0.99):>8} {len(cross):>6}",
+                            f"{pct(cross, 0.5):>8} {pct(cross, 0.99):>8} {len(cross):>6} "
+                            f"{1000 * worker_cpu / total:>6.2f} {db_cpu:>6}",
                             flush=True,
                         )
                 if url is not None:
@@ -238,7 +295,7 @@ def ping_pong(label: str, url: str | None, args: argparse.Namespace) -> None:
         brahmi = Brahmi(settings)
         project_id = brahmi.project_for(home).id
         brahmi.registry.sources()
-        watch = create_engine(settings.url)
+        watch = create_engine(settings.url, isolation_level="AUTOCOMMIT")
         chain = []
         for uid in range(1, 101):
             step = {
@@ -311,7 +368,8 @@ def main() -> None:
     )
     print(
         f"{'database':<10} {'procs':>5} {'shape':<8} {'tasks':>6} {'wall s':>8} {'tasks/s':>8} "
-        f"{'p50 ms':>8} {'p99 ms':>8} {'x-p50':>8} {'x-p99':>8} {'x-n':>6}"
+        f"{'p50 ms':>8} {'p99 ms':>8} {'x-p50':>8} {'x-p99':>8} {'x-n':>6} "
+        f"{'w-cpu':>6} {'db-cpu':>6}"
     )
     if args.postgres:
         with postgres_database(args.postgres) as url:
