@@ -16,6 +16,12 @@ CPU time per task, steadier than wall time on a shared machine: ``w-cpu`` is the
 processes' (user + system, from ``/proc``), ``db-cpu`` the PostgreSQL server processes'
 serving the benchmark's database (its backends, the watcher's left out; ``-`` on SQLite or
 a server on another host). The watcher polls in autocommit mode (one round trip a poll).
+``--waits`` (PostgreSQL) also samples ``pg_stat_activity`` every 10 ms while a shape runs
+and prints, for each state and wait event of the benchmark database's busy backends
+(``idle`` ones left out), how many backends were in it on average: ``idle in
+transaction/ClientRead`` is a transaction waiting for its client's next statement,
+``Lock`` a row lock held by another transaction, ``WALSync``/``WALWrite`` a commit waiting
+for the log to reach the disk, ``active/-`` work on the CPU.
 
 Those figures mostly show queueing (a worker's slots are full) or no wait at all (the
 worker that finishes a task claims its dependent in the same transaction). Dispatch across
@@ -30,7 +36,7 @@ processes is ``LISTEN/NOTIFY``; on SQLite, which has no notifications, they poll
 0.05 s.
 
     python -m benchmarks.workers_throughput [--repeat 3] [--processes 1,2,4] [--concurrency 8]
-        [--postgres URL] [--skip-sqlite] [--shapes chain,fanout,layered]
+        [--postgres URL] [--skip-sqlite] [--shapes chain,fanout,layered] [--waits]
 """
 
 from __future__ import annotations
@@ -43,10 +49,12 @@ import statistics
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 import uuid
+from collections import Counter
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from sqlalchemy import create_engine, text
@@ -76,6 +84,38 @@ class Figures:
     #: CPU seconds of the worker processes and of the database server (None: not known).
     worker_cpu_s: list[float]
     db_cpu_s: list[float | None]
+    #: Samples of the database's busy backends: (state, wait event) -> backends seen.
+    waits: Counter[str] = field(default_factory=Counter)
+    samples: int = 0
+
+
+@contextlib.contextmanager
+def sampling_waits(url: str, figures: Figures) -> Iterator[None]:
+    """Sample the busy backends of the database at ``url`` every 10 ms into ``figures``."""
+    stop = threading.Event()
+    sql = text(
+        "SELECT state, coalesce(wait_event_type || '/' || wait_event, '-') "
+        "FROM pg_stat_activity WHERE datname = current_database() "
+        "AND backend_type = 'client backend' AND state <> 'idle' AND pid <> pg_backend_pid()"
+    )
+
+    def sample() -> None:
+        engine = create_engine(url, isolation_level="AUTOCOMMIT", poolclass=NullPool)
+        with engine.connect() as conn:
+            while not stop.is_set():
+                for state, wait in conn.execute(sql):
+                    figures.waits[f"{state} {wait}"] += 1
+                figures.samples += 1
+                stop.wait(0.01)
+        engine.dispose()
+
+    thread = threading.Thread(target=sample, name="waits", daemon=True)
+    thread.start()
+    try:
+        yield
+    finally:
+        stop.set()
+        thread.join()
 
 
 _TICK_S = 1.0 / os.sysconf("SC_CLK_TCK")
@@ -182,28 +222,43 @@ def _count(engine: Engine, sql: str, **params: object) -> int:
         return int(conn.execute(text(sql), params).scalar() or 0)
 
 
-def one_run(brahmi: Brahmi, project_id: str, shape: str, watch: Engine, pids: list[int]) -> Figures:
+def one_run(
+    brahmi: Brahmi,
+    project_id: str,
+    shape: str,
+    watch: Engine,
+    pids: list[int],
+    *,
+    waits: bool = False,
+) -> Figures:
     tasks = SHAPES[shape]()
     backends = db_backends(watch)
-    workers_before, db_before = total_cpu_s(pids), total_cpu_s(backends)
-    batch = brahmi.create_tasks_batch(project_id, tasks)
-    started = time.perf_counter()
-    query = COMPLETED_IN_BATCH
-    deadline = time.monotonic() + 300
-    while _count(watch, query, b=batch.batch_id) < len(tasks):
-        if time.monotonic() > deadline:
-            raise SystemExit(f"{shape} did not complete")
-        time.sleep(WATCH_INTERVAL_S)
-    wall = time.perf_counter() - started
-    workers_after, db_after = total_cpu_s(pids), total_cpu_s(backends)
-    latency, cross = dispatch_latencies(watch, batch.batch_id)
-    return Figures(
-        [wall],
-        latency,
-        cross,
-        [workers_after - workers_before if workers_after and workers_before else 0.0],
-        [db_after - db_before if db_after is not None and db_before is not None else None],
+    figures = Figures([], [], [], [], [])
+    sampling = (
+        sampling_waits(watch.url.render_as_string(hide_password=False), figures)
+        if waits and backends
+        else contextlib.nullcontext()
     )
+    workers_before, db_before = total_cpu_s(pids), total_cpu_s(backends)
+    with sampling:
+        batch = brahmi.create_tasks_batch(project_id, tasks)
+        started = time.perf_counter()
+        deadline = time.monotonic() + 300
+        while _count(watch, COMPLETED_IN_BATCH, b=batch.batch_id) < len(tasks):
+            if time.monotonic() > deadline:
+                raise SystemExit(f"{shape} did not complete")
+            time.sleep(WATCH_INTERVAL_S)
+        wall = time.perf_counter() - started
+    workers_after, db_after = total_cpu_s(pids), total_cpu_s(backends)
+    figures.latency_ms, figures.cross_ms = dispatch_latencies(watch, batch.batch_id)
+    figures.wall_s.append(wall)
+    figures.worker_cpu_s.append(
+        workers_after - workers_before if workers_after and workers_before else 0.0
+    )
+    figures.db_cpu_s.append(
+        db_after - db_before if db_after is not None and db_before is not None else None
+    )
+    return figures
 
 
 def dispatch_latencies(engine: Engine, batch_id: str) -> tuple[list[float], list[float]]:
@@ -225,6 +280,19 @@ def dispatch_latencies(engine: Engine, batch_id: str) -> tuple[list[float], list
     every = [1000 * float(r.gap) for r in rows]
     cross = [1000 * float(r.gap) for r in rows if r.cross_process]
     return every, cross
+
+
+def print_waits(runs: list[Figures]) -> None:
+    """The average number of busy backends in each state and wait event, most first."""
+    seen: Counter[str] = Counter()
+    for run in runs:
+        seen.update(run.waits)
+    samples = sum(run.samples for run in runs)
+    if samples:
+        print(
+            "           waits:",
+            "; ".join(f"{what} {count / samples:.2f}" for what, count in seen.most_common(6)),
+        )
 
 
 def pct(values: list[float], q: float) -> str:
@@ -250,7 +318,7 @@ def bench(label: str, url: str | None, args: argparse.Namespace) -> None:
                     for shape in args.shapes:
                         build = SHAPES[shape]
                         runs = [
-                            one_run(brahmi, project_id, shape, watch, pids)
+                            one_run(brahmi, project_id, shape, watch, pids, waits=args.waits)
                             for _ in range(args.repeat)
                         ]
                         wall = statistics.median(w for r in runs for w in r.wall_s)
@@ -269,6 +337,8 @@ def bench(label: str, url: str | None, args: argparse.Namespace) -> None:
                             f"{1000 * worker_cpu / total:>6.2f} {db_cpu:>6}",
                             flush=True,
                         )
+                        if args.waits:
+                            print_waits(runs)
                 if url is not None:
                     size = _count(
                         watch,
@@ -359,6 +429,9 @@ def main() -> None:
     parser.add_argument("--postgres", default=os.environ.get("BRAHMI_TEST_DATABASE_URL"))
     parser.add_argument("--skip-sqlite", action="store_true")
     parser.add_argument("--ping-pong-only", action="store_true", help="only the latency chain")
+    parser.add_argument(
+        "--waits", action="store_true", help="PostgreSQL: sample what the backends wait on"
+    )
     parser.add_argument(
         "--shapes",
         type=lambda s: s.split(","),
