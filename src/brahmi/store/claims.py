@@ -591,69 +591,6 @@ class WorkerOperations:
             events.flush(conn)
         return Recorded(recorded, claims, more_ready)
 
-    def _claim_on_postgres(
-        self,
-        worker_id: str,
-        limit: int,
-        now: float,
-        lease_s: float,
-        runtimes: Sequence[str] | None,
-        connection: Connection | None,
-    ) -> list[Claim]:
-        with contextlib.ExitStack() as stack:
-            conn = connection or stack.enter_context(self.engine.connect())
-            rows = postgres_hop.claim(
-                conn, now=now, limit=limit, worker_id=worker_id, lease_s=lease_s, runtimes=runtimes
-            )
-        return [Claim(task_record(r), r["current_attempt_id"], r["attempts"]) for r in rows]
-
-    def _record_on_postgres(
-        self,
-        results: Sequence[AttemptResult],
-        now: float,
-        claim_next: int,
-        worker_id: str | None,
-        lease_s: float,
-        runtimes: Sequence[str] | None,
-        connection: Connection | None,
-    ) -> Recorded | None:
-        """:func:`~brahmi.store.postgres_hop.record_and_claim`; None when the group must be
-        recorded the general way (nothing was committed). Results it left alone (fenced
-        out, or their task gained sub-tasks while it ran) are recorded the general way in
-        a second transaction, which claims with the slots still free."""
-        with contextlib.ExitStack() as stack:
-            conn = connection or stack.enter_context(self.engine.connect())
-            hop = postgres_hop.record_and_claim(
-                conn,
-                results,
-                now=now,
-                limit=claim_next,
-                worker_id=worker_id or "",
-                lease_s=lease_s,
-                runtimes=runtimes,
-            )
-            if hop.general:
-                return None
-            claims = [
-                Claim(task_record(r), r["current_attempt_id"], r["attempts"]) for r in hop.claimed
-            ]
-            more_ready = len(claims) == claim_next
-            done = dict.fromkeys(hop.recorded, True)
-            left = [r for r in results if r.attempt_id not in hop.recorded]
-            if left:
-                events = EventWriter(now)
-                with transaction(conn) as tx:
-                    if len(left) > 1:
-                        lock_waiting_dependents(tx, [r.task.id for r in left])
-                    done |= {r.attempt_id: self._record(tx, events, r, now) for r in left}
-                    free = claim_next - len(claims)
-                    if worker_id and free > 0:
-                        found = self._claim_rows(tx, worker_id, free, now, lease_s, runtimes)
-                        more_ready = len(found) == free
-                        claims += self._claimed(tx, events, found, worker_id, now)
-                    events.flush(tx)
-        return Recorded([done[r.attempt_id] for r in results], claims, more_ready)
-
     def _record(
         self, conn: Connection, events: EventWriter, result: AttemptResult, now: float
     ) -> bool:
@@ -734,3 +671,68 @@ class WorkerOperations:
             task.id,
             row.status,
         )
+
+    # -- PostgreSQL: a hop in one round trip (store/postgres_hop.py) ------------------------
+
+    def _claim_on_postgres(
+        self,
+        worker_id: str,
+        limit: int,
+        now: float,
+        lease_s: float,
+        runtimes: Sequence[str] | None,
+        connection: Connection | None,
+    ) -> list[Claim]:
+        with contextlib.ExitStack() as stack:
+            conn = connection or stack.enter_context(self.engine.connect())
+            rows = postgres_hop.claim(
+                conn, now=now, limit=limit, worker_id=worker_id, lease_s=lease_s, runtimes=runtimes
+            )
+        return [Claim(task_record(r), r["current_attempt_id"], r["attempts"]) for r in rows]
+
+    def _record_on_postgres(
+        self,
+        results: Sequence[AttemptResult],
+        now: float,
+        claim_next: int,
+        worker_id: str | None,
+        lease_s: float,
+        runtimes: Sequence[str] | None,
+        connection: Connection | None,
+    ) -> Recorded | None:
+        """:func:`~brahmi.store.postgres_hop.record_and_claim`; None when the group must be
+        recorded the general way (nothing was committed). Results it left alone (fenced
+        out, or their task gained sub-tasks while it ran) are recorded the general way in
+        a second transaction, which claims with the slots still free."""
+        with contextlib.ExitStack() as stack:
+            conn = connection or stack.enter_context(self.engine.connect())
+            hop = postgres_hop.record_and_claim(
+                conn,
+                results,
+                now=now,
+                limit=claim_next,
+                worker_id=worker_id or "",
+                lease_s=lease_s,
+                runtimes=runtimes,
+            )
+            if hop.general:
+                return None
+            claims = [
+                Claim(task_record(r), r["current_attempt_id"], r["attempts"]) for r in hop.claimed
+            ]
+            more_ready = len(claims) == claim_next
+            done = dict.fromkeys(hop.recorded, True)
+            left = [r for r in results if r.attempt_id not in hop.recorded]
+            if left:
+                events = EventWriter(now)
+                with transaction(conn) as tx:
+                    if len(left) > 1:
+                        lock_waiting_dependents(tx, [r.task.id for r in left])
+                    done |= {r.attempt_id: self._record(tx, events, r, now) for r in left}
+                    free = claim_next - len(claims)
+                    if worker_id and free > 0:
+                        found = self._claim_rows(tx, worker_id, free, now, lease_s, runtimes)
+                        more_ready = len(found) == free
+                        claims += self._claimed(tx, events, found, worker_id, now)
+                    events.flush(tx)
+        return Recorded([done[r.attempt_id] for r in results], claims, more_ready)
