@@ -704,6 +704,7 @@ class WorkerOperations:
         recorded the general way (nothing was committed). Results it left alone (fenced
         out, or their task gained sub-tasks while it ran) are recorded the general way in
         a second transaction, which claims with the slots still free."""
+        claim_next = max(claim_next, 0)
         with contextlib.ExitStack() as stack:
             conn = connection or stack.enter_context(self.engine.connect())
             hop = postgres_hop.record_and_claim(

@@ -284,12 +284,18 @@ _EXTRA = ("brahmi_general", "brahmi_from_planned")
 
 def eligible(result: AttemptResult) -> bool:
     """Whether :func:`record_and_claim` records ``result``: a top-level task that completed
-    without a verdict. Everything else (failures, retries, QA verdicts, sub-tasks) goes
-    through the general path. (A task's ``parent_id`` is set when it is created and never
-    changes, so :data:`RECORD` does not test it again.)"""
+    without a verdict (and without an error or a retry delay, which a completion never
+    has). Everything else (failures, retries, QA verdicts, sub-tasks) goes through the
+    general path. (A task's ``parent_id`` is set when it is created and never changes, so
+    :data:`RECORD` does not test it again.)"""
     outcome = result.outcome
     return (
-        outcome.status is S.COMPLETED and outcome.verdict is None and result.task.parent_id is None
+        outcome.status is S.COMPLETED
+        and outcome.verdict is None
+        and outcome.error is None
+        and outcome.error_code is None
+        and outcome.retry_after_s is None
+        and result.task.parent_id is None
     )
 
 
