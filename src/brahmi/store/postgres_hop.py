@@ -37,19 +37,40 @@ from __future__ import annotations
 import contextlib
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 from sqlalchemy.engine import Connection
 
-from brahmi.domain.models import TaskStatus
+from brahmi.domain.lifecycle import Outcome
+from brahmi.domain.models import TaskRecord, TaskStatus
 from brahmi.store import driver
 
 if TYPE_CHECKING:
     import psycopg
 
-    from brahmi.store.claims import AttemptResult
-
 S = TaskStatus
+
+
+class AttemptResult(Protocol):
+    """What this module reads of a :class:`~brahmi.store.claims.AttemptResult`."""
+
+    @property
+    def task(self) -> TaskRecord: ...
+    @property
+    def attempt_id(self) -> str: ...
+    @property
+    def outcome(self) -> Outcome: ...
+    @property
+    def transcript_path(self) -> str | None: ...
+    @property
+    def usage(self) -> dict[str, Any] | None: ...
+    @property
+    def skill_version(self) -> str | None: ...
+    @property
+    def session_ref(self) -> str | None: ...
+    @property
+    def executor(self) -> str | None: ...
+
 
 #: What :data:`PROMOTE_AND_CLAIM` raises (``invalid_text_representation``, its count of
 #: such dependents cast to an integer) when the group must be recorded the general way.
