@@ -279,8 +279,8 @@ class TaskStore(WorkerOperations, WorkerDirectory):
             query = query.where(_tasks.parent_id.is_(None))
         if batch_id is not None:
             query = query.where(_tasks.batch_id == batch_id)
-        if status is not None:
-            query = query.where(_tasks.status == status.value)
+        if status is not None:  # ready or running: through their partial indexes
+            query = query.where(t.has_status(status))
         if limit is not None:
             query = query.limit(limit)
         with reading(self.engine) as conn:
@@ -338,7 +338,12 @@ class TaskStore(WorkerOperations, WorkerDirectory):
         project_id: str | None = None,
         limit: int = 1000,
     ) -> list[EventRecord]:
-        """Events with ``id > after_id``, oldest first."""
+        """Events with ``id > after_id``, oldest first.
+
+        ``project_id`` reads ``ix_events_project``. ``task_id`` has no index since
+        migration 0010 (no route reads one task's events; filing each event by task cost
+        every hop two to four index pages): the log after ``after_id`` is read and filtered.
+        """
         query = (
             select(t.events).where(t.events.c.id > after_id).order_by(t.events.c.id).limit(limit)
         )
