@@ -13,7 +13,7 @@ event was filed in ``ix_events_task``, which no query of Brahmi reads. Now:
 
 Revision ID: 0010
 Revises: 0009
-Create Date: 2026-12-06 17:30:00.000000
+Create Date: 2026-12-05 17:30:00.000000
 """
 
 from __future__ import annotations
