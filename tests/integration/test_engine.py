@@ -625,6 +625,51 @@ def test_every_status_change_has_an_event_and_event_ids_increase(
     assert [(e.data["from"], e.data["to"]) for e in blocked] == [("planned", "blocked")]
 
 
+def test_results_recorded_together_promote_their_shared_dependents_once(
+    brahmi: Brahmi, workspace: Path
+) -> None:
+    # Group commit: results that finish together share one transaction, and the
+    # dependents they make ready are promoted once every result of it is recorded.
+    _, ids = create(
+        brahmi,
+        workspace,
+        [
+            spec(1, "Left"),
+            spec(2, "Right"),
+            spec(3, "Third"),
+            spec(4, "Needs both", 1, 2),
+            spec(5, "Needs left", 1),
+            spec(6, "Needs third", 3),
+        ],
+    )
+    store = brahmi.store
+    now = time.time()
+    claims = store.claim("worker-a", 3, now=now, lease_s=30.0)
+    assert sorted(c.task.id for c in claims) == sorted([ids["1"], ids["2"], ids["3"]])
+    done = {
+        c.task.id: AttemptResult(
+            task=c.task, attempt_id=c.attempt_id, outcome=lifecycle.Outcome(S.COMPLETED, {})
+        )
+        for c in claims
+    }
+    events_before = store.last_event_id()
+
+    recorded, _ = store.finish_attempts(
+        [done[ids["1"]], done[ids["2"]]], now=now + 1, worker_id="worker-a"
+    )
+
+    assert recorded == [True, True]
+    assert status_of(brahmi, ids["4"]) is S.READY
+    assert status_of(brahmi, ids["5"]) is S.READY
+    assert status_of(brahmi, ids["6"]) is S.PLANNED  # its dependency still runs
+    promoted = [
+        e.task_id
+        for e in store.events(after_id=events_before)
+        if e.kind == "status_changed" and e.data["to"] == "ready"
+    ]
+    assert sorted(promoted) == sorted([ids["4"], ids["5"]])
+
+
 def test_an_attempt_that_writes_output_has_its_transcript_file_on_the_attempt_row(
     brahmi: Brahmi, runtime: ScriptedRuntime, workspace: Path
 ) -> None:

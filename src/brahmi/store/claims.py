@@ -25,7 +25,7 @@ from brahmi.store import tables as t
 from brahmi.store.bulk import bulk_insert
 from brahmi.store.database import reading, transaction
 from brahmi.store.events import EventWriter
-from brahmi.store.graph import ClaimSlots, lock_waiting_dependents
+from brahmi.store.graph import ClaimSlots, lock_waiting_dependents, promote_dependents
 from brahmi.store.rows import task_record
 from brahmi.store.transitions import apply_outcome
 from brahmi.store.usage import record_usage
@@ -529,8 +529,12 @@ class WorkerOperations:
         with self.engine.begin() if connection is None else transaction(connection) as conn:
             if len(results) > 1:
                 lock_waiting_dependents(conn, [r.task.id for r in results])
+                events.promote_later = []
             for result in results:
                 recorded.append(self._record(conn, events, result, now))
+            if events.promote_later:
+                promote_dependents(conn, events, events.promote_later, now)
+            events.promote_later = None
             events.claim_slots = None
             rows: list[dict[str, Any]] = slots.claimed if slots is not None else []
             if claiming and worker_id is not None:

@@ -33,13 +33,6 @@ _deps = t.task_dependencies.c
 #: same transaction in claim order (``task_order``, creation time, id) and by runtime.
 _DEPENDENT_COLUMNS = ("id", "project_id", "has_subtasks", "task_order", "created_at", "runtime")
 
-_WAITING_DEPENDENTS = (
-    select(*(_tasks[c] for c in _DEPENDENT_COLUMNS))
-    .select_from(t.task_dependencies.join(t.tasks, _tasks.id == _deps.task_id))
-    .where(_deps.depends_on_id.in_(bindparam("p_ids", expanding=True)))
-    .where((_tasks.status + literal("")) == S.PLANNED.value)  # see _WAITING_WITH_STATUSES
-    .distinct()
-)
 _d1 = t.task_dependencies.alias("d1")
 _d2 = t.task_dependencies.alias("d2")
 _waiting = t.tasks.alias("waiting")
@@ -60,16 +53,20 @@ _UNFINISHED = (
     .limit(1)
     .scalar_subquery()
 )
+_WAITING_JOIN = _d1.join(
+    _waiting,
+    (_waiting.c.id == _d1.c.task_id) & ((_waiting.c.status + literal("")) == S.PLANNED.value),
+)
 _WAITING_WITH_UNFINISHED = (
     select(*(_waiting.c[c] for c in _DEPENDENT_COLUMNS), _UNFINISHED.label("unfinished"))
-    .select_from(
-        _d1.join(
-            _waiting,
-            (_waiting.c.id == _d1.c.task_id)
-            & ((_waiting.c.status + literal("")) == S.PLANNED.value),
-        )
-    )
+    .select_from(_WAITING_JOIN)
     .where(_d1.c.depends_on_id == bindparam("p_id"))
+)
+#: The same for several completed tasks at once (a dependent of two of them comes twice).
+_WAITING_WITH_UNFINISHED_OF_ANY = (
+    select(*(_waiting.c[c] for c in _DEPENDENT_COLUMNS), _UNFINISHED.label("unfinished"))
+    .select_from(_WAITING_JOIN)
+    .where(_d1.c.depends_on_id.in_(bindparam("p_ids", expanding=True)))
 )
 _DEPENDENCY_STATUSES = (
     select(_deps.task_id, _tasks.status)
@@ -183,23 +180,30 @@ def rows_of(conn: Connection, ids: Iterable[str]) -> dict[str, Mapping[Any, Any]
 def promote_dependents(
     conn: Connection, events: EventWriter, completed: Sequence[str], now: float
 ) -> None:
-    """Give each waiting dependent of ``completed`` the status its dependencies call for."""
+    """Give each waiting dependent of ``completed`` the status its dependencies call for.
+
+    One query for all of ``completed`` (a transaction that records several results
+    promotes their dependents together, after every result is recorded): each planned
+    dependent comes with one dependency that has not completed, if any.
+    """
     waiting: dict[str, Mapping[Any, Any]] = {}
     seen: dict[str, set[TaskStatus]] = defaultdict(set)
     lock_waiting_dependents(conn, completed)
-    if len(completed) == 1:  # the hot path: one query
-        for found in driver.execute(conn, _WAITING_WITH_UNFINISHED, {"p_id": completed[0]}):
-            waiting[found.id] = found._mapping
-            seen[found.id].add(S.COMPLETED)
-            if found.unfinished is not None:
-                seen[found.id].add(S(found.unfinished))
+    if len(completed) == 1:  # the hot path: one query at the driver's speed
+        found_rows: Iterable[Any] = driver.execute(
+            conn, _WAITING_WITH_UNFINISHED, {"p_id": completed[0]}
+        )
     else:
-        for chunk in chunks(completed):
-            for planned in conn.execute(_WAITING_DEPENDENTS, {"p_ids": list(chunk)}):
-                waiting[planned.id] = planned._mapping
-        for chunk in chunks(list(waiting)):
-            for task_id, status in conn.execute(_DEPENDENCY_STATUSES, {"p_ids": list(chunk)}):
-                seen[task_id].add(S(status))
+        found_rows = [
+            row
+            for chunk in chunks(completed)
+            for row in conn.execute(_WAITING_WITH_UNFINISHED_OF_ANY, {"p_ids": list(chunk)})
+        ]
+    for found in found_rows:
+        waiting[found.id] = found._mapping
+        seen[found.id].add(S.COMPLETED)
+        if found.unfinished is not None:
+            seen[found.id].add(S(found.unfinished))
     order: Iterable[tuple[str, Mapping[Any, Any]]] = waiting.items()
     if events.claim_slots is not None and len(waiting) > 1:  # claimed best first
         order = sorted(

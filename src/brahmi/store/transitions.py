@@ -208,6 +208,8 @@ def apply_outcome(
     elif outcome.status is S.COMPLETED:
         if recorded.parent_id is not None:
             advance_parent(conn, events, recorded.parent_id, now)
+        elif events.promote_later is not None:
+            events.promote_later.append(task["id"])
         else:
             promote_dependents(conn, events, [task["id"]], now)
     elif outcome.status in (S.FAILED, S.CANCELLED):
