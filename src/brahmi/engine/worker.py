@@ -162,7 +162,7 @@ class Worker:
                     if claims and len(claims) == free:
                         await asyncio.sleep(0)  # let finished runs record before claiming
                         continue
-                    await self._idle(stop)
+                    await self._idle(stop, free - len(claims))
                 except OUTAGE_ERRORS as exc:
                     backoff = await self._outage(stop, exc, backoff)
         finally:
@@ -253,12 +253,18 @@ class Worker:
             for callback in self.on_idle:
                 callback()
 
-    async def _idle(self, stop: asyncio.Event) -> None:
+    async def _idle(self, stop: asyncio.Event, free: int) -> None:
+        """Wait to be woken, stopped, or for the next poll; with ``free`` slots, no longer
+        than until the first ready task's backoff ends (``run_after``). With every slot
+        taken there is nothing to claim: a finished run frees one and wakes the loop (or
+        claims its successor itself), so no query runs while the runs go on."""
         assert self._wake is not None
         timeout = self.settings.poll_interval_s
-        upcoming = self.store.next_run_after()
-        if upcoming is not None:
-            timeout = max(0.0, min(timeout, upcoming - self.clock.now()))
+        if free > 0:
+            now = self.clock.now()
+            upcoming = self.store.next_run_after(after=now)
+            if upcoming is not None:
+                timeout = max(0.0, min(timeout, upcoming - now))
         self._wake.clear()
         waiters = [asyncio.create_task(self._wake.wait()), asyncio.create_task(stop.wait())]
         try:

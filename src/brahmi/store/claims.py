@@ -99,7 +99,9 @@ _HELD_ATTEMPTS = select(_tasks.current_attempt_id).where(
     _tasks.current_attempt_id.in_(bindparam("p_attempts", expanding=True))
     & (_tasks.status == S.RUNNING.value)
 )
-_NEXT_RUN_AFTER = select(func.min(_tasks.run_after)).where(_tasks.status == S.READY.value)
+_NEXT_RUN_AFTER = select(func.min(_tasks.run_after)).where(
+    (_tasks.status == S.READY.value) & (_tasks.run_after > bindparam("p_after"))
+)
 _ATTEMPT_FACTS = (
     update(t.attempts)
     .where(t.attempts.c.id == bindparam("p_attempt"))
@@ -216,10 +218,11 @@ class WorkerOperations:
             ).all()
         return [(str(r.id), int(r.process_id)) for r in rows]
 
-    def next_run_after(self) -> float | None:
-        """The earliest ``run_after`` among ready tasks, or None when none is ready."""
+    def next_run_after(self, after: float = float("-inf")) -> float | None:
+        """The earliest ``run_after`` later than ``after`` among ready tasks (Unix
+        seconds), or None when there is none."""
         with reading(self.engine) as conn:
-            value = conn.execute(_NEXT_RUN_AFTER).scalar()
+            value = conn.execute(_NEXT_RUN_AFTER, {"p_after": after}).scalar()
         return None if value is None else float(value)
 
     # -- claiming and leases ---------------------------------------------------------------
