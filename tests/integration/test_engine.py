@@ -213,6 +213,35 @@ def test_independent_tasks_run_in_parallel_up_to_the_concurrency(
     assert len(runtime.calls) == len(specs)
 
 
+def test_a_worker_with_every_slot_taken_does_not_poll_the_database(
+    settings: Settings, runtime: ScriptedRuntime, workspace: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # While ready tasks wait for a slot, the worker waits for a run to finish; it used to
+    # look for the next ready task's backoff on every turn of its event loop meanwhile.
+    async def slow(request: AgentRequest) -> AgentResult:
+        for _ in range(50):  # many event-loop turns while holding the slot
+            await asyncio.sleep(0)
+        return AgentResult(ok=True, outputs={})
+
+    specs = [spec(i, f"Queued task {i}") for i in range(1, 13)]
+    for s in specs:
+        runtime.enqueue(s["task_name"], slow)
+    looks: list[float] = []
+    with another_brahmi(settings.with_(concurrency=2), runtime) as brahmi:
+        original = brahmi.store.next_run_after
+
+        def counted(after: float = float("-inf")) -> float | None:
+            looks.append(after)
+            return original(after)
+
+        monkeypatch.setattr(brahmi.store, "next_run_after", counted)
+        batch_id, _ = create(brahmi, workspace, specs)
+        tasks = settle(brahmi, batch_id)
+
+    assert {t.status for t in tasks.values()} == {S.COMPLETED}
+    assert len(looks) <= 3, len(looks)
+
+
 # -- failures ----------------------------------------------------------------------------
 
 
