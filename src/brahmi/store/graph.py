@@ -62,11 +62,15 @@ _WAITING_WITH_UNFINISHED = (
     .select_from(_WAITING_JOIN)
     .where(_d1.c.depends_on_id == bindparam("p_id"))
 )
-#: The same for several completed tasks at once (a dependent of two of them comes twice).
-_WAITING_WITH_UNFINISHED_OF_ANY = (
-    select(*(_waiting.c[c] for c in _DEPENDENT_COLUMNS), _UNFINISHED.label("unfinished"))
-    .select_from(_WAITING_JOIN)
-    .where(_d1.c.depends_on_id.in_(bindparam("p_ids", expanding=True)))
+#: The same for several completed tasks at once: each planned dependent once, however
+#: many of them it depends on (a fan-in's task is looked at once per transaction).
+_WAITING_WITH_UNFINISHED_OF_ANY = select(
+    *(_waiting.c[c] for c in _DEPENDENT_COLUMNS), _UNFINISHED.label("unfinished")
+).where(
+    _waiting.c.id.in_(
+        select(_d1.c.task_id).where(_d1.c.depends_on_id.in_(bindparam("p_ids", expanding=True)))
+    ),
+    (_waiting.c.status + literal("")) == S.PLANNED.value,
 )
 _DEPENDENCY_STATUSES = (
     select(_deps.task_id, _tasks.status)
