@@ -27,7 +27,7 @@ from brahmi.store.database import reading, transaction
 from brahmi.store.events import EventWriter
 from brahmi.store.graph import ClaimSlots, lock_waiting_dependents, promote_dependents
 from brahmi.store.rows import task_record
-from brahmi.store.transitions import apply_outcome
+from brahmi.store.transitions import FINISH_ATTEMPT, apply_outcome
 from brahmi.store.usage import record_usage
 
 log = logging.getLogger(__name__)
@@ -535,9 +535,11 @@ class WorkerOperations:
                 events.promote_later = []
             for result in results:
                 recorded.append(self._record(conn, events, result, now))
+            driver.execute_many(conn, FINISH_ATTEMPT, events.close_later)
             if events.promote_later:
                 promote_dependents(conn, events, events.promote_later, now)
             events.promote_later = None
+            events.close_later = []
             events.claim_slots = None
             rows: list[dict[str, Any]] = slots.claimed if slots is not None else []
             if claiming and worker_id is not None:

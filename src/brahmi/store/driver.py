@@ -16,7 +16,7 @@ rows back to Python values.
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, cast
 
@@ -116,6 +116,38 @@ def execute(conn: Connection, statement: ClauseElement, params: Mapping[str, Any
         return Result(rows, cursor.rowcount)
     except conn.dialect.loaded_dbapi.Error as exc:
         raise wrapped(conn, exc, compiled.sql, driver_params) from exc
+    finally:
+        cursor.close()
+
+
+def execute_many(
+    conn: Connection, statement: ClauseElement, params: Sequence[Mapping[str, Any]]
+) -> None:
+    """Run ``statement`` (one that returns no rows) once for each of ``params``, in one
+    call to the driver's ``executemany`` (see :func:`execute` for the rules).
+
+    Raises:
+        KeyError: A bind of the statement has no value in a mapping nor in the statement.
+        sqlalchemy.exc.DBAPIError: As ``conn.execute`` would.
+    """
+    if not params:
+        return
+    compiled = _CACHE.get((conn.dialect.name, id(statement))) or _compiled(conn, statement)
+    rows: list[Any] = []
+    for one in params:
+        values = {**compiled.defaults, **one} if compiled.defaults else one
+        encoded = [values[n] for n in compiled.names]
+        for i in compiled.json_at:
+            if (v := encoded[i]) is not None:
+                encoded[i] = dumps(v)
+        rows.append(
+            encoded if compiled.positional else dict(zip(compiled.names, encoded, strict=True))
+        )
+    cursor = conn.connection.cursor()
+    try:
+        cursor.executemany(compiled.sql, rows)
+    except conn.dialect.loaded_dbapi.Error as exc:
+        raise wrapped(conn, exc, compiled.sql, rows) from exc
     finally:
         cursor.close()
 

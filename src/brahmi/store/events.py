@@ -87,6 +87,9 @@ class EventWriter:
         #: :meth:`brahmi.store.claims.WorkerOperations.record_and_claim`); None: each
         #: completion promotes its dependents at once.
         self.promote_later: list[str] | None = None
+        #: Alongside :attr:`promote_later`: the parameters of each recorded attempt's
+        #: closing update, run together (one ``executemany``) after every result.
+        self.close_later: list[dict[str, Any]] = []
 
     def add(self, kind: str, project_id: str | None, task_id: str | None, **data: Any) -> None:
         """Record an event of ``kind`` with ``data`` as its JSON payload."""
