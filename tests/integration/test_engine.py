@@ -414,6 +414,41 @@ def test_a_run_silent_past_the_idle_limit_ends_with_idle_timeout(
     assert runtime.cancelled == ["Hung agent"]
 
 
+def test_runs_side_by_side_each_end_at_their_own_limit(
+    settings: Settings, runtime: ScriptedRuntime, workspace: Path
+) -> None:
+    # One watchdog serves every run of a worker: each still ends at its own time limit
+    # or idle limit, and a run that keeps writing output is left alone.
+    def chatty(seconds: float) -> Callable[[AgentRequest], Any]:
+        async def run(request: AgentRequest) -> AgentResult:
+            deadline = time.monotonic() + seconds
+            while time.monotonic() < deadline:
+                request.transcript.write("still working\n")
+                await asyncio.sleep(0.1)
+            return AgentResult(ok=True, outputs={"done": True})
+
+        return run
+
+    runtime.enqueue("Quiet", Hang(60))
+    runtime.enqueue("Chatty", chatty(1.6))
+    runtime.enqueue("Chatty past its limit", chatty(60))
+    specs = [
+        spec(1, "Quiet", timeout_seconds=30),
+        spec(2, "Chatty", timeout_seconds=30),
+        spec(3, "Chatty past its limit", timeout_seconds=1),
+    ]
+    with another_brahmi(settings.with_(idle_timeout_s=0.8, concurrency=3), runtime) as brahmi:
+        batch_id, _ = create(brahmi, workspace, specs)
+        tasks = settle(brahmi, batch_id)
+
+    assert tasks["Quiet"].status is S.FAILED
+    assert tasks["Quiet"].error_code == "idle_timeout"
+    assert tasks["Chatty"].status is S.COMPLETED
+    assert tasks["Chatty past its limit"].status is S.FAILED
+    assert tasks["Chatty past its limit"].error == "timeout after 1 s"
+    assert sorted(runtime.cancelled) == ["Chatty past its limit", "Quiet"]
+
+
 # -- leases, fencing and cancellation ----------------------------------------------------
 
 
