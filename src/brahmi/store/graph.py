@@ -14,7 +14,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import String, bindparam, cast, func, literal, select, update
+from sqlalchemy import String, bindparam, cast, func, literal, literal_column, select, update
 from sqlalchemy.engine import Connection
 
 from brahmi.domain import lifecycle
@@ -62,15 +62,27 @@ _WAITING_WITH_UNFINISHED = (
     .select_from(_WAITING_JOIN)
     .where(_d1.c.depends_on_id == bindparam("p_id"))
 )
-#: The same for several completed tasks at once: each planned dependent once, however
-#: many of them it depends on (a fan-in's task is looked at once per transaction).
-_WAITING_WITH_UNFINISHED_OF_ANY = select(
-    *(_waiting.c[c] for c in _DEPENDENT_COLUMNS), _UNFINISHED.label("unfinished")
-).where(
-    _waiting.c.id.in_(
-        select(_d1.c.task_id).where(_d1.c.depends_on_id.in_(bindparam("p_ids", expanding=True)))
-    ),
-    (_waiting.c.status + literal("")) == S.PLANNED.value,
+
+
+def _waiting_with_unfinished_of(completed: Any) -> Any:
+    """The same for several completed tasks at once (``completed``: a subquery or list of
+    ids): each planned dependent once, however many of them it depends on (a fan-in's
+    task is looked at once per transaction)."""
+    return select(
+        *(_waiting.c[c] for c in _DEPENDENT_COLUMNS), _UNFINISHED.label("unfinished")
+    ).where(
+        _waiting.c.id.in_(select(_d1.c.task_id).where(_d1.c.depends_on_id.in_(completed))),
+        (_waiting.c.status + literal("")) == S.PLANNED.value,
+    )
+
+
+_WAITING_WITH_UNFINISHED_OF_ANY = _waiting_with_unfinished_of(bindparam("p_ids", expanding=True))
+#: SQLite: the ids as one JSON array (``p_ids_json``), so the statement is run at the
+#: driver's speed (an expanding ``IN`` list is rendered by SQLAlchemy for each call).
+_WAITING_WITH_UNFINISHED_OF_JSON = _waiting_with_unfinished_of(
+    select(literal_column("value")).select_from(
+        func.json_each(bindparam("p_ids_json", type_=String))
+    )
 )
 _DEPENDENCY_STATUSES = (
     select(_deps.task_id, _tasks.status)
@@ -196,6 +208,10 @@ def promote_dependents(
     if len(completed) == 1:  # the hot path: one query at the driver's speed
         found_rows: Iterable[Any] = driver.execute(
             conn, _WAITING_WITH_UNFINISHED, {"p_id": completed[0]}
+        )
+    elif conn.dialect.name == "sqlite":
+        found_rows = driver.execute(
+            conn, _WAITING_WITH_UNFINISHED_OF_JSON, {"p_ids_json": driver.dumps(list(completed))}
         )
     else:
         found_rows = [
