@@ -16,6 +16,7 @@ from rich.text import Text
 
 from brahmi import errors
 from brahmi.cli.common import EXIT_FAILED, EXIT_INVALID, handle_errors, open_brahmi, stderr, stdout
+from brahmi.cli.plaintable import print_table
 from brahmi.cli.render import task_label, task_summary, tasks_table
 from brahmi.config import Settings, load_settings
 from brahmi.domain.models import EventRecord, TaskRecord, TaskStatus
@@ -337,7 +338,7 @@ class _EventPrinter:
 def _print_outcome(tasks: list[TaskRecord]) -> None:
     by_id = {task.id: task for task in tasks}
     if not sys.stdout.isatty():
-        stdout.print(tasks_table(tasks, now=time.time()))
+        print_table(stdout, tasks_table(tasks, now=time.time()))
     done = sum(t.status is TaskStatus.COMPLETED for t in tasks)
     if done == len(tasks):
         stdout.print(f"[green]all {done} task(s) completed[/]", highlight=False)

@@ -12,6 +12,7 @@ from rich.table import Table
 
 from brahmi import errors
 from brahmi.cli.common import handle_errors, open_brahmi, stdout
+from brahmi.cli.plaintable import print_table
 from brahmi.cli.render import status_text, task_detail, task_summary, tasks_table
 from brahmi.domain.models import HistoryRecord, TaskStatus
 
@@ -43,7 +44,7 @@ def list_(
     if not tasks:
         stdout.print("no tasks")
         return
-    stdout.print(tasks_table(tasks, now=time.time()))
+    print_table(stdout, tasks_table(tasks, now=time.time()))
 
 
 @app.command("show")
