@@ -7,9 +7,9 @@ wrapping a cell, every line is just each cell's text padded to its column's widt
 the box's characters; :func:`plain` draws those same characters directly, following Rich's
 own rules (column widths from the widest cell, clamped by ``min_width`` and ``max_width``;
 a cell too wide for a ``no_wrap`` column cut, with "…" for ``overflow="ellipsis"``;
-right-justified text stripped on its right first). Anything else (a
-terminal with colours, a cell that would wrap, a feature the tables here do not use) is
-left to Rich. A test compares the two on generated tables.
+right-justified text stripped on its right first). Anything else (a terminal with colours,
+a cell that would wrap, a feature the tables here do not use) is left to Rich. A test
+compares the two on generated tables.
 """
 
 from __future__ import annotations
