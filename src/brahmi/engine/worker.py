@@ -359,7 +359,10 @@ class Worker:
                 executor=finished.executor,
             )
         )
-        if not self._flush_scheduled:
+        if len(self._running) == 1 and not self._flush_scheduled:
+            # The only run in flight: no other result can join its transaction.
+            self._flush()
+        elif not self._flush_scheduled:
             self._flush_scheduled = True
             asyncio.get_running_loop().call_soon(self._flush)
 
