@@ -25,9 +25,9 @@ from brahmi.store import tables as t
 from brahmi.store.bulk import bulk_insert
 from brahmi.store.database import reading, transaction
 from brahmi.store.events import EventWriter
-from brahmi.store.graph import ClaimSlots, lock_waiting_dependents
+from brahmi.store.graph import ClaimSlots, lock_waiting_dependents, promote_dependents
 from brahmi.store.rows import task_record
-from brahmi.store.transitions import apply_outcome
+from brahmi.store.transitions import FINISH_ATTEMPT, apply_outcome
 from brahmi.store.usage import record_usage
 
 log = logging.getLogger(__name__)
@@ -98,7 +98,9 @@ _EXTEND_LEASES = (
 _HELD_ATTEMPTS = select(_tasks.current_attempt_id).where(
     _tasks.current_attempt_id.in_(bindparam("p_attempts", expanding=True)) & t.IS_RUNNING
 )
-_NEXT_RUN_AFTER = select(func.min(_tasks.run_after)).where(t.IS_READY)
+_NEXT_RUN_AFTER = select(func.min(_tasks.run_after)).where(
+    t.IS_READY & (_tasks.run_after > bindparam("p_after"))
+)
 _ATTEMPT_FACTS = (
     update(t.attempts)
     .where(t.attempts.c.id == bindparam("p_attempt"))
@@ -213,10 +215,11 @@ class WorkerOperations:
             ).all()
         return [(str(r.id), int(r.process_id)) for r in rows]
 
-    def next_run_after(self) -> float | None:
-        """The earliest ``run_after`` among ready tasks, or None when none is ready."""
+    def next_run_after(self, after: float = float("-inf")) -> float | None:
+        """The earliest ``run_after`` later than ``after`` among ready tasks (Unix
+        seconds), or None when there is none."""
         with reading(self.engine) as conn:
-            value = conn.execute(_NEXT_RUN_AFTER).scalar()
+            value = conn.execute(_NEXT_RUN_AFTER, {"p_after": after}).scalar()
         return None if value is None else float(value)
 
     # -- claiming and leases ---------------------------------------------------------------
@@ -522,8 +525,14 @@ class WorkerOperations:
         with self.engine.begin() if connection is None else transaction(connection) as conn:
             if len(results) > 1:
                 lock_waiting_dependents(conn, [r.task.id for r in results])
+                events.promote_later = []
             for result in results:
                 recorded.append(self._record(conn, events, result, now))
+            driver.execute_many(conn, FINISH_ATTEMPT, events.close_later)
+            if events.promote_later:
+                promote_dependents(conn, events, events.promote_later, now)
+            events.promote_later = None
+            events.close_later = []
             events.claim_slots = None
             rows: list[dict[str, Any]] = slots.claimed if slots is not None else []
             if claiming and worker_id is not None:
