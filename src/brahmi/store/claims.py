@@ -49,7 +49,7 @@ def _claim_statement(*, skip_locked: bool, by_runtime: bool = False) -> Any:
     """
     candidates = (
         select(_tasks.id)
-        .where((_tasks.status == S.READY.value) & (_tasks.run_after <= bindparam("p_now")))
+        .where(t.IS_READY & (_tasks.run_after <= bindparam("p_now")))
         .order_by(_tasks.task_order, _tasks.created_at, _tasks.id)
         .limit(bindparam("p_limit"))
     )
@@ -67,7 +67,7 @@ def _claim_statement(*, skip_locked: bool, by_runtime: bool = False) -> Any:
         chosen = _tasks.id.in_(candidates)
     return (
         update(t.tasks)
-        .where(chosen & (_tasks.status == S.READY.value))
+        .where(chosen & t.IS_READY)
         .values(
             status=S.RUNNING.value,
             attempts=_tasks.attempts + 1,
@@ -90,17 +90,16 @@ _EXTEND_LEASES = (
     update(t.tasks)
     .where(
         (_tasks.lease_owner == bindparam("p_owner"))
-        & (_tasks.status == S.RUNNING.value)
+        & t.IS_RUNNING
         & _tasks.current_attempt_id.in_(bindparam("p_attempts", expanding=True))
     )
     .values(lease_expires_at=bindparam("p_expires"))
 )
 _HELD_ATTEMPTS = select(_tasks.current_attempt_id).where(
-    _tasks.current_attempt_id.in_(bindparam("p_attempts", expanding=True))
-    & (_tasks.status == S.RUNNING.value)
+    _tasks.current_attempt_id.in_(bindparam("p_attempts", expanding=True)) & t.IS_RUNNING
 )
 _NEXT_RUN_AFTER = select(func.min(_tasks.run_after)).where(
-    (_tasks.status == S.READY.value) & (_tasks.run_after > bindparam("p_after"))
+    t.IS_READY & (_tasks.run_after > bindparam("p_after"))
 )
 _ATTEMPT_FACTS = (
     update(t.attempts)
@@ -186,9 +185,7 @@ class WorkerOperations:
         """For each lease owner, the ids of the running tasks it holds."""
         owners: dict[str, list[str]] = defaultdict(list)
         with reading(self.engine) as conn:
-            for row in conn.execute(
-                select(_tasks.id, _tasks.lease_owner).where(_tasks.status == S.RUNNING.value)
-            ):
+            for row in conn.execute(select(_tasks.id, _tasks.lease_owner).where(t.IS_RUNNING)):
                 owners[row.lease_owner or ""].append(row.id)
         return dict(owners)
 
@@ -211,7 +208,7 @@ class WorkerOperations:
                 select(t.attempts.c.id, t.attempts.c.process_id)
                 .join(t.tasks, _tasks.current_attempt_id == t.attempts.c.id)
                 .where(
-                    _tasks.status == S.RUNNING.value,
+                    t.IS_RUNNING,
                     _tasks.lease_owner.in_(wanted),
                     t.attempts.c.process_id.is_not(None),
                 )
@@ -368,9 +365,7 @@ class WorkerOperations:
         condition = (expired | _tasks.lease_owner.in_(dead)) if dead else expired
         taken = 0
         with self.engine.begin() as conn:
-            rows = conn.execute(
-                select(t.tasks).where(_tasks.status == S.RUNNING.value, condition)
-            ).all()
+            rows = conn.execute(select(t.tasks).where(t.IS_RUNNING, condition)).all()
             events = EventWriter(now)
             for row in rows:
                 reason = (
@@ -401,9 +396,7 @@ class WorkerOperations:
         events = EventWriter(now)
         with self.engine.begin() as conn:
             rows = conn.execute(
-                select(t.tasks).where(
-                    _tasks.status == S.RUNNING.value, _tasks.lease_owner == worker_id
-                )
+                select(t.tasks).where(t.IS_RUNNING, _tasks.lease_owner == worker_id)
             ).all()
             for row in rows:
                 conn.execute(
