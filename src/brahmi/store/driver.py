@@ -125,7 +125,7 @@ def execute(conn: Connection, statement: ClauseElement, params: Mapping[str, Any
     driver_params: Any = (
         encoded if compiled.positional else dict(zip(compiled.names, encoded, strict=True))
     )
-    cursor = conn.connection.cursor()
+    cursor = cursor_of(conn)
     try:
         cursor.execute(compiled.sql, driver_params)
         rows: list[Record] = []
@@ -164,7 +164,7 @@ def execute_many(
         rows.append(
             encoded if compiled.positional else dict(zip(compiled.names, encoded, strict=True))
         )
-    cursor = conn.connection.cursor()
+    cursor = cursor_of(conn)
     try:
         cursor.executemany(compiled.sql, rows)
     except conn.dialect.loaded_dbapi.Error as exc:
@@ -175,7 +175,10 @@ def execute_many(
 
 def cursor_of(conn: Connection) -> Any:
     """A DBAPI cursor on ``conn``'s connection (in its transaction); close it after use."""
-    return conn.connection.cursor()
+    # The driver's own connection (the pool's proxy would add a call per statement).
+    raw = conn.connection.dbapi_connection
+    assert raw is not None
+    return raw.cursor()
 
 
 def wrapped(conn: Connection, exc: Exception, sql: str, params: Any) -> Exception:
