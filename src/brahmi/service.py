@@ -32,19 +32,20 @@ from brahmi.domain.models import NormalisedBatch, TaskRecord, TaskStatus
 from brahmi.domain.problems import Problem
 from brahmi.engine.clock import SYSTEM_CLOCK, Clock
 from brahmi.engine.transcripts import TranscriptChunk, read_chunk
-from brahmi.registry import SkillHit, SkillRegistry
-from brahmi.skills.catalog import Skills, SkillSource
 from brahmi.store.database import create_db_engine, ensure_schema, require_schema
-from brahmi.store.planner import MessageRecord, PlannerStore, SessionRecord, TriggerRecord
 from brahmi.store.projects import ProjectRecord
-from brahmi.store.skills import SkillIndex
 from brahmi.store.tasks import BoundTask, TaskStore
-from brahmi.store.tokens import TokenStore
-from brahmi.store.usage import UsageStore
 
+# The skill registry, the planner's store, tokens and usage are imported where used: a
+# command that only reads tasks (``brahmi tasks list``) does not load them (~15 ms).
 if TYPE_CHECKING:
     from brahmi.engine.questions import Answer
     from brahmi.engine.worker import Worker
+    from brahmi.registry import SkillHit, SkillRegistry
+    from brahmi.skills.catalog import Skills
+    from brahmi.store.planner import MessageRecord, PlannerStore, SessionRecord, TriggerRecord
+    from brahmi.store.tokens import TokenStore
+    from brahmi.store.usage import UsageStore
 
 
 @dataclass(frozen=True, slots=True)
@@ -147,6 +148,10 @@ class Brahmi:
     def registry(self) -> SkillRegistry:
         """The skill registry in this instance's database (opened on first use)."""
         if self._registry is None:
+            from brahmi.registry import SkillRegistry
+            from brahmi.skills.catalog import SkillSource
+            from brahmi.store.skills import SkillIndex
+
             self._registry = SkillRegistry(
                 SkillIndex(self.store.engine),
                 self.settings.home,
@@ -243,11 +248,15 @@ class Brahmi:
     @property
     def usage(self) -> UsageStore:
         """Tokens and cost per task, planner session and project, and project budgets."""
+        from brahmi.store.usage import UsageStore
+
         return UsageStore(self.store.engine)
 
     @property
     def tokens(self) -> TokenStore:
         """Bearer tokens in this instance's database."""
+        from brahmi.store.tokens import TokenStore
+
         return TokenStore(self.store.engine)
 
     # -- planner sessions and conversation (DESIGN §7) --------------------------------------
@@ -255,6 +264,8 @@ class Brahmi:
     @property
     def planner_store(self) -> PlannerStore:
         """Planner sessions, triggers and conversations in this instance's database."""
+        from brahmi.store.planner import PlannerStore
+
         return PlannerStore(self.store.engine)
 
     def resolve_planner(self, name: str | None, project_id: str | None = None) -> str:

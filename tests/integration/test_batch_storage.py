@@ -13,7 +13,7 @@ from brahmi.domain.models import TaskStatus
 from brahmi.errors import InvalidBatch
 from brahmi.service import Brahmi
 from brahmi.store import tables
-from brahmi.store.tasks import AttemptResult
+from brahmi.store.tasks import AttemptResult, task_key
 
 
 @pytest.fixture
@@ -273,3 +273,38 @@ def test_reuse_identical_creates_a_batch_when_the_content_differs(
 
     assert not again.reused
     assert again.batch_id != first.batch_id
+
+
+def test_a_projects_tasks_of_one_status_come_in_claim_order_paged_or_not(
+    brahmi: Brahmi, project_id: str, tmp_path: Path
+) -> None:
+    """Ready tasks are read from their partial index, planned ones gathered from
+    (project, status) and sorted, or walked in order for a page: the same tasks, in
+    (task_order, created_at, id) order, and none of another project's."""
+    (tmp_path / "other").mkdir()
+    other = brahmi.project_for(tmp_path / "other").id
+    specs = [spec(i, f"first {i}", task_order=1 + (7 - i) % 4) for i in range(1, 7)]
+    specs += [spec(i, f"then {i}", [i - 6], task_order=1 + (13 - i) % 3) for i in range(7, 13)]
+    ids = brahmi.create_tasks_batch(project_id, specs).task_ids
+    brahmi.create_tasks_batch(other, specs)
+    tasks = {t.id: t for t in brahmi.store.list_tasks(project_id=project_id)}
+
+    def expected(status: TaskStatus) -> list[str]:
+        wanted = [t for t in tasks.values() if t.status is status]
+        return [t.id for t in sorted(wanted, key=task_key)]
+
+    for status in (S.READY, S.PLANNED):
+        whole = [t.id for t in brahmi.store.list_tasks(project_id=project_id, status=status)]
+        paged: list[str] = []
+        after = None
+        while True:
+            page = brahmi.store.list_tasks(
+                project_id=project_id, status=status, limit=4, after=after
+            )
+            paged += [t.id for t in page]
+            if len(page) < 4:
+                break
+            after = task_key(page[-1])
+        assert whole == paged == expected(status)
+        assert set(whole) <= set(ids.values())
+        assert len(whole) == 6

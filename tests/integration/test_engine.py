@@ -213,6 +213,35 @@ def test_independent_tasks_run_in_parallel_up_to_the_concurrency(
     assert len(runtime.calls) == len(specs)
 
 
+def test_a_worker_with_every_slot_taken_does_not_poll_the_database(
+    settings: Settings, runtime: ScriptedRuntime, workspace: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # While ready tasks wait for a slot, the worker waits for a run to finish; it used to
+    # look for the next ready task's backoff on every turn of its event loop meanwhile.
+    async def slow(request: AgentRequest) -> AgentResult:
+        for _ in range(50):  # many event-loop turns while holding the slot
+            await asyncio.sleep(0)
+        return AgentResult(ok=True, outputs={})
+
+    specs = [spec(i, f"Queued task {i}") for i in range(1, 13)]
+    for s in specs:
+        runtime.enqueue(s["task_name"], slow)
+    looks: list[float] = []
+    with another_brahmi(settings.with_(concurrency=2), runtime) as brahmi:
+        original = brahmi.store.next_run_after
+
+        def counted(after: float = float("-inf")) -> float | None:
+            looks.append(after)
+            return original(after)
+
+        monkeypatch.setattr(brahmi.store, "next_run_after", counted)
+        batch_id, _ = create(brahmi, workspace, specs)
+        tasks = settle(brahmi, batch_id)
+
+    assert {t.status for t in tasks.values()} == {S.COMPLETED}
+    assert len(looks) <= 3, len(looks)
+
+
 # -- failures ----------------------------------------------------------------------------
 
 
@@ -383,6 +412,41 @@ def test_a_run_silent_past_the_idle_limit_ends_with_idle_timeout(
     assert task.error is not None
     assert "0.3 s" in task.error
     assert runtime.cancelled == ["Hung agent"]
+
+
+def test_runs_side_by_side_each_end_at_their_own_limit(
+    settings: Settings, runtime: ScriptedRuntime, workspace: Path
+) -> None:
+    # One watchdog serves every run of a worker: each still ends at its own time limit
+    # or idle limit, and a run that keeps writing output is left alone.
+    def chatty(seconds: float) -> Callable[[AgentRequest], Any]:
+        async def run(request: AgentRequest) -> AgentResult:
+            deadline = time.monotonic() + seconds
+            while time.monotonic() < deadline:
+                request.transcript.write("still working\n")
+                await asyncio.sleep(0.1)
+            return AgentResult(ok=True, outputs={"done": True})
+
+        return run
+
+    runtime.enqueue("Quiet", Hang(60))
+    runtime.enqueue("Chatty", chatty(1.6))
+    runtime.enqueue("Chatty past its limit", chatty(60))
+    specs = [
+        spec(1, "Quiet", timeout_seconds=30),
+        spec(2, "Chatty", timeout_seconds=30),
+        spec(3, "Chatty past its limit", timeout_seconds=1),
+    ]
+    with another_brahmi(settings.with_(idle_timeout_s=0.8, concurrency=3), runtime) as brahmi:
+        batch_id, _ = create(brahmi, workspace, specs)
+        tasks = settle(brahmi, batch_id)
+
+    assert tasks["Quiet"].status is S.FAILED
+    assert tasks["Quiet"].error_code == "idle_timeout"
+    assert tasks["Chatty"].status is S.COMPLETED
+    assert tasks["Chatty past its limit"].status is S.FAILED
+    assert tasks["Chatty past its limit"].error == "timeout after 1 s"
+    assert sorted(runtime.cancelled) == ["Chatty past its limit", "Quiet"]
 
 
 # -- leases, fencing and cancellation ----------------------------------------------------
@@ -623,6 +687,51 @@ def test_every_status_change_has_an_event_and_event_ids_increase(
     assert walked == [("ready", "running"), ("running", "completed")]
     blocked = [e for e in events if e.task_id == ids["4"] and e.kind == "status_changed"]
     assert [(e.data["from"], e.data["to"]) for e in blocked] == [("planned", "blocked")]
+
+
+def test_results_recorded_together_promote_their_shared_dependents_once(
+    brahmi: Brahmi, workspace: Path
+) -> None:
+    # Group commit: results that finish together share one transaction, and the
+    # dependents they make ready are promoted once every result of it is recorded.
+    _, ids = create(
+        brahmi,
+        workspace,
+        [
+            spec(1, "Left"),
+            spec(2, "Right"),
+            spec(3, "Third"),
+            spec(4, "Needs both", 1, 2),
+            spec(5, "Needs left", 1),
+            spec(6, "Needs third", 3),
+        ],
+    )
+    store = brahmi.store
+    now = time.time()
+    claims = store.claim("worker-a", 3, now=now, lease_s=30.0)
+    assert sorted(c.task.id for c in claims) == sorted([ids["1"], ids["2"], ids["3"]])
+    done = {
+        c.task.id: AttemptResult(
+            task=c.task, attempt_id=c.attempt_id, outcome=lifecycle.Outcome(S.COMPLETED, {})
+        )
+        for c in claims
+    }
+    events_before = store.last_event_id()
+
+    recorded, _ = store.finish_attempts(
+        [done[ids["1"]], done[ids["2"]]], now=now + 1, worker_id="worker-a"
+    )
+
+    assert recorded == [True, True]
+    assert status_of(brahmi, ids["4"]) is S.READY
+    assert status_of(brahmi, ids["5"]) is S.READY
+    assert status_of(brahmi, ids["6"]) is S.PLANNED  # its dependency still runs
+    promoted = [
+        e.task_id
+        for e in store.events(after_id=events_before)
+        if e.kind == "status_changed" and e.data["to"] == "ready"
+    ]
+    assert sorted(promoted) == sorted([ids["4"], ids["5"]])
 
 
 def test_an_attempt_that_writes_output_has_its_transcript_file_on_the_attempt_row(

@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import contextlib
 import sqlite3
+import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
-from sqlalchemy import inspect
+from sqlalchemy import inspect, text
 
 from brahmi.store import database
 from brahmi.store.tables import is_declared, metadata
@@ -129,6 +130,47 @@ def test_a_new_sqlite_file_gets_the_schema_the_migrations_build(tmp_path: Path) 
     finally:
         migrated.dispose()
         created.dispose()
+
+
+def _postgres_indexes(url: str) -> dict[str, str]:
+    """Each index of the declared tables: its name → PostgreSQL's own definition of it
+    (columns, uniqueness and a partial index's ``WHERE``, which Alembic's comparison
+    leaves out)."""
+    engine = database.create_db_engine(url)
+    try:
+        with engine.connect() as conn:
+            rows = conn.execute(
+                text(
+                    "SELECT tablename, indexname, indexdef FROM pg_indexes"
+                    " WHERE schemaname = 'public'"
+                )
+            ).all()
+    finally:
+        engine.dispose()
+    return {
+        name: sql for table, name, sql in rows if table != "alembic_version" and is_declared(table)
+    }
+
+
+@pytest.mark.postgres
+def test_postgresql_indexes_after_the_migrations_are_the_declared_ones(
+    postgres_databases: PostgresDatabases,
+) -> None:
+    migrated = postgres_databases.create()  # the session's template: every migration run
+    created = f"brahmi_created_{uuid.uuid4().hex[:12]}"
+    postgres_databases.execute(f'CREATE DATABASE "{created}"')
+    try:
+        engine = database.create_db_engine(postgres_databases.url_of(created))
+        try:
+            metadata.create_all(engine)
+        finally:
+            engine.dispose()
+        declared = _postgres_indexes(postgres_databases.url_of(created))
+        assert "WHERE ((status)::text = 'ready'::text)" in declared["ix_tasks_ready"]
+        assert _postgres_indexes(postgres_databases.url_of(migrated)) == declared
+    finally:
+        postgres_databases.drop(created)
+        postgres_databases.drop(migrated)
 
 
 def test_the_head_revision_brahmi_knows_is_the_migrations_head() -> None:

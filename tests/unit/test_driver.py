@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
@@ -89,3 +90,52 @@ def test_a_driver_error_is_raised_as_sqlalchemy_raises_it_and_rows_read_as_attri
     assert (row.id, row.name, row._mapping["name"]) == (1, "b", "b")
     with pytest.raises(AttributeError):
         _ = row.missing
+
+
+@pytest.mark.parametrize(
+    "value",
+    [
+        {"from": "running", "to": "completed", "attempt_id": "a:1"},
+        {"nested": {"list": [1, 2.5, None, True, False], "é": "ünïcode ✓"}, "n": -3},
+        [1e300, -0.0, 1.0, 0.1, float("nan"), float("inf")],
+        "just a string",
+        42,
+        None,
+        {1: "int key", 2.5: "float key", None: "null key", False: "bool key"},
+    ],
+)
+def test_dumps_writes_what_json_dumps_writes(value: object) -> None:
+    assert driver.dumps(value) == json.dumps(value)
+
+
+def test_dumps_refuses_what_json_dumps_refuses() -> None:
+    with pytest.raises(TypeError, match="not JSON serializable"):
+        driver.dumps({"when": object()})
+    circular: list[object] = []
+    circular.append(circular)
+    with pytest.raises((ValueError, RecursionError)):
+        driver.dumps(circular)
+
+
+def test_many_rows_run_in_one_call_with_their_json_encoded(tmp_path: Path) -> None:
+    engine = create_engine(f"sqlite:///{tmp_path / 'things.db'}")
+    _metadata.create_all(engine)
+    with engine.begin() as conn:
+        for i in (1, 2, 3):
+            conn.execute(_things.insert(), [{"id": i, "name": "old", "data": None, "score": 0}])
+        plain = update(_things).where(_things.c.id == bindparam("p_id"))
+        driver.execute_many(
+            conn,
+            plain.values(name=bindparam("p_name"), data=bindparam("p_data"), score=7),
+            [
+                {"p_id": 1, "p_name": "one", "p_data": {"a": 1}},
+                {"p_id": 3, "p_name": "three", "p_data": None},
+            ],
+        )
+    with engine.connect() as conn:
+        rows = conn.execute(_things.select().order_by(_things.c.id)).all()
+    assert [tuple(r) for r in rows] == [
+        (1, "one", {"a": 1}, 7),
+        (2, "old", None, 0),
+        (3, "three", None, 7),
+    ]

@@ -12,6 +12,7 @@ import sys
 import typer
 
 from brahmi import __version__
+from brahmi.cli.common import freeze_startup
 
 app = typer.Typer(
     name="brahmi",
@@ -83,4 +84,5 @@ _register()
 
 def main() -> None:
     """Console-script entry point."""
+    freeze_startup(whole_process=True)  # Typer, Rich and the sub-commands are imported
     app()

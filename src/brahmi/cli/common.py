@@ -9,6 +9,7 @@ Heavy modules (the service, settings) are imported late so ``--help`` stays fast
 from __future__ import annotations
 
 import functools
+import gc
 import json
 import sys
 from collections.abc import Callable
@@ -83,7 +84,34 @@ def open_brahmi(settings: Settings | None = None) -> Brahmi:
     from brahmi.config import load_settings
     from brahmi.service import Brahmi
 
+    freeze_startup()  # the service's imports (SQLAlchemy, the store) are done
     return Brahmi(settings or load_settings())
+
+
+class _Process:
+    #: True once the ``brahmi`` command's entry point called :func:`freeze_startup` (not
+    #: so when a test drives the app in process: its objects must stay collectable).
+    is_the_command = False
+
+
+def freeze_startup(*, whole_process: bool = False) -> None:
+    """Leave every object alive now out of the cyclic garbage collector's scans
+    (``gc.freeze``), when this process is the ``brahmi`` command.
+
+    Start-up creates some 70,000 objects that live as long as the command: modules,
+    classes, functions, Typer's, Rich's and SQLAlchemy's constructs. The collector went
+    through all of them at each full collection while later imports ran, and once more
+    when the interpreter exits: ~20 ms of ``brahmi --help`` and ~70 ms of
+    ``brahmi tasks list``. The collector still runs, over what is created afterwards.
+
+    Args:
+        whole_process: Given by the entry point (:func:`brahmi.cli.app.main`): from then
+            on, calls freeze; before it (the app driven in process), they do nothing.
+    """
+    if whole_process:
+        _Process.is_the_command = True
+    if _Process.is_the_command:
+        gc.freeze()
 
 
 __all__ = [
@@ -91,6 +119,7 @@ __all__ = [
     "EXIT_INVALID",
     "PIPE_WIDTH",
     "error_json",
+    "freeze_startup",
     "handle_errors",
     "open_brahmi",
     "stderr",

@@ -5,7 +5,6 @@ from __future__ import annotations
 import typer
 
 from brahmi.cli.common import handle_errors, stdout
-from brahmi.config import load_settings
 
 app = typer.Typer(
     help="Manage Brahmi's database.", no_args_is_help=True, rich_markup_mode="markdown"
@@ -16,6 +15,7 @@ app = typer.Typer(
 @handle_errors
 def upgrade(revision: str = typer.Argument("head", help="Alembic revision to upgrade to.")) -> None:
     """Apply the database migrations (SQLite under BRAHMI_HOME, or BRAHMI_DATABASE_URL)."""
+    from brahmi.config import load_settings
     from brahmi.store import database
 
     settings = load_settings()

@@ -4,12 +4,15 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from rich.table import Table
 from rich.text import Text
 
-from brahmi.domain.models import AttemptRecord, HistoryRecord, TaskRecord, TaskStatus
+from brahmi.domain.status import TaskStatus
+
+if TYPE_CHECKING:
+    from brahmi.domain.models import AttemptRecord, HistoryRecord, TaskRecord
 
 STATUS_STYLES = {
     TaskStatus.PLANNED: "dim",

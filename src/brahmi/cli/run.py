@@ -16,11 +16,13 @@ from rich.text import Text
 
 from brahmi import errors
 from brahmi.cli.common import EXIT_FAILED, EXIT_INVALID, handle_errors, open_brahmi, stderr, stdout
+from brahmi.cli.plaintable import print_table
 from brahmi.cli.render import task_label, task_summary, tasks_table
-from brahmi.config import Settings, load_settings
-from brahmi.domain.models import EventRecord, TaskRecord, TaskStatus
+from brahmi.domain.status import TaskStatus
 
 if TYPE_CHECKING:
+    from brahmi.config import Settings
+    from brahmi.domain.models import EventRecord, TaskRecord
     from brahmi.service import Brahmi
 
 #: Seconds between refreshes of the live view.
@@ -40,6 +42,8 @@ SKILLS_HELP = (
 def _settings(
     skills: list[str], executor: str | None = None, concurrency: int | None = None
 ) -> Settings:
+    from brahmi.config import load_settings
+
     settings = load_settings().with_(skill_dirs=tuple(skills), forced_executor=executor)
     if concurrency is not None:
         settings = settings.with_(concurrency=concurrency)
@@ -337,7 +341,7 @@ class _EventPrinter:
 def _print_outcome(tasks: list[TaskRecord]) -> None:
     by_id = {task.id: task for task in tasks}
     if not sys.stdout.isatty():
-        stdout.print(tasks_table(tasks, now=time.time()))
+        print_table(stdout, tasks_table(tasks, now=time.time()))
     done = sum(t.status is TaskStatus.COMPLETED for t in tasks)
     if done == len(tasks):
         stdout.print(f"[green]all {done} task(s) completed[/]", highlight=False)

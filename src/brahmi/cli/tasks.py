@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import time
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import typer
 from rich.panel import Panel
@@ -12,8 +13,12 @@ from rich.table import Table
 
 from brahmi import errors
 from brahmi.cli.common import handle_errors, open_brahmi, stdout
+from brahmi.cli.plaintable import print_table
 from brahmi.cli.render import status_text, task_detail, task_summary, tasks_table
-from brahmi.domain.models import HistoryRecord, TaskStatus
+from brahmi.domain.status import TaskStatus
+
+if TYPE_CHECKING:
+    from brahmi.domain.models import HistoryRecord
 
 app = typer.Typer(
     help="Inspect and control tasks.", no_args_is_help=True, rich_markup_mode="markdown"
@@ -43,7 +48,7 @@ def list_(
     if not tasks:
         stdout.print("no tasks")
         return
-    stdout.print(tasks_table(tasks, now=time.time()))
+    print_table(stdout, tasks_table(tasks, now=time.time()))
 
 
 @app.command("show")

@@ -13,7 +13,6 @@ from rich.table import Table
 from brahmi import errors
 from brahmi.cli.common import handle_errors, open_brahmi, stderr, stdout
 from brahmi.cli.run import SKILLS_HELP
-from brahmi.config import load_settings
 
 if TYPE_CHECKING:
     from brahmi.agents.registry import RuntimeRegistry
@@ -41,6 +40,8 @@ def worker(
     claimed again. A worker killed outright loses nothing either: its leases run out
     (BRAHMI_LEASE_S, default 30 s) and its tasks are claimed by others.
     """
+    from brahmi.config import load_settings
+
     settings = load_settings().with_(skill_dirs=tuple(skills))
     if concurrency is not None:
         settings = settings.with_(concurrency=concurrency)

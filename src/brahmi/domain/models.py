@@ -9,6 +9,9 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any
 
+# A task's status has a module of its own (the CLI imports it alone); it is named here too.
+from brahmi.domain.status import TERMINAL_STATUSES, TaskStatus
+
 #: Default wall-clock limit of one agent run, in seconds (DESIGN §1).
 DEFAULT_TIMEOUT_S = 3600
 #: Largest accepted ``timeout_seconds`` (one day).
@@ -17,38 +20,6 @@ MAX_TIMEOUT_S = 86_400
 DEFAULT_MAX_ATTEMPTS = 3
 #: Default correctness-loop limit (DESIGN §5).
 DEFAULT_MAX_REBUILDS = 3
-
-
-class TaskStatus(StrEnum):
-    """Where a task is in its lifecycle (DESIGN §1)."""
-
-    #: Waiting on dependencies (or on its turn among sibling sub-tasks).
-    PLANNED = "planned"
-    #: Every dependency completed; waiting for a worker.
-    READY = "ready"
-    #: An attempt holds the lease and is running.
-    RUNNING = "running"
-    #: Finished with valid outputs. Terminal.
-    COMPLETED = "completed"
-    #: Finished without valid outputs, or gave up. Terminal.
-    FAILED = "failed"
-    #: Stopped by a person. Terminal.
-    CANCELLED = "cancelled"
-    #: A dependency failed or was cancelled; waits for a retry upstream.
-    BLOCKED = "blocked"
-
-    @property
-    def is_terminal(self) -> bool:
-        """True for ``completed``, ``failed`` and ``cancelled``."""
-        return self in TERMINAL_STATUSES
-
-    @property
-    def is_settled(self) -> bool:
-        """True when nothing more will happen without a person: terminal or blocked."""
-        return self in TERMINAL_STATUSES or self is TaskStatus.BLOCKED
-
-
-TERMINAL_STATUSES = frozenset({TaskStatus.COMPLETED, TaskStatus.FAILED, TaskStatus.CANCELLED})
 
 
 class Dialect(StrEnum):
@@ -241,3 +212,24 @@ class HistoryRecord:
     turn: int | None
     data: dict[str, Any]
     created_at: float
+
+
+__all__ = [
+    "DEFAULT_MAX_ATTEMPTS",
+    "DEFAULT_MAX_REBUILDS",
+    "DEFAULT_TIMEOUT_S",
+    "MAX_TIMEOUT_S",
+    "TERMINAL_STATUSES",
+    "AttemptRecord",
+    "Claim",
+    "Dialect",
+    "EventRecord",
+    "ExistingTask",
+    "HistoryRecord",
+    "NewTask",
+    "NormalisedBatch",
+    "Ref",
+    "TaskRecord",
+    "TaskStatus",
+    "ValidationCriteria",
+]

@@ -13,12 +13,14 @@ import contextlib
 import functools
 import gc
 import logging
+import math
 import os
 import socket
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from brahmi import errors
 from brahmi.agents.base import (
@@ -114,6 +116,8 @@ class Worker:
         self.on_idle: list[Callable[[], None]] = []
         #: Records results on a connection kept open while the worker runs.
         self._recorder: Recorder = store.recorder()
+        #: Watches every run's time limits (made in the worker's event loop).
+        self._watchdog: _Watchdog | None = None
 
     # -- the loop --------------------------------------------------------------------------
 
@@ -140,6 +144,7 @@ class Worker:
         self._wake = asyncio.Event()
         self._loop = asyncio.get_running_loop()
         self._stopping = False
+        self._watchdog = _Watchdog(self.settings.idle_timeout_s)  # timers of this loop
         if not await self._start_up(stop):
             return
         _freeze_start_up_objects()
@@ -162,7 +167,7 @@ class Worker:
                     if claims and len(claims) == free:
                         await asyncio.sleep(0)  # let finished runs record before claiming
                         continue
-                    await self._idle(stop)
+                    await self._idle(stop, free - len(claims))
                 except OUTAGE_ERRORS as exc:
                     backoff = await self._outage(stop, exc, backoff)
         finally:
@@ -253,12 +258,18 @@ class Worker:
             for callback in self.on_idle:
                 callback()
 
-    async def _idle(self, stop: asyncio.Event) -> None:
+    async def _idle(self, stop: asyncio.Event, free: int) -> None:
+        """Wait to be woken, stopped, or for the next poll; with ``free`` slots, no longer
+        than until the first ready task's backoff ends (``run_after``). With every slot
+        taken there is nothing to claim: a finished run frees one and wakes the loop (or
+        claims its successor itself), so no query runs while the runs go on."""
         assert self._wake is not None
         timeout = self.settings.poll_interval_s
-        upcoming = self._recorder.next_run_after()
-        if upcoming is not None:
-            timeout = max(0.0, min(timeout, upcoming - self.clock.now()))
+        if free > 0:
+            now = self.clock.now()
+            upcoming = self._recorder.next_run_after(after=now)
+            if upcoming is not None:
+                timeout = max(0.0, min(timeout, upcoming - now))
         self._wake.clear()
         waiters = [asyncio.create_task(self._wake.wait()), asyncio.create_task(stop.wait())]
         try:
@@ -348,7 +359,10 @@ class Worker:
                 executor=finished.executor,
             )
         )
-        if not self._flush_scheduled:
+        if len(self._running) == 1 and not self._flush_scheduled:
+            # The only run in flight: no other result can join its transaction.
+            self._flush()
+        elif not self._flush_scheduled:
             self._flush_scheduled = True
             asyncio.get_running_loop().call_soon(self._flush)
 
@@ -489,41 +503,24 @@ class Worker:
     async def _supervise(self, runtime: AgentRuntime, request: AgentRequest) -> AgentResult:
         """Run ``runtime`` under the task's timeout and the idle limit (DESIGN §3).
 
-        A timer, not a second task, watches the limits: when one is reached it cancels
-        this task, the runtime stops its process group, and the run ends as timed out.
+        The worker's :class:`_Watchdog`, not a task or a timer of this run's own, watches
+        the limits: when one is reached it cancels this task, the runtime stops its
+        process group, and the run ends as timed out.
         """
-        loop = asyncio.get_running_loop()
         current = asyncio.current_task()
         assert current is not None
-        idle_s = self.settings.idle_timeout_s
-        deadline = time.monotonic() + request.timeout_s
-        expired: _RunTimedOut | None = None
-        handle: asyncio.TimerHandle | None = None
-
-        def check() -> None:
-            nonlocal expired, handle
-            now = time.monotonic()
-            idle_deadline = request.transcript.last_activity + idle_s
-            if now >= deadline:
-                expired = _RunTimedOut(f"timeout after {request.timeout_s:g} s", "timeout")
-            elif now >= idle_deadline:
-                expired = _RunTimedOut(f"idle for {idle_s:g} s without output", "idle_timeout")
-            else:
-                handle = loop.call_later(min(deadline, idle_deadline) - now, check)
-                return
-            current.cancel()
-
-        handle = loop.call_later(min(request.timeout_s, idle_s), check)
+        if self._watchdog is None:
+            self._watchdog = _Watchdog(self.settings.idle_timeout_s)
+        watched = self._watchdog.watch(current, request)
         try:
             return await runtime.run(request)
         except asyncio.CancelledError:
-            if expired is None:
+            if watched.expired is None:
                 raise
             current.uncancel()
-            raise expired from None
+            raise watched.expired from None
         finally:
-            if handle is not None:
-                handle.cancel()
+            self._watchdog.unwatch(current)
 
     # -- helpers ---------------------------------------------------------------------------
 
@@ -618,6 +615,74 @@ def _max_turns(skill: Skill, project: ProjectRecord) -> int | None:
         if value > 0:
             return value
     return None
+
+
+@dataclass(slots=True)
+class _Watched:
+    """One run under the watchdog: its deadline (``time.monotonic`` seconds), what tells
+    its last output, and why it was stopped (None while it runs)."""
+
+    deadline: float
+    timeout_s: float
+    transcript: Transcript
+    expired: _RunTimedOut | None = None
+
+
+class _Watchdog:
+    """One timer for the limits of every run of a worker (DESIGN §3): each task's
+    ``timeout_seconds`` and the idle limit (seconds without output).
+
+    The timer is set for the earliest moment a run could reach a limit; when it fires,
+    every run is checked, those past a limit are cancelled (with the reason kept), and the
+    timer is set again. Starting a run sets no timer of its own unless it could expire
+    before every other run.
+    """
+
+    def __init__(self, idle_s: float) -> None:
+        self.idle_s = idle_s
+        self._watched: dict[asyncio.Task[object], _Watched] = {}
+        self._handle: asyncio.TimerHandle | None = None
+        self._due = math.inf
+
+    def watch(self, task: asyncio.Task[Any], request: AgentRequest) -> _Watched:
+        """Watch ``task``, which runs ``request``, from now on."""
+        now = time.monotonic()
+        watched = _Watched(now + request.timeout_s, request.timeout_s, request.transcript)
+        self._watched[task] = watched
+        due = min(watched.deadline, request.transcript.last_activity + self.idle_s)
+        if due < self._due:
+            self._set(due, now)
+        return watched
+
+    def unwatch(self, task: asyncio.Task[Any]) -> None:
+        """Stop watching ``task`` (its run ended)."""
+        self._watched.pop(task, None)
+
+    def _set(self, due: float, now: float) -> None:
+        if self._handle is not None:
+            self._handle.cancel()
+        self._due = due
+        self._handle = asyncio.get_running_loop().call_later(max(0.0, due - now), self._check)
+
+    def _check(self) -> None:
+        self._handle, self._due = None, math.inf
+        now = time.monotonic()
+        upcoming = math.inf
+        for task, watched in list(self._watched.items()):
+            idle_deadline = watched.transcript.last_activity + self.idle_s
+            if now >= watched.deadline:
+                watched.expired = _RunTimedOut(f"timeout after {watched.timeout_s:g} s", "timeout")
+            elif now >= idle_deadline:
+                watched.expired = _RunTimedOut(
+                    f"idle for {self.idle_s:g} s without output", "idle_timeout"
+                )
+            else:
+                upcoming = min(upcoming, watched.deadline, idle_deadline)
+                continue
+            del self._watched[task]
+            task.cancel()
+        if upcoming < math.inf:
+            self._set(upcoming, now)
 
 
 class _RunTimedOut(Exception):

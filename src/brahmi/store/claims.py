@@ -25,9 +25,9 @@ from brahmi.store import tables as t
 from brahmi.store.bulk import bulk_insert
 from brahmi.store.database import reading, transaction
 from brahmi.store.events import EventWriter
-from brahmi.store.graph import ClaimSlots, lock_waiting_dependents
+from brahmi.store.graph import ClaimSlots, lock_waiting_dependents, promote_dependents
 from brahmi.store.rows import task_record
-from brahmi.store.transitions import apply_outcome
+from brahmi.store.transitions import FINISH_ATTEMPT, apply_outcome
 from brahmi.store.usage import record_usage
 
 log = logging.getLogger(__name__)
@@ -49,7 +49,7 @@ def _claim_statement(*, skip_locked: bool, by_runtime: bool = False) -> Any:
     """
     candidates = (
         select(_tasks.id)
-        .where((_tasks.status == S.READY.value) & (_tasks.run_after <= bindparam("p_now")))
+        .where(t.IS_READY & (_tasks.run_after <= bindparam("p_now")))
         .order_by(_tasks.task_order, _tasks.created_at, _tasks.id)
         .limit(bindparam("p_limit"))
     )
@@ -67,7 +67,7 @@ def _claim_statement(*, skip_locked: bool, by_runtime: bool = False) -> Any:
         chosen = _tasks.id.in_(candidates)
     return (
         update(t.tasks)
-        .where(chosen & (_tasks.status == S.READY.value))
+        .where(chosen & t.IS_READY)
         .values(
             status=S.RUNNING.value,
             attempts=_tasks.attempts + 1,
@@ -90,16 +90,17 @@ _EXTEND_LEASES = (
     update(t.tasks)
     .where(
         (_tasks.lease_owner == bindparam("p_owner"))
-        & (_tasks.status == S.RUNNING.value)
+        & t.IS_RUNNING
         & _tasks.current_attempt_id.in_(bindparam("p_attempts", expanding=True))
     )
     .values(lease_expires_at=bindparam("p_expires"))
 )
 _HELD_ATTEMPTS = select(_tasks.current_attempt_id).where(
-    _tasks.current_attempt_id.in_(bindparam("p_attempts", expanding=True))
-    & (_tasks.status == S.RUNNING.value)
+    _tasks.current_attempt_id.in_(bindparam("p_attempts", expanding=True)) & t.IS_RUNNING
 )
-_NEXT_RUN_AFTER = select(func.min(_tasks.run_after)).where(_tasks.status == S.READY.value)
+_NEXT_RUN_AFTER = select(func.min(_tasks.run_after)).where(
+    t.IS_READY & (_tasks.run_after > bindparam("p_after"))
+)
 _ATTEMPT_FACTS = (
     update(t.attempts)
     .where(t.attempts.c.id == bindparam("p_attempt"))
@@ -173,12 +174,12 @@ class Recorder:
             self.close()
             raise
 
-    def next_run_after(self) -> float | None:
+    def next_run_after(self, after: float = float("-inf")) -> float | None:
         """:meth:`WorkerOperations.next_run_after`; on PostgreSQL on this connection."""
         if not self._operations._skip_locked:
-            return self._operations.next_run_after()
+            return self._operations.next_run_after(after)
         try:
-            return postgres_hop.next_run_after(self._connect())
+            return postgres_hop.next_run_after(self._connect(), after)
         except BaseException:
             self.close()
             raise
@@ -210,9 +211,7 @@ class WorkerOperations:
         """For each lease owner, the ids of the running tasks it holds."""
         owners: dict[str, list[str]] = defaultdict(list)
         with reading(self.engine) as conn:
-            for row in conn.execute(
-                select(_tasks.id, _tasks.lease_owner).where(_tasks.status == S.RUNNING.value)
-            ):
+            for row in conn.execute(select(_tasks.id, _tasks.lease_owner).where(t.IS_RUNNING)):
                 owners[row.lease_owner or ""].append(row.id)
         return dict(owners)
 
@@ -235,17 +234,18 @@ class WorkerOperations:
                 select(t.attempts.c.id, t.attempts.c.process_id)
                 .join(t.tasks, _tasks.current_attempt_id == t.attempts.c.id)
                 .where(
-                    _tasks.status == S.RUNNING.value,
+                    t.IS_RUNNING,
                     _tasks.lease_owner.in_(wanted),
                     t.attempts.c.process_id.is_not(None),
                 )
             ).all()
         return [(str(r.id), int(r.process_id)) for r in rows]
 
-    def next_run_after(self) -> float | None:
-        """The earliest ``run_after`` among ready tasks, or None when none is ready."""
+    def next_run_after(self, after: float = float("-inf")) -> float | None:
+        """The earliest ``run_after`` later than ``after`` among ready tasks (Unix
+        seconds), or None when there is none."""
         with reading(self.engine) as conn:
-            value = conn.execute(_NEXT_RUN_AFTER).scalar()
+            value = conn.execute(_NEXT_RUN_AFTER, {"p_after": after}).scalar()
         return None if value is None else float(value)
 
     # -- claiming and leases ---------------------------------------------------------------
@@ -397,9 +397,7 @@ class WorkerOperations:
         condition = (expired | _tasks.lease_owner.in_(dead)) if dead else expired
         taken = 0
         with self.engine.begin() as conn:
-            rows = conn.execute(
-                select(t.tasks).where(_tasks.status == S.RUNNING.value, condition)
-            ).all()
+            rows = conn.execute(select(t.tasks).where(t.IS_RUNNING, condition)).all()
             events = EventWriter(now)
             for row in rows:
                 reason = (
@@ -430,9 +428,7 @@ class WorkerOperations:
         events = EventWriter(now)
         with self.engine.begin() as conn:
             rows = conn.execute(
-                select(t.tasks).where(
-                    _tasks.status == S.RUNNING.value, _tasks.lease_owner == worker_id
-                )
+                select(t.tasks).where(t.IS_RUNNING, _tasks.lease_owner == worker_id)
             ).all()
             for row in rows:
                 conn.execute(
@@ -573,8 +569,14 @@ class WorkerOperations:
         with self.engine.begin() if connection is None else transaction(connection) as conn:
             if len(results) > 1:
                 lock_waiting_dependents(conn, [r.task.id for r in results])
+                events.promote_later = []
             for result in results:
                 recorded.append(self._record(conn, events, result, now))
+            driver.execute_many(conn, FINISH_ATTEMPT, events.close_later)
+            if events.promote_later:
+                promote_dependents(conn, events, events.promote_later, now)
+            events.promote_later = None
+            events.close_later = []
             events.claim_slots = None
             rows: list[dict[str, Any]] = slots.claimed if slots is not None else []
             if claiming and worker_id is not None:

@@ -88,11 +88,13 @@ def _configure_sqlite(engine: Engine) -> None:
 
     @event.listens_for(engine, "begin")
     def _on_begin(connection: Connection) -> None:
+        raw = connection.connection.driver_connection
+        assert isinstance(raw, sqlite3.Connection)
+        if raw.in_transaction:  # begun by transaction() below, on the driver
+            return
         immediate = connection._execution_options.get("sqlite_immediate", True)
         # Straight to the driver: through exec_driver_sql, BEGIN cost as much as a statement.
-        connection.connection.driver_connection.execute(  # type: ignore[union-attr]
-            "BEGIN IMMEDIATE" if immediate else "BEGIN"
-        )
+        raw.execute("BEGIN IMMEDIATE" if immediate else "BEGIN")
 
 
 def reading(engine: Engine) -> Connection:
@@ -106,10 +108,32 @@ def reading(engine: Engine) -> Connection:
 
 @contextlib.contextmanager
 def transaction(connection: Connection) -> Iterator[Connection]:
-    """A transaction on a connection the caller keeps: committed when the block ends,
-    rolled back if it raises (as ``engine.begin()``, without the pool's checkout)."""
-    with connection.begin():
+    """A write transaction on a connection the caller keeps: committed when the block
+    ends, rolled back if it raises (as ``engine.begin()``, without the pool's checkout).
+
+    On SQLite the transaction is begun and ended on the driver's connection itself
+    (``BEGIN IMMEDIATE`` … ``COMMIT``): SQLAlchemy's own begin and commit, with their
+    events, cost a worker's hop as much as two of its statements. A statement run
+    through SQLAlchemy inside the block joins the transaction (SQLAlchemy then ends it).
+    """
+    raw = connection.connection.driver_connection
+    if not isinstance(raw, sqlite3.Connection) or connection.in_transaction():
+        with connection.begin():
+            yield connection
+        return
+    raw.execute("BEGIN IMMEDIATE")
+    try:
         yield connection
+    except BaseException:
+        if connection.in_transaction():
+            connection.rollback()
+        else:
+            raw.rollback()
+        raise
+    if connection.in_transaction():
+        connection.commit()
+    else:
+        raw.commit()
 
 
 def upgrade(engine: Engine, revision: str = "head") -> None:
@@ -148,7 +172,7 @@ def head_revision() -> str:
 
 #: The newest revision of ``migrations/versions``, known without loading the scripts
 #: (tests check that it is the scripts' head).
-HEAD_REVISION = "0009"
+HEAD_REVISION = "0010"
 #: The SQLite full-text indexes of the skill registry, which the table models leave out:
 #: what migration 0003 creates.
 SQLITE_FTS_DDL = (

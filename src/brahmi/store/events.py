@@ -82,6 +82,14 @@ class EventWriter:
         #: A worker's free slots, when the tasks this transaction makes ready may be
         #: claimed by it at once (see :func:`brahmi.store.graph.promote_dependents`).
         self.claim_slots: Slots | None = None
+        #: When a list: top-level tasks completed in this transaction whose dependents
+        #: are to be promoted together, once every result is recorded (see
+        #: :meth:`brahmi.store.claims.WorkerOperations.record_and_claim`); None: each
+        #: completion promotes its dependents at once.
+        self.promote_later: list[str] | None = None
+        #: Alongside :attr:`promote_later`: the parameters of each recorded attempt's
+        #: closing update, run together (one ``executemany``) after every result.
+        self.close_later: list[dict[str, Any]] = []
 
     def add(self, kind: str, project_id: str | None, task_id: str | None, **data: Any) -> None:
         """Record an event of ``kind`` with ``data`` as its JSON payload."""

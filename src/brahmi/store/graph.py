@@ -14,7 +14,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import String, bindparam, cast, func, literal, select, update
+from sqlalchemy import String, bindparam, cast, func, literal, literal_column, select, update
 from sqlalchemy.engine import Connection
 
 from brahmi.domain import lifecycle
@@ -33,13 +33,6 @@ _deps = t.task_dependencies.c
 #: same transaction in claim order (``task_order``, creation time, id) and by runtime.
 _DEPENDENT_COLUMNS = ("id", "project_id", "has_subtasks", "task_order", "created_at", "runtime")
 
-_WAITING_DEPENDENTS = (
-    select(*(_tasks[c] for c in _DEPENDENT_COLUMNS))
-    .select_from(t.task_dependencies.join(t.tasks, _tasks.id == _deps.task_id))
-    .where(_deps.depends_on_id.in_(bindparam("p_ids", expanding=True)))
-    .where((_tasks.status + literal("")) == S.PLANNED.value)  # see _WAITING_WITH_STATUSES
-    .distinct()
-)
 _d1 = t.task_dependencies.alias("d1")
 _d2 = t.task_dependencies.alias("d2")
 _waiting = t.tasks.alias("waiting")
@@ -60,16 +53,36 @@ _UNFINISHED = (
     .limit(1)
     .scalar_subquery()
 )
+_WAITING_JOIN = _d1.join(
+    _waiting,
+    (_waiting.c.id == _d1.c.task_id) & ((_waiting.c.status + literal("")) == S.PLANNED.value),
+)
 _WAITING_WITH_UNFINISHED = (
     select(*(_waiting.c[c] for c in _DEPENDENT_COLUMNS), _UNFINISHED.label("unfinished"))
-    .select_from(
-        _d1.join(
-            _waiting,
-            (_waiting.c.id == _d1.c.task_id)
-            & ((_waiting.c.status + literal("")) == S.PLANNED.value),
-        )
-    )
+    .select_from(_WAITING_JOIN)
     .where(_d1.c.depends_on_id == bindparam("p_id"))
+)
+
+
+def _waiting_with_unfinished_of(completed: Any) -> Any:
+    """The same for several completed tasks at once (``completed``: a subquery or list of
+    ids): each planned dependent once, however many of them it depends on (a fan-in's
+    task is looked at once per transaction)."""
+    return select(
+        *(_waiting.c[c] for c in _DEPENDENT_COLUMNS), _UNFINISHED.label("unfinished")
+    ).where(
+        _waiting.c.id.in_(select(_d1.c.task_id).where(_d1.c.depends_on_id.in_(completed))),
+        (_waiting.c.status + literal("")) == S.PLANNED.value,
+    )
+
+
+_WAITING_WITH_UNFINISHED_OF_ANY = _waiting_with_unfinished_of(bindparam("p_ids", expanding=True))
+#: SQLite: the ids as one JSON array (``p_ids_json``), so the statement is run at the
+#: driver's speed (an expanding ``IN`` list is rendered by SQLAlchemy for each call).
+_WAITING_WITH_UNFINISHED_OF_JSON = _waiting_with_unfinished_of(
+    select(literal_column("value")).select_from(
+        func.json_each(bindparam("p_ids_json", type_=String))
+    )
 )
 _DEPENDENCY_STATUSES = (
     select(_deps.task_id, _tasks.status)
@@ -183,23 +196,34 @@ def rows_of(conn: Connection, ids: Iterable[str]) -> dict[str, Mapping[Any, Any]
 def promote_dependents(
     conn: Connection, events: EventWriter, completed: Sequence[str], now: float
 ) -> None:
-    """Give each waiting dependent of ``completed`` the status its dependencies call for."""
+    """Give each waiting dependent of ``completed`` the status its dependencies call for.
+
+    One query for all of ``completed`` (a transaction that records several results
+    promotes their dependents together, after every result is recorded): each planned
+    dependent comes with one dependency that has not completed, if any.
+    """
     waiting: dict[str, Mapping[Any, Any]] = {}
     seen: dict[str, set[TaskStatus]] = defaultdict(set)
     lock_waiting_dependents(conn, completed)
-    if len(completed) == 1:  # the hot path: one query
-        for found in driver.execute(conn, _WAITING_WITH_UNFINISHED, {"p_id": completed[0]}):
-            waiting[found.id] = found._mapping
-            seen[found.id].add(S.COMPLETED)
-            if found.unfinished is not None:
-                seen[found.id].add(S(found.unfinished))
+    if len(completed) == 1:  # the hot path: one query at the driver's speed
+        found_rows: Iterable[Any] = driver.execute(
+            conn, _WAITING_WITH_UNFINISHED, {"p_id": completed[0]}
+        )
+    elif conn.dialect.name == "sqlite":
+        found_rows = driver.execute(
+            conn, _WAITING_WITH_UNFINISHED_OF_JSON, {"p_ids_json": driver.dumps(list(completed))}
+        )
     else:
-        for chunk in chunks(completed):
-            for planned in conn.execute(_WAITING_DEPENDENTS, {"p_ids": list(chunk)}):
-                waiting[planned.id] = planned._mapping
-        for chunk in chunks(list(waiting)):
-            for task_id, status in conn.execute(_DEPENDENCY_STATUSES, {"p_ids": list(chunk)}):
-                seen[task_id].add(S(status))
+        found_rows = [
+            row
+            for chunk in chunks(completed)
+            for row in conn.execute(_WAITING_WITH_UNFINISHED_OF_ANY, {"p_ids": list(chunk)})
+        ]
+    for found in found_rows:
+        waiting[found.id] = found._mapping
+        seen[found.id].add(S.COMPLETED)
+        if found.unfinished is not None:
+            seen[found.id].add(S(found.unfinished))
     order: Iterable[tuple[str, Mapping[Any, Any]]] = waiting.items()
     if events.claim_slots is not None and len(waiting) > 1:  # claimed best first
         order = sorted(

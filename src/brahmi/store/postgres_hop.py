@@ -162,8 +162,10 @@ SELECT attempt_id FROM recorded
 #: do not depend on statistics (a new database has none, and the planner then read the
 #: whole ``task_dependencies`` table, or walked every planned task, for every hop): a
 #: ``LATERAL (… OFFSET 0)`` is looked up per row, never turned into a join, and a task
-#: found by id tests its status as ``(status || '') = …``, which no index serves, so the
-#: primary key is used rather than the claim index, whose ``status`` range it would scan.
+#: found by id tests its status as ``(status || '') = …``, which matches no index, so the
+#: primary key is used rather than an index of one status's rows (``ix_tasks_ready``,
+#: ``ix_tasks_running``), which it would scan whole. Only the claim's candidates are read
+#: through ``ix_tasks_ready``, by its literal ``status = 'ready'``.
 _DEPENDENT_IDS = """
     SELECT DISTINCT d.task_id
     FROM unnest(%(ids)s::text[]) AS done(id)
@@ -297,8 +299,8 @@ logged AS (
 SELECT * FROM claimed ORDER BY task_order, created_at, id
 """  # noqa: S608 (built from this module's constants)
 
-#: The earliest ``run_after`` among ready tasks.
-NEXT_RUN_AFTER = "SELECT min(run_after) FROM tasks WHERE status = 'ready'"
+#: The earliest ``run_after`` later than ``after`` among ready tasks.
+NEXT_RUN_AFTER = "SELECT min(run_after) FROM tasks WHERE status = 'ready' AND run_after > %(after)s"
 
 _EXTRA = ("brahmi_general", "brahmi_from_planned")
 
@@ -415,17 +417,19 @@ def claim(
         raise driver.wrapped(conn, exc, CLAIM, params) from exc
 
 
-def next_run_after(conn: Connection) -> float | None:
-    """The earliest ``run_after`` among ready tasks, or None (one statement).
+def next_run_after(conn: Connection, after: float) -> float | None:
+    """The earliest ``run_after`` later than ``after`` (Unix seconds) among ready tasks, or
+    None (one statement).
 
     Raises:
         sqlalchemy.exc.DBAPIError: As ``conn.execute`` would.
     """
+    params = {"after": after}
     try:
         with _manual_transactions(conn) as raw:
-            row = raw.execute(NEXT_RUN_AFTER).fetchone()
+            row = raw.execute(NEXT_RUN_AFTER, params).fetchone()
     except _psycopg_error() as exc:
-        raise driver.wrapped(conn, exc, NEXT_RUN_AFTER, None) from exc
+        raise driver.wrapped(conn, exc, NEXT_RUN_AFTER, params) from exc
     return None if row is None or row[0] is None else float(row[0])
 
 

@@ -13,7 +13,8 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import Engine, bindparam, event, func, insert, select, tuple_
+from sqlalchemy import Engine, bindparam, event, func, insert, literal, select, tuple_
+from sqlalchemy.sql.elements import ColumnElement
 
 from brahmi import errors
 from brahmi.domain import lifecycle
@@ -41,6 +42,8 @@ log = logging.getLogger(__name__)
 
 S = TaskStatus
 _tasks = t.tasks.c
+#: Statuses with a partial index of their own (``tables.IS_READY``, ``IS_RUNNING``).
+_ACTIVE = frozenset({S.READY, S.RUNNING})
 #: Seconds between the creation times of consecutive tasks of one batch.
 CREATION_STEP_S = 1e-6
 
@@ -267,20 +270,34 @@ class TaskStore(WorkerOperations, WorkerDirectory):
                 tuple_(_tasks.task_order, _tasks.created_at, _tasks.id) > tuple_(*after)
             )
         paged = after is not None or limit is not None
+        # A project's tasks of one status, read without walking every task of the project
+        # in order (``ix_tasks_project_order``), as SQLite would: a ready or running
+        # status from its partial index, which holds the work in flight in this order (the
+        # project compared as an expression leads no index); all the tasks of another
+        # status from ``ix_tasks_project_status``, then sorted (an expression in the
+        # ORDER BY that no index gives). A page of another status still walks in order:
+        # it stops once it has its rows.
+        by_status = project_id is not None and parent_id is None and batch_id is None
+        active = by_status and status in _ACTIVE
+        gathered = by_status and status is not None and not active and not paged
+        project: ColumnElement[Any] = (
+            _tasks.project_id + literal("") if active else _tasks.project_id
+        )
         if parent_id is not None:
             query = query.where(_tasks.parent_id == parent_id)
         if parent_id is not None and not paged:
             query = query.order_by(_tasks.position)
         else:  # a page follows the order its cursor names, sub-tasks of one parent too
-            query = query.order_by(_tasks.task_order, _tasks.created_at, _tasks.id)
+            order = _tasks.task_order + literal(0) if gathered else _tasks.task_order
+            query = query.order_by(order, _tasks.created_at, _tasks.id)
         if project_id is not None:
-            query = query.where(_tasks.project_id == project_id)
+            query = query.where(project == project_id)
         if top_level:
             query = query.where(_tasks.parent_id.is_(None))
         if batch_id is not None:
             query = query.where(_tasks.batch_id == batch_id)
         if status is not None:
-            query = query.where(_tasks.status == status.value)
+            query = query.where(t.has_status(status))
         if limit is not None:
             query = query.limit(limit)
         with reading(self.engine) as conn:
@@ -338,7 +355,12 @@ class TaskStore(WorkerOperations, WorkerDirectory):
         project_id: str | None = None,
         limit: int = 1000,
     ) -> list[EventRecord]:
-        """Events with ``id > after_id``, oldest first."""
+        """Events with ``id > after_id``, oldest first.
+
+        ``project_id`` reads ``ix_events_project``. ``task_id`` has no index since
+        migration 0010 (no route reads one task's events; filing each event by task cost
+        every hop two to four index pages): the log after ``after_id`` is read and filtered.
+        """
         query = (
             select(t.events).where(t.events.c.id > after_id).order_by(t.events.c.id).limit(limit)
         )

@@ -81,7 +81,8 @@ _RECORD_OUTPUTS = (
     .values(**_RESULT_VALUES, outputs=bindparam("p_outputs"))
     .returning(*_RECORDED)
 )
-_FINISH_ATTEMPT = (
+#: Close a finished attempt (its final status, error and facts).
+FINISH_ATTEMPT = (
     update(t.attempts)
     .where(t.attempts.c.id == bindparam("p_attempt"))
     .values(
@@ -166,20 +167,20 @@ def apply_outcome(
         return False
     if not recorded.by_planner:
         events.no_planner.add(task["id"])
-    driver.execute(
-        conn,
-        _FINISH_ATTEMPT,
-        {
-            "p_attempt": attempt_id,
-            "p_status": attempt_status,
-            "p_now": now,
-            "p_error": outcome.error,
-            "p_transcript": transcript_path,
-            "p_usage": usage,
-            "p_skill_version": skill_version,
-            "p_executor": executor,
-        },
-    )
+    closing = {
+        "p_attempt": attempt_id,
+        "p_status": attempt_status,
+        "p_now": now,
+        "p_error": outcome.error,
+        "p_transcript": transcript_path,
+        "p_usage": usage,
+        "p_skill_version": skill_version,
+        "p_executor": executor,
+    }
+    if events.promote_later is not None:  # several results: closed together at the end
+        events.close_later.append(closing)
+    else:
+        driver.execute(conn, FINISH_ATTEMPT, closing)
     if outcome.outputs is not None:
         events.add("outputs", task["project_id"], task["id"], attempt_id=attempt_id)
     if verdict is not None:
@@ -208,6 +209,8 @@ def apply_outcome(
     elif outcome.status is S.COMPLETED:
         if recorded.parent_id is not None:
             advance_parent(conn, events, recorded.parent_id, now)
+        elif events.promote_later is not None:
+            events.promote_later.append(task["id"])
         else:
             promote_dependents(conn, events, [task["id"]], now)
     elif outcome.status in (S.FAILED, S.CANCELLED):

@@ -14,7 +14,6 @@ from typing import Any
 
 from sqlalchemy import Engine, func, insert, select, update
 
-from brahmi.domain.models import TaskStatus
 from brahmi.store import tables as t
 from brahmi.store.database import reading
 
@@ -102,7 +101,7 @@ class WorkerDirectory:
         first, each with how many tasks it holds."""
         held = (
             select(_tasks.lease_owner, func.count().label("running"))
-            .where(_tasks.status == TaskStatus.RUNNING.value)
+            .where(t.IS_RUNNING)
             .group_by(_tasks.lease_owner)
             .subquery()
         )
