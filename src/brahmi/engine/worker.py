@@ -232,7 +232,7 @@ class Worker:
         return taken
 
     def _claim(self, limit: int) -> list[Claim]:
-        return self.store.claim(
+        return self._recorder.claim(
             self.id,
             limit,
             now=self.clock.now(),
@@ -267,7 +267,7 @@ class Worker:
         timeout = self.settings.poll_interval_s
         if free > 0:
             now = self.clock.now()
-            upcoming = self.store.next_run_after(after=now)
+            upcoming = self._recorder.next_run_after(after=now)
             if upcoming is not None:
                 timeout = max(0.0, min(timeout, upcoming - now))
         self._wake.clear()

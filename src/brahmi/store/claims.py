@@ -20,7 +20,7 @@ from sqlalchemy.engine import Connection
 from brahmi import errors
 from brahmi.domain import lifecycle
 from brahmi.domain.models import Claim, TaskRecord, TaskStatus
-from brahmi.store import driver
+from brahmi.store import driver, postgres_hop
 from brahmi.store import tables as t
 from brahmi.store.bulk import bulk_insert
 from brahmi.store.database import reading, transaction
@@ -163,6 +163,32 @@ class Recorder:
             self.close()
             raise
 
+    def claim(self, worker_id: str, limit: int, **options: Any) -> list[Claim]:
+        """:meth:`WorkerOperations.claim` with the same arguments; on PostgreSQL on this
+        connection (in one statement), elsewhere as :meth:`WorkerOperations.claim` does."""
+        if not self._operations._skip_locked:
+            return self._operations.claim(worker_id, limit, **options)
+        try:
+            return self._operations.claim(worker_id, limit, connection=self._connect(), **options)
+        except BaseException:
+            self.close()
+            raise
+
+    def next_run_after(self, after: float = float("-inf")) -> float | None:
+        """:meth:`WorkerOperations.next_run_after`; on PostgreSQL on this connection."""
+        if not self._operations._skip_locked:
+            return self._operations.next_run_after(after)
+        try:
+            return postgres_hop.next_run_after(self._connect(), after)
+        except BaseException:
+            self.close()
+            raise
+
+    def _connect(self) -> Connection:
+        if self._connection is None:
+            self._connection = self._operations.engine.connect()
+        return self._connection
+
     def close(self) -> None:
         """Give the connection back (it is opened again on the next call)."""
         connection, self._connection = self._connection, None
@@ -232,19 +258,25 @@ class WorkerOperations:
         now: float,
         lease_s: float,
         runtimes: Sequence[str] | None = None,
+        connection: Connection | None = None,
     ) -> list[Claim]:
         """Lease up to ``limit`` ready tasks for new attempts (DESIGN §3, §9).
 
         Ready tasks are taken in (``task_order``, creation time) order. On PostgreSQL the
         candidate rows are locked ``FOR UPDATE SKIP LOCKED`` so concurrent workers take
-        different tasks; on SQLite ``BEGIN IMMEDIATE`` serialises claimers. Either way the
-        update re-checks ``status = 'ready'``.
+        different tasks, and the claim is one statement
+        (:func:`~brahmi.store.postgres_hop.claim`); on SQLite ``BEGIN IMMEDIATE``
+        serialises claimers. Either way the update re-checks ``status = 'ready'``.
 
         Args:
             runtimes: Claim only tasks whose ``runtime`` is one of these; None: any task.
+            connection: PostgreSQL: a connection the caller keeps open, not in a
+                transaction (a worker's :class:`Recorder`); SQLite ignores it.
         """
         if limit <= 0:
             return []
+        if self._skip_locked:
+            return self._claim_on_postgres(worker_id, limit, now, lease_s, runtimes, connection)
         events = EventWriter(now)
         with self.engine.begin() as conn:
             claims = self._claim_in(conn, events, worker_id, limit, now, lease_s, runtimes)
@@ -512,6 +544,18 @@ class WorkerOperations:
             superseded, timed out or cancelled: the result is discarded, and an event and
             a log line say so), the claims made, and whether ready tasks may be left.
         """
+        if self._skip_locked and results and all(map(postgres_hop.eligible, results)):
+            done = self._record_on_postgres(
+                results,
+                now,
+                claim_next if worker_id else 0,
+                worker_id,
+                lease_s,
+                runtimes,
+                connection,
+            )
+            if done is not None:
+                return done
         events = EventWriter(now)
         recorded: list[bool] = []
         claiming = claim_next > 0 and worker_id is not None
@@ -629,3 +673,69 @@ class WorkerOperations:
             task.id,
             row.status,
         )
+
+    # -- PostgreSQL: a hop in one round trip (store/postgres_hop.py) ------------------------
+
+    def _claim_on_postgres(
+        self,
+        worker_id: str,
+        limit: int,
+        now: float,
+        lease_s: float,
+        runtimes: Sequence[str] | None,
+        connection: Connection | None,
+    ) -> list[Claim]:
+        with contextlib.ExitStack() as stack:
+            conn = connection or stack.enter_context(self.engine.connect())
+            rows = postgres_hop.claim(
+                conn, now=now, limit=limit, worker_id=worker_id, lease_s=lease_s, runtimes=runtimes
+            )
+        return [Claim(task_record(r), r["current_attempt_id"], r["attempts"]) for r in rows]
+
+    def _record_on_postgres(
+        self,
+        results: Sequence[AttemptResult],
+        now: float,
+        claim_next: int,
+        worker_id: str | None,
+        lease_s: float,
+        runtimes: Sequence[str] | None,
+        connection: Connection | None,
+    ) -> Recorded | None:
+        """:func:`~brahmi.store.postgres_hop.record_and_claim`; None when the group must be
+        recorded the general way (nothing was committed). Results it left alone (fenced
+        out, or their task gained sub-tasks while it ran) are recorded the general way in
+        a second transaction, which claims with the slots still free."""
+        claim_next = max(claim_next, 0)
+        with contextlib.ExitStack() as stack:
+            conn = connection or stack.enter_context(self.engine.connect())
+            hop = postgres_hop.record_and_claim(
+                conn,
+                results,
+                now=now,
+                limit=claim_next,
+                worker_id=worker_id or "",
+                lease_s=lease_s,
+                runtimes=runtimes,
+            )
+            if hop.general:
+                return None
+            claims = [
+                Claim(task_record(r), r["current_attempt_id"], r["attempts"]) for r in hop.claimed
+            ]
+            more_ready = len(claims) == claim_next
+            done = dict.fromkeys(hop.recorded, True)
+            left = [r for r in results if r.attempt_id not in hop.recorded]
+            if left:
+                events = EventWriter(now)
+                with transaction(conn) as tx:
+                    if len(left) > 1:
+                        lock_waiting_dependents(tx, [r.task.id for r in left])
+                    done |= {r.attempt_id: self._record(tx, events, r, now) for r in left}
+                    free = claim_next - len(claims)
+                    if worker_id and free > 0:
+                        found = self._claim_rows(tx, worker_id, free, now, lease_s, runtimes)
+                        more_ready = len(found) == free
+                        claims += self._claimed(tx, events, found, worker_id, now)
+                    events.flush(tx)
+        return Recorded([done[r.attempt_id] for r in results], claims, more_ready)
