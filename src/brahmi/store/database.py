@@ -62,6 +62,9 @@ def create_db_engine(url: str) -> Engine:
             )
             _configure_sqlite(engine)
             return engine
+        from brahmi.store.tables import declare_postgresql_options
+
+        declare_postgresql_options()
         return create_engine(url, pool_pre_ping=True, pool_size=8, max_overflow=8)
     except NoSuchModuleError as exc:  # postgres://, mysql://…
         raise errors.StoreUnavailable(
