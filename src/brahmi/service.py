@@ -18,7 +18,6 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from brahmi import errors
-from brahmi.agents.registry import RuntimeRegistry
 from brahmi.config import Settings
 from brahmi.domain import triggers as planner_rules
 from brahmi.domain.batch import (
@@ -31,7 +30,6 @@ from brahmi.domain.batch import (
 from brahmi.domain.models import NormalisedBatch, TaskRecord, TaskStatus
 from brahmi.domain.problems import Problem
 from brahmi.engine.clock import SYSTEM_CLOCK, Clock
-from brahmi.engine.transcripts import TranscriptChunk, read_chunk
 from brahmi.store.database import create_db_engine, ensure_schema, require_schema
 from brahmi.store.projects import ProjectRecord
 from brahmi.store.tasks import BoundTask, TaskStore
@@ -39,7 +37,9 @@ from brahmi.store.tasks import BoundTask, TaskStore
 # The skill registry, the planner's store, tokens and usage are imported where used: a
 # command that only reads tasks (``brahmi tasks list``) does not load them (~15 ms).
 if TYPE_CHECKING:
+    from brahmi.agents.registry import RuntimeRegistry
     from brahmi.engine.questions import Answer
+    from brahmi.engine.transcripts import TranscriptChunk
     from brahmi.engine.worker import Worker
     from brahmi.registry import SkillHit, SkillRegistry
     from brahmi.skills.catalog import Skills
@@ -117,8 +117,18 @@ class Brahmi:
         self.on_change: list[Callable[[], None]] = []
         #: Called after a planner trigger was queued here (a planner actor's ``wake``).
         self.on_trigger: list[Callable[[], None]] = []
-        self.runtimes = runtimes or RuntimeRegistry()
+        self._runtimes = runtimes
         self.clock = clock
+
+    @property
+    def runtimes(self) -> RuntimeRegistry:
+        """The agent runtimes (the built-in ones and the installed plug-ins unless given),
+        loaded on first use: commands that only read tasks never load them."""
+        if self._runtimes is None:
+            from brahmi.agents.registry import RuntimeRegistry
+
+            self._runtimes = RuntimeRegistry()
+        return self._runtimes
 
     @property
     def store(self) -> TaskStore:
@@ -503,6 +513,8 @@ class Brahmi:
                 )
         if not attempts:
             return None
+        from brahmi.engine.transcripts import read_chunk
+
         return read_chunk(self.settings.transcripts_dir, attempts[-1], offset)
 
     def list_tasks(
