@@ -17,7 +17,7 @@ from typing import Any
 from sqlalchemy import JSON, Table, insert
 from sqlalchemy.engine import Connection
 
-from brahmi.store.driver import cursor_of, dumps, wrapped
+from brahmi.store.driver import dumps, run_many
 
 _POSITIONAL = {"qmark", "numeric", "format", "numeric_dollar"}
 
@@ -42,14 +42,7 @@ def bulk_insert(conn: Connection, table: Table, rows: Sequence[Mapping[str, Any]
             for key in plan.json_at:
                 if (v := values[key]) is not None:
                     values[key] = dumps(v)
-    compiled = plan.compiled
-    cursor = cursor_of(conn)
-    try:
-        cursor.executemany(compiled.string, params)
-    except conn.dialect.loaded_dbapi.Error as exc:
-        raise wrapped(conn, exc, compiled.string, params) from exc
-    finally:
-        cursor.close()
+    run_many(conn, plan.compiled.string, params)
 
 
 @dataclass(frozen=True, slots=True)

@@ -164,11 +164,17 @@ def execute_many(
         rows.append(
             encoded if compiled.positional else dict(zip(compiled.names, encoded, strict=True))
         )
+    run_many(conn, compiled.sql, rows)
+
+
+def run_many(conn: Connection, sql: str, rows: list[Any]) -> None:
+    """The driver's ``executemany`` of ``sql`` over ``rows`` (each in the driver's
+    paramstyle) in ``conn``'s transaction, errors raised as SQLAlchemy's."""
     cursor = cursor_of(conn)
     try:
-        cursor.executemany(compiled.sql, rows)
+        cursor.executemany(sql, rows)
     except conn.dialect.loaded_dbapi.Error as exc:
-        raise wrapped(conn, exc, compiled.sql, rows) from exc
+        raise wrapped(conn, exc, sql, rows) from exc
     finally:
         cursor.close()
 

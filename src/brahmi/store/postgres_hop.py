@@ -44,6 +44,7 @@ from sqlalchemy.engine import Connection
 from brahmi.domain.lifecycle import Outcome
 from brahmi.domain.models import TaskRecord, TaskStatus
 from brahmi.store import driver
+from brahmi.store.usage import spent_amounts
 
 if TYPE_CHECKING:
     import psycopg
@@ -496,21 +497,15 @@ def _record_params(results: Sequence[AttemptResult], now: float) -> dict[str, An
         )
     }
     for n, result in enumerate(results, start=1):
-        spent = result.usage
-        if not spent:
-            continue
-        input_tokens = int(spent.get("input_tokens") or 0)
-        output_tokens = int(spent.get("output_tokens") or 0)
-        cost = float(spent.get("cost_usd") or 0.0)
-        session_cost = spent.get("session_cost_usd")
-        if not (input_tokens or output_tokens or cost or session_cost):
+        spent = spent_amounts(result.usage)
+        if spent is None:
             continue
         usage["usage_at"].append(n)
-        usage["input_tokens"].append(input_tokens)
-        usage["output_tokens"].append(output_tokens)
-        usage["costs_usd"].append(cost)
-        usage["session_costs_usd"].append(float(session_cost) if session_cost is not None else None)
-        turns = spent.get("turns")
+        usage["input_tokens"].append(spent["input_tokens"])
+        usage["output_tokens"].append(spent["output_tokens"])
+        usage["costs_usd"].append(spent["cost_usd"])
+        usage["session_costs_usd"].append(spent["session_cost_usd"])
+        turns = spent["turns"]
         usage["turns"].append(None if turns is None else int(turns))
     outputs = [r.outcome.outputs for r in results]
     return {

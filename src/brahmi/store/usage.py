@@ -97,6 +97,28 @@ def budget_of(settings: dict[str, Any]) -> tuple[float | None, int | None]:
     return (float(usd) if usd is not None else None, int(tokens) if tokens is not None else None)
 
 
+def spent_amounts(usage: dict[str, Any] | None) -> dict[str, Any] | None:
+    """The amounts of a usage row for one run's usage (``Usage.to_dict()`` shape):
+    ``input_tokens``, ``output_tokens`` (int), ``cost_usd`` (USD, float),
+    ``session_cost_usd`` (USD or None) and ``turns`` (as given); None when the run spent
+    nothing (no row is written for it)."""
+    if not usage:
+        return None
+    input_tokens = int(usage.get("input_tokens") or 0)
+    output_tokens = int(usage.get("output_tokens") or 0)
+    cost = float(usage.get("cost_usd") or 0.0)
+    session_cost = usage.get("session_cost_usd")
+    if not (input_tokens or output_tokens or cost or session_cost):
+        return None
+    return {
+        "input_tokens": input_tokens,
+        "output_tokens": output_tokens,
+        "cost_usd": cost,
+        "session_cost_usd": float(session_cost) if session_cost is not None else None,
+        "turns": usage.get("turns"),
+    }
+
+
 def record_usage(
     conn: Connection,
     *,
@@ -111,13 +133,8 @@ def record_usage(
     session_ref: str | None = None,
 ) -> None:
     """Add one run's usage (``Usage.to_dict()`` shape); nothing when ``usage`` is empty."""
-    if not usage:
-        return
-    input_tokens = int(usage.get("input_tokens") or 0)
-    output_tokens = int(usage.get("output_tokens") or 0)
-    cost = float(usage.get("cost_usd") or 0.0)
-    session_cost = usage.get("session_cost_usd")
-    if not (input_tokens or output_tokens or cost or session_cost):
+    amounts = spent_amounts(usage)
+    if amounts is None:
         return
     conn.execute(
         insert(t.usage),
@@ -129,11 +146,7 @@ def record_usage(
             "kind": kind,
             "executor": executor,
             "session_ref": session_ref,
-            "input_tokens": input_tokens,
-            "output_tokens": output_tokens,
-            "cost_usd": cost,
-            "session_cost_usd": float(session_cost) if session_cost is not None else None,
-            "turns": usage.get("turns"),
+            **amounts,
             "created_at": now,
         },
     )
