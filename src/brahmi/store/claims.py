@@ -153,12 +153,8 @@ class Recorder:
 
     def record_and_claim(self, results: Sequence[AttemptResult], **options: Any) -> Recorded:
         """:meth:`WorkerOperations.record_and_claim` with the same arguments."""
-        if self._connection is None:
-            self._connection = self._operations.engine.connect()
         try:
-            return self._operations.record_and_claim(
-                results, connection=self._connection, **options
-            )
+            return self._operations.record_and_claim(results, connection=self._connect(), **options)
         except BaseException:
             self.close()
             raise
