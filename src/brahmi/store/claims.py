@@ -391,6 +391,14 @@ class WorkerOperations:
         dead = list(set(owners))
         expired = _tasks.lease_expires_at < now
         condition = (expired | _tasks.lease_owner.in_(dead)) if dead else expired
+        # Nearly every call (each heartbeat, each start) finds nothing: look without the
+        # write lock first, so an idle look never queues behind other workers' writes.
+        with reading(self.engine) as conn:
+            if (
+                conn.execute(select(_tasks.id).where(t.IS_RUNNING, condition).limit(1)).first()
+                is None
+            ):
+                return 0
         taken = 0
         with self.engine.begin() as conn:
             rows = conn.execute(select(t.tasks).where(t.IS_RUNNING, condition)).all()
