@@ -31,9 +31,9 @@ runtime running ``true``), with one worker process serving only ``noop`` and ano
 ``command`` (``--runtime``), one run at a time each: every dependent is claimed by the
 other process, which has to be woken. Latency = dependent claimed - dependency finished.
 
-On PostgreSQL the workers poll every 0.5 s (the default), so what wakes a worker across
-processes is ``LISTEN/NOTIFY``; on SQLite, which has no notifications, they poll every
-0.05 s.
+The workers poll every 0.5 s (the default), so what wakes a worker across processes is
+``LISTEN/NOTIFY`` on PostgreSQL and, on SQLite, its watcher of ``PRAGMA data_version``
+(store/sqlite_watch.py).
 
     python -m benchmarks.workers_throughput [--repeat 3] [--processes 1,2,4] [--concurrency 8]
         [--postgres URL] [--skip-sqlite] [--shapes chain,fanout,layered] [--waits]
@@ -184,8 +184,6 @@ def workers(
     env["BRAHMI_HOME"] = str(home)
     if url is not None:
         env["BRAHMI_DATABASE_URL"] = url
-    else:
-        env["BRAHMI_POLL_S"] = "0.05"
     served = runtimes or [["--runtime", "noop"]] * processes
     procs: list[subprocess.Popen[bytes]] = [
         subprocess.Popen(

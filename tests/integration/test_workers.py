@@ -193,8 +193,45 @@ def test_a_dependency_completed_elsewhere_notifies_the_listener(
 
 
 @pytest.mark.parametrize("either_database", ["sqlite"], indirect=True)
-def test_sqlite_has_no_listener_and_relies_on_wakeups_and_polling(brahmi: Brahmi) -> None:
-    assert brahmi.store.ready_listener(lambda: None) is None
+def test_a_ready_task_stored_elsewhere_wakes_a_sqlite_watcher(
+    brahmi: Brahmi, settings: Settings, workspace: Path
+) -> None:
+    woken = threading.Event()
+    watcher = brahmi.store.ready_listener(woken.set, ["scripted"])
+    assert watcher is not None
+    watcher.start()
+    elsewhere = Brahmi(settings)  # another client: its own connections, as another process
+    try:
+        assert watcher.listening.wait(WAIT_S)
+        assert woken.wait(WAIT_S)  # the catch-up call after opening the database
+        woken.clear()
+        create(elsewhere, workspace, [spec(1, "Ready now"), spec(2, "Planned", 1)])
+        assert woken.wait(WAIT_S), "the commit of a ready task did not wake the watcher"
+    finally:
+        watcher.stop()
+        elsewhere.close()
+
+
+@pytest.mark.parametrize("either_database", ["sqlite"], indirect=True)
+def test_a_sqlite_watcher_sleeps_through_commits_that_leave_nothing_it_could_claim(
+    brahmi: Brahmi, settings: Settings, workspace: Path
+) -> None:
+    woken = threading.Event()
+    watcher = brahmi.store.ready_listener(woken.set, ["claude-code"])
+    assert watcher is not None
+    watcher.start()
+    elsewhere = Brahmi(settings)
+    try:
+        assert watcher.listening.wait(WAIT_S)
+        assert woken.wait(WAIT_S)
+        woken.clear()
+        # Ready, but of a runtime this worker does not serve; then claimed elsewhere.
+        create(elsewhere, workspace, [spec(1, "Not mine")])
+        elsewhere.store.claim("other", 1, now=time.time(), lease_s=30)
+        assert not woken.wait(0.5)
+    finally:
+        watcher.stop()
+        elsewhere.close()
 
 
 def layered_specs(layers: int, width: int) -> list[dict[str, object]]:

@@ -148,9 +148,8 @@ class Worker:
         if not await self._start_up(stop):
             return
         _freeze_start_up_objects()
-        listener = self.store.ready_listener(self.wake)
-        if listener is not None:
-            listener.start()
+        listener = self.store.ready_listener(self.wake, self.settings.worker_runtimes)
+        listener.start()
         heartbeat = asyncio.create_task(self._heartbeat_loop(stop), name="brahmi-heartbeat")
         backoff = OUTAGE_BACKOFF_S[0]
         try:
@@ -177,8 +176,7 @@ class Worker:
             with contextlib.suppress(asyncio.CancelledError):
                 await heartbeat
             self._recorder.close()
-            if listener is not None:
-                await asyncio.to_thread(listener.stop)
+            await asyncio.to_thread(listener.stop)
             try:
                 await self._hand_back()
                 self.store.worker_stopped(self.id, now=self.clock.now())
@@ -282,6 +280,8 @@ class Worker:
         while not stop.is_set():
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(stop.wait(), self.settings.heartbeat_interval_s)
+            if stop.is_set():  # a stopping worker hands its tasks back instead
+                return
             try:
                 self.heartbeat()
             except _HEARTBEAT_ERRORS as exc:

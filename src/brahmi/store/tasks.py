@@ -36,6 +36,7 @@ from brahmi.store.events import EventWriter
 from brahmi.store.notify import ReadyListener
 from brahmi.store.projects import ProjectRecord
 from brahmi.store.rows import chunks, dependencies_of, task_record, upstream_of
+from brahmi.store.sqlite_watch import DataVersionWatcher
 from brahmi.store.workers import WorkerDirectory
 
 log = logging.getLogger(__name__)
@@ -88,14 +89,18 @@ class TaskStore(WorkerOperations, WorkerDirectory):
     def _note_backend(self, dbapi_connection: Any, _record: Any, _proxy: Any) -> None:
         self._backends.add(int(dbapi_connection.info.backend_pid))
 
-    def ready_listener(self, on_ready: Callable[[], None]) -> ReadyListener | None:
-        """A ``LISTEN/NOTIFY`` listener calling ``on_ready`` when tasks become ready, on
-        PostgreSQL (not started); None on SQLite, where in-process wake-ups and polling do."""
-        if self.engine.dialect.name != "postgresql":
-            return None
-        return ReadyListener(
-            self.engine.url.render_as_string(hide_password=False), on_ready, self._backends
-        )
+    def ready_listener(
+        self, on_ready: Callable[[], None], runtimes: Sequence[str] | None = None
+    ) -> ReadyListener | DataVersionWatcher:
+        """What wakes an idle worker when another process makes tasks ready (not started):
+        on PostgreSQL a ``LISTEN/NOTIFY`` listener; on a SQLite file a
+        :class:`~brahmi.store.sqlite_watch.DataVersionWatcher`, which calls ``on_ready``
+        only for tasks a worker serving ``runtimes`` (None: all) could claim."""
+        if self.engine.dialect.name == "postgresql":
+            return ReadyListener(
+                self.engine.url.render_as_string(hide_password=False), on_ready, self._backends
+            )
+        return DataVersionWatcher(self.engine.url.database or "", on_ready, runtimes)
 
     # -- projects --------------------------------------------------------------------------
 
