@@ -48,6 +48,7 @@ from brahmi.store import outages
 from brahmi.store.claims import AttemptResult, Recorder
 from brahmi.store.database import OUTAGE_ERRORS
 from brahmi.store.projects import ProjectRecord
+from brahmi.store.sqlite_watch import DataVersionWatcher
 from brahmi.store.tasks import TaskStore
 from brahmi.store.tokens import TokenStore
 from brahmi.store.usage import UsageStore, budget_of
@@ -148,7 +149,9 @@ class Worker:
         if not await self._start_up(stop):
             return
         _freeze_start_up_objects()
-        listener = self.store.ready_listener(self.wake, self.settings.worker_runtimes)
+        listener = self.store.ready_listener(
+            self.wake, self.settings.worker_runtimes, busy=lambda: bool(self._running)
+        )
         listener.start()
         heartbeat = asyncio.create_task(self._heartbeat_loop(stop), name="brahmi-heartbeat")
         backoff = OUTAGE_BACKOFF_S[0]
@@ -176,7 +179,10 @@ class Worker:
             with contextlib.suppress(asyncio.CancelledError):
                 await heartbeat
             self._recorder.close()
-            await asyncio.to_thread(listener.stop)
+            if isinstance(listener, DataVersionWatcher):
+                listener.stop()  # at once: its thread waits on the event stop() sets
+            else:
+                await asyncio.to_thread(listener.stop)  # LISTEN wakes up to a second later
             try:
                 await self._hand_back()
                 self.store.worker_stopped(self.id, now=self.clock.now())

@@ -32,11 +32,11 @@ from brahmi.store import tables as t
 log = logging.getLogger(__name__)
 
 #: Seconds between two readings of ``data_version``: while the database changes, and the
-#: most after a quiet spell (the wait doubles from the first to the most). Each reading
+#: most (after a quiet spell the wait doubles from the first to the most). Each reading
 #: costs about 0.1 ms of CPU, mostly the thread's wake-up: every 5 ms that is 2 % of a
-#: core, every 50 ms 0.2 %. So while other processes commit, what they make ready is seen
-#: within 5 ms; after a quiet spell, the first change within 50 ms (the poll,
-#: ``BRAHMI_POLL_S``, is 0.5 s by default).
+#: core, every 50 ms 0.2 %. So what other processes make ready is seen within 5 ms while
+#: they commit, and within 50 ms after a quiet spell (the poll, ``BRAHMI_POLL_S``, is
+#: 0.5 s by default).
 WATCH_INTERVAL_S = (0.005, 0.05)
 #: Seconds without a change after which the readings slow down.
 QUIET_S = 1.0
@@ -68,10 +68,13 @@ class DataVersionWatcher:
         path: The SQLite database file.
         on_ready: Called from the watcher's thread; it must be thread-safe (such as
             :meth:`brahmi.engine.worker.Worker.wake`). Also called once the watcher has
-            opened the database, as a catch-up.
+            opened the database if a task is claimable then, as a catch-up.
         runtimes: The runtimes the worker serves; None for all.
-        interval_s: Seconds between two readings of ``data_version``, the first after a
-            change and the most (see :data:`WATCH_INTERVAL_S`).
+        busy: Whether the worker has runs in flight. A busy worker looks at the database
+            again as each run ends, and the changes are mostly its own: the watcher then
+            reads every ``interval_s[1]`` seconds, at about a tenth of the cost.
+        interval_s: Seconds between two readings of ``data_version``: while the database
+            changes, and the most (see :data:`WATCH_INTERVAL_S`).
     """
 
     def __init__(
@@ -79,10 +82,12 @@ class DataVersionWatcher:
         path: str,
         on_ready: Callable[[], None],
         runtimes: Sequence[str] | None = None,
+        busy: Callable[[], bool] = lambda: False,
         interval_s: tuple[float, float] = WATCH_INTERVAL_S,
     ) -> None:
         self._path = path
         self._on_ready = on_ready
+        self._busy = busy
         self._interval_s = interval_s
         self._sql, self._params = _ready_query(runtimes)
         self._stop = threading.Event()
@@ -95,13 +100,9 @@ class DataVersionWatcher:
         self._thread.start()
 
     def stop(self, timeout_s: float = 5.0) -> None:
-        """Stop watching; returns within about 50 ms."""
+        """Stop watching; returns once the reading in progress, if any, is done."""
         self._stop.set()
         self._thread.join(timeout_s)
-
-    def _claimable(self, conn: sqlite3.Connection) -> bool:
-        self._params[0] = time.time()
-        return conn.execute(self._sql, self._params).fetchone() is not None
 
     def _run(self) -> None:
         delay, most = REOPEN_S
@@ -109,22 +110,34 @@ class DataVersionWatcher:
             try:
                 with contextlib.closing(sqlite3.connect(self._path)) as conn:
                     conn.execute("PRAGMA query_only=ON")
-                    version = conn.execute("PRAGMA data_version").fetchone()[0]
-                    self.listening.set()
-                    delay = REOPEN_S[0]
-                    self._on_ready()
-                    first, most = self._interval_s
-                    wait, changed = first, time.monotonic()
-                    while not self._stop.wait(wait):
-                        now = conn.execute("PRAGMA data_version").fetchone()[0]
-                        if now == version:
-                            if time.monotonic() - changed > QUIET_S:
-                                wait = min(wait * 2, most)
-                            continue
-                        version, wait, changed = now, first, time.monotonic()
-                        if self._claimable(conn):
-                            self._on_ready()
+                    self._watch(conn)
             except sqlite3.Error as exc:
                 log.warning("watching %s failed (%s); polling until it reopens", self._path, exc)
                 self._stop.wait(delay)
                 delay = min(delay * 2, most)
+            else:
+                delay = REOPEN_S[0]
+
+    def _watch(self, conn: sqlite3.Connection) -> None:
+        """Read ``data_version`` until stopped; when it changed and a task is claimable,
+        call ``on_ready``."""
+        version = conn.execute("PRAGMA data_version").fetchone()[0]
+        self.listening.set()
+        if self._claimable(conn):  # made ready before the first reading
+            self._on_ready()
+        first, most = self._interval_s
+        wait, changed = first, time.monotonic()
+        while not self._stop.wait(wait):
+            now = conn.execute("PRAGMA data_version").fetchone()[0]
+            if now == version:
+                if time.monotonic() - changed > QUIET_S:
+                    wait = min(wait * 2, most)
+                continue
+            version, changed = now, time.monotonic()
+            wait = most if self._busy() else first
+            if self._claimable(conn):
+                self._on_ready()
+
+    def _claimable(self, conn: sqlite3.Connection) -> bool:
+        self._params[0] = time.time()
+        return conn.execute(self._sql, self._params).fetchone() is not None

@@ -90,17 +90,21 @@ class TaskStore(WorkerOperations, WorkerDirectory):
         self._backends.add(int(dbapi_connection.info.backend_pid))
 
     def ready_listener(
-        self, on_ready: Callable[[], None], runtimes: Sequence[str] | None = None
+        self,
+        on_ready: Callable[[], None],
+        runtimes: Sequence[str] | None = None,
+        busy: Callable[[], bool] = lambda: False,
     ) -> ReadyListener | DataVersionWatcher:
         """What wakes an idle worker when another process makes tasks ready (not started):
         on PostgreSQL a ``LISTEN/NOTIFY`` listener; on a SQLite file a
         :class:`~brahmi.store.sqlite_watch.DataVersionWatcher`, which calls ``on_ready``
-        only for tasks a worker serving ``runtimes`` (None: all) could claim."""
+        only for tasks a worker serving ``runtimes`` (None: all) could claim, and looks
+        less often while ``busy()`` (the worker has runs in flight)."""
         if self.engine.dialect.name == "postgresql":
             return ReadyListener(
                 self.engine.url.render_as_string(hide_password=False), on_ready, self._backends
             )
-        return DataVersionWatcher(self.engine.url.database or "", on_ready, runtimes)
+        return DataVersionWatcher(self.engine.url.database or "", on_ready, runtimes, busy)
 
     # -- projects --------------------------------------------------------------------------
 
