@@ -1,9 +1,10 @@
 """Durable engine throughput with the ``noop`` runtime on three DAG shapes.
 
-Each run stores the batch (before the clock starts), then starts one in-process worker and
-stops the clock when a separate read-only SQLite connection sees every task of the batch
-``completed``: every figure counts only state committed to the SQLite file (WAL,
-synchronous=NORMAL). The watcher is the stdlib ``sqlite3`` module with one indexed count
+Each run stores the batch (before the clock starts), then starts one in-process worker; when
+a separate read-only SQLite connection sees every task of the batch ``completed`` the worker
+is told to stop, and the clock stops once it has stopped: every figure counts only state
+committed to the SQLite file (WAL, synchronous=NORMAL), and includes the worker's start-up
+and shutdown. The watcher is the stdlib ``sqlite3`` module with one indexed count
 per poll, so watching costs the worker little. Prints tasks/s and per-task overhead,
 median of ``--repeat`` runs, each on a fresh BRAHMI_HOME.
 
