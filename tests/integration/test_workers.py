@@ -304,3 +304,17 @@ def test_two_workers_completing_the_dependencies_of_one_task_at_once_both_promot
     finally:
         first.close()
         second.close()
+
+
+def test_a_sqlite_watcher_never_creates_a_database_that_went_away(tmp_path: Path) -> None:
+    from brahmi.store.sqlite_watch import DataVersionWatcher
+
+    missing = tmp_path / "gone" / "brahmi.db"
+    missing.parent.mkdir()
+    watcher = DataVersionWatcher(str(missing), lambda: None)
+    watcher.start()
+    time.sleep(0.2)
+    watcher.stop()
+
+    assert not watcher.listening.is_set()
+    assert list(missing.parent.iterdir()) == []

@@ -22,6 +22,7 @@ import sqlite3
 import threading
 import time
 from collections.abc import Callable, Sequence
+from pathlib import Path
 
 from sqlalchemy import bindparam, select
 from sqlalchemy.dialects import sqlite
@@ -108,7 +109,9 @@ class DataVersionWatcher:
         delay, most = REOPEN_S
         while not self._stop.is_set():
             try:
-                with contextlib.closing(sqlite3.connect(self._path)) as conn:
+                # mode=rw: a database file that went away is an error, never created anew.
+                uri = f"{Path(self._path).resolve().as_uri()}?mode=rw"
+                with contextlib.closing(sqlite3.connect(uri, uri=True)) as conn:
                     conn.execute("PRAGMA query_only=ON")
                     self._watch(conn)
             except sqlite3.Error as exc:
