@@ -318,3 +318,32 @@ def test_a_sqlite_watcher_never_creates_a_database_that_went_away(tmp_path: Path
 
     assert not watcher.listening.is_set()
     assert list(missing.parent.iterdir()) == []
+
+
+@pytest.mark.parametrize("either_database", ["sqlite"], indirect=True)
+def test_a_busy_workers_watcher_reads_seldom_until_nudged(
+    brahmi: Brahmi, settings: Settings, workspace: Path
+) -> None:
+    from brahmi.store.sqlite_watch import DataVersionWatcher
+
+    woken = threading.Event()
+    path = brahmi.store.engine.url.database
+    assert path is not None
+    elsewhere = Brahmi(settings)
+    # Its first batch also indexes the skills (commits of their own): before the watcher.
+    create(elsewhere, workspace, [spec(9, "Warm-up")])
+    elsewhere.store.claim("other", 1, now=time.time(), lease_s=30)
+    watcher = DataVersionWatcher(path, woken.set, busy=lambda: True, interval_s=(0.005, 60.0))
+    watcher.start()
+    try:
+        assert watcher.listening.wait(WAIT_S)
+        create(elsewhere, workspace, [spec(1, "First")])
+        assert woken.wait(WAIT_S)  # read at the short interval, then busy: the long one
+        woken.clear()
+        create(elsewhere, workspace, [spec(2, "Second")])
+        assert not woken.wait(0.5), "a busy worker's watcher read within its long interval"
+        watcher.nudge()  # the worker has no run left
+        assert woken.wait(WAIT_S), "a nudge did not make the watcher read"
+    finally:
+        watcher.stop()
+        elsewhere.close()

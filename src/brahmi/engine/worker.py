@@ -153,6 +153,7 @@ class Worker:
             self.wake, self.settings.worker_runtimes, busy=lambda: bool(self._running)
         )
         listener.start()
+        self.on_idle.append(listener.nudge)  # a worker with no run left waits for work
         heartbeat = asyncio.create_task(self._heartbeat_loop(stop), name="brahmi-heartbeat")
         backoff = OUTAGE_BACKOFF_S[0]
         try:
@@ -179,6 +180,7 @@ class Worker:
             with contextlib.suppress(asyncio.CancelledError):
                 await heartbeat
             self._recorder.close()
+            self.on_idle.remove(listener.nudge)
             if isinstance(listener, DataVersionWatcher):
                 listener.stop()  # at once: its thread waits on the event stop() sets
             else:

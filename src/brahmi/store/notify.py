@@ -63,6 +63,10 @@ class ReadyListener:
         self._stop.set()
         self._thread.join(timeout_s)
 
+    def nudge(self) -> None:
+        """Nothing to do: notifications arrive as they are sent (the SQLite watcher reads
+        sooner when nudged)."""
+
     def _run(self) -> None:
         import psycopg
 

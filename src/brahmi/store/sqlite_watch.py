@@ -92,6 +92,8 @@ class DataVersionWatcher:
         self._interval_s = interval_s
         self._sql, self._params = _ready_query(runtimes)
         self._stop = threading.Event()
+        #: Set by stop() and nudge(): ends the wait between two readings early.
+        self._nudged = threading.Event()
         self._thread = threading.Thread(target=self._run, name="brahmi-watch", daemon=True)
         #: Set once the database is open and watched (tests and benchmarks wait on it).
         self.listening = threading.Event()
@@ -103,7 +105,14 @@ class DataVersionWatcher:
     def stop(self, timeout_s: float = 5.0) -> None:
         """Stop watching; returns once the reading in progress, if any, is done."""
         self._stop.set()
+        self._nudged.set()
         self._thread.join(timeout_s)
+
+    def nudge(self) -> None:
+        """The worker has no run left: read now, and every ``interval_s[0]`` seconds while
+        the database changes (a busy worker's watcher reads only every ``interval_s[1]``).
+        Safe from any thread."""
+        self._nudged.set()
 
     def _run(self) -> None:
         delay, most = REOPEN_S
@@ -130,7 +139,12 @@ class DataVersionWatcher:
             self._on_ready()
         first, most = self._interval_s
         wait, changed = first, time.monotonic()
-        while not self._stop.wait(wait):
+        while True:
+            if self._nudged.wait(wait):
+                self._nudged.clear()
+                if self._stop.is_set():
+                    return
+                wait = first
             now = conn.execute("PRAGMA data_version").fetchone()[0]
             if now == version:
                 if time.monotonic() - changed > QUIET_S:
