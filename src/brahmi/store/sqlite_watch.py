@@ -7,7 +7,8 @@ holds one read-only connection in a thread, reads that number every
 :data:`WATCH_INTERVAL_S`, and only when it changed asks whether a task is ready that the
 worker could claim (the claim's own conditions, one row from the ready index). Only then
 is ``on_ready`` called, so a busy database wakes an idle worker for work it can take, not
-for every commit.
+for every commit. While its worker has runs in flight it reads less often (the worker looks
+at the database as each run ends), and the worker nudges it when no run is left.
 
 It has the interface of :class:`~brahmi.store.notify.ReadyListener`. Polling
 (``BRAHMI_POLL_S``) stays the fallback, and a worker's own process still wakes it
