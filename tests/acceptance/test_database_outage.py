@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import contextlib
 import os
-import signal
 import socket
 import subprocess
 import threading
@@ -25,6 +24,7 @@ from sqlalchemy.engine import make_url
 from brahmi.config import Settings
 from brahmi.domain.models import TaskStatus
 from brahmi.service import Brahmi
+from tests.acceptance.processes import stop
 from tests.acceptance.test_serve import free_port
 
 pytestmark = pytest.mark.postgres
@@ -184,9 +184,4 @@ def test_a_database_outage_gets_503s_and_loses_no_task(
         assert len(up.json()["tasks"]) == 10
     finally:
         direct.close()
-        server.send_signal(signal.SIGTERM)
-        try:
-            server.wait(20)
-        except subprocess.TimeoutExpired:
-            server.kill()
-            server.wait(10)
+        stop(server)

@@ -9,7 +9,6 @@ from its own process within the test's bound.
 from __future__ import annotations
 
 import os
-import signal
 import subprocess
 import time
 from collections.abc import Iterator
@@ -20,6 +19,7 @@ import pytest
 from brahmi.config import Settings
 from brahmi.domain.models import TaskStatus
 from brahmi.service import Brahmi
+from tests.acceptance.processes import stop
 
 #: Seconds within which the worker must have run the batch (its poll is 60 s).
 WAKE_BOUND_S = 10.0
@@ -70,12 +70,7 @@ def worker(brahmi_exe: Path, home: Path) -> Iterator[subprocess.Popen[bytes]]:
     )
     log.close()
     yield proc
-    proc.send_signal(signal.SIGTERM)
-    try:
-        proc.wait(20)
-    except subprocess.TimeoutExpired:
-        proc.kill()
-        proc.wait(10)
+    stop(proc)
 
 
 def test_a_batch_stored_by_another_process_runs_before_the_worker_polls(

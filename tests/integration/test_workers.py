@@ -4,8 +4,10 @@ and (on PostgreSQL) LISTEN/NOTIFY. Each test runs on SQLite and on PostgreSQL.""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import threading
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -192,22 +194,33 @@ def test_a_dependency_completed_elsewhere_notifies_the_listener(
         elsewhere.close()
 
 
+@contextlib.contextmanager
+def watched(
+    brahmi: Brahmi, settings: Settings, runtimes: list[str]
+) -> Iterator[tuple[threading.Event, Brahmi]]:
+    """A started SQLite watcher of ``brahmi``'s database for a worker serving ``runtimes``,
+    and another client of the database (its own connections, as another process would
+    have): the event the watcher sets, and that client."""
+    woken = threading.Event()
+    watcher = brahmi.store.ready_listener(woken.set, runtimes)
+    watcher.start()
+    elsewhere = Brahmi(settings)
+    try:
+        assert watcher.listening.wait(WAIT_S)
+        yield woken, elsewhere
+    finally:
+        watcher.stop()
+        elsewhere.close()
+
+
 @pytest.mark.parametrize("either_database", ["sqlite"], indirect=True)
 def test_a_ready_task_stored_elsewhere_wakes_a_sqlite_watcher(
     brahmi: Brahmi, settings: Settings, workspace: Path
 ) -> None:
-    woken = threading.Event()
-    watcher = brahmi.store.ready_listener(woken.set, ["scripted"])
-    watcher.start()
-    elsewhere = Brahmi(settings)  # another client: its own connections, as another process
-    try:
-        assert watcher.listening.wait(WAIT_S)
+    with watched(brahmi, settings, ["scripted"]) as (woken, elsewhere):
         assert not woken.wait(0.2)  # nothing claimable yet: no catch-up call
         create(elsewhere, workspace, [spec(1, "Ready now"), spec(2, "Planned", 1)])
         assert woken.wait(WAIT_S), "the commit of a ready task did not wake the watcher"
-    finally:
-        watcher.stop()
-        elsewhere.close()
 
 
 @pytest.mark.parametrize("either_database", ["sqlite"], indirect=True)
@@ -228,19 +241,11 @@ def test_a_sqlite_watcher_catches_up_on_a_task_made_ready_before_it_started(
 def test_a_sqlite_watcher_sleeps_through_commits_that_leave_nothing_it_could_claim(
     brahmi: Brahmi, settings: Settings, workspace: Path
 ) -> None:
-    woken = threading.Event()
-    watcher = brahmi.store.ready_listener(woken.set, ["claude-code"])
-    watcher.start()
-    elsewhere = Brahmi(settings)
-    try:
-        assert watcher.listening.wait(WAIT_S)
+    with watched(brahmi, settings, ["claude-code"]) as (woken, elsewhere):
         # Ready, but of a runtime this worker does not serve; then claimed elsewhere.
         create(elsewhere, workspace, [spec(1, "Not mine")])
         elsewhere.store.claim("other", 1, now=time.time(), lease_s=30)
         assert not woken.wait(0.5)
-    finally:
-        watcher.stop()
-        elsewhere.close()
 
 
 def layered_specs(layers: int, width: int) -> list[dict[str, object]]:

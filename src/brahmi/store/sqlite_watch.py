@@ -96,7 +96,8 @@ class DataVersionWatcher:
         #: Set by stop() and nudge(): ends the wait between two readings early.
         self._nudged = threading.Event()
         self._thread = threading.Thread(target=self._run, name="brahmi-watch", daemon=True)
-        #: Set once the database is open and watched (tests and benchmarks wait on it).
+        #: Set once the database is open, its first reading and catch-up done (tests and
+        #: benchmarks wait on it).
         self.listening = threading.Event()
 
     def start(self) -> None:
@@ -135,9 +136,9 @@ class DataVersionWatcher:
         """Read ``data_version`` until stopped; when it changed and a task is claimable,
         call ``on_ready``."""
         version = conn.execute("PRAGMA data_version").fetchone()[0]
-        self.listening.set()
         if self._claimable(conn):  # made ready before the first reading
             self._on_ready()
+        self.listening.set()
         first, most = self._interval_s
         wait, changed = first, time.monotonic()
         while True:
