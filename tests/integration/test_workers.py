@@ -352,3 +352,25 @@ def test_a_busy_workers_watcher_reads_seldom_until_nudged(
     finally:
         watcher.stop()
         elsewhere.close()
+
+
+@pytest.mark.parametrize("either_database", ["sqlite"], indirect=True)
+def test_a_sqlite_watcher_outlives_a_failing_callback(
+    brahmi: Brahmi, settings: Settings, workspace: Path
+) -> None:
+    calls: list[int] = []
+    woken = threading.Event()
+
+    def on_ready() -> None:
+        calls.append(1)
+        if len(calls) == 1:
+            raise RuntimeError("a broken callback")
+        woken.set()
+
+    create(brahmi, workspace, [spec(1, "Ready")])
+    watcher = brahmi.store.ready_listener(on_ready)
+    watcher.start()
+    try:
+        assert woken.wait(WAIT_S), "the watcher stopped after its callback raised"
+    finally:
+        watcher.stop()

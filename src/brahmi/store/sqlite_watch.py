@@ -125,8 +125,13 @@ class DataVersionWatcher:
                 with contextlib.closing(sqlite3.connect(uri, uri=True)) as conn:
                     conn.execute("PRAGMA query_only=ON")
                     self._watch(conn)
-            except sqlite3.Error as exc:
-                log.warning("watching %s failed (%s); polling until it reopens", self._path, exc)
+            except Exception as exc:  # nothing ends the thread: the worker would only poll
+                if isinstance(exc, sqlite3.Error):
+                    log.warning(
+                        "watching %s failed (%s); polling until it reopens", self._path, exc
+                    )
+                else:
+                    log.exception("watching %s failed; polling until it reopens", self._path)
                 self._stop.wait(delay)
                 delay = min(delay * 2, most)
             else:
