@@ -275,6 +275,45 @@ def test_reuse_identical_creates_a_batch_when_the_content_differs(
     assert again.batch_id != first.batch_id
 
 
+def test_a_page_of_one_status_merges_its_runtimes_in_claim_order(
+    brahmi: Brahmi, project_id: str
+) -> None:
+    """A page of a status is read for each runtime (NULL for older rows) in order and
+    merged: the same tasks in the same order as the whole listing, page after page."""
+    specs = [spec(i, f"root {i}", task_order=1) for i in range(1, 4)]
+    specs += [spec(i, f"waits {i}", [1], task_order=1 + (17 - i) % 5) for i in range(4, 16)]
+    ids = brahmi.create_tasks_batch(project_id, specs).task_ids
+    runtimes = ["noop", None, "scripted", "command"]
+    with brahmi.store.engine.begin() as conn:
+        for i in range(4, 16):
+            conn.execute(
+                tables.tasks.update()
+                .where(tables.tasks.c.id == ids[str(i)])
+                .values(runtime=runtimes[i % 4])
+            )
+    whole = brahmi.store.list_tasks(project_id=project_id, status=S.PLANNED)
+    expected = sorted(whole, key=task_key)
+    assert len(whole) == 12
+    assert {t.runtime for t in whole} == set(runtimes)
+
+    for size in (1, 4, 5, 12, 50):
+        paged: list[str] = []
+        after = None
+        while True:
+            page = brahmi.store.list_tasks(
+                project_id=project_id, status=S.PLANNED, limit=size, after=after
+            )
+            assert len(page) <= size
+            paged += [t.id for t in page]
+            if len(page) < size:
+                break
+            after = task_key(page[-1])
+        assert paged == [t.id for t in expected], size
+    top = brahmi.store.list_tasks(project_id=project_id, status=S.PLANNED, top_level=True, limit=3)
+    assert [t.id for t in top] == [t.id for t in expected[:3]]
+    assert brahmi.store.list_tasks(project_id=project_id, status=S.FAILED, limit=10) == []
+
+
 def test_a_projects_tasks_of_one_status_come_in_claim_order_paged_or_not(
     brahmi: Brahmi, project_id: str, tmp_path: Path
 ) -> None:

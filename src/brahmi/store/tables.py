@@ -135,8 +135,17 @@ tasks = Table(
     Column("started_at", Float, nullable=True),
     Column("finished_at", Float, nullable=True),
     #: A project's tasks by status; read whole, it covers ``/metrics``' count of every
-    #: task by status and runtime (migration 0010).
-    Index("ix_tasks_project_status", "project_id", "status", "runtime"),
+    #: task by status and runtime (migration 0010); a page of one status reads it in
+    #: listing order for each runtime (migration 0011).
+    Index(
+        "ix_tasks_project_status",
+        "project_id",
+        "status",
+        "runtime",
+        "task_order",
+        "created_at",
+        "id",
+    ),
     Index("ix_tasks_parent", "parent_id", "position"),
     Index("ix_tasks_batch", "batch_id"),
     #: A project's tasks page by page, in claim order (``GET …/tasks?limit=&cursor=``).

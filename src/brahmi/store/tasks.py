@@ -13,7 +13,19 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import Engine, bindparam, event, func, insert, literal, select, tuple_
+from sqlalchemy import (
+    Engine,
+    Row,
+    bindparam,
+    event,
+    func,
+    insert,
+    literal,
+    select,
+    tuple_,
+    union_all,
+)
+from sqlalchemy.engine import Connection
 from sqlalchemy.sql.elements import ColumnElement
 
 from brahmi import errors
@@ -51,6 +63,63 @@ CREATION_STEP_S = 1e-6
 _TASK_BY_ID = select(t.tasks).where(_tasks.id == bindparam("p_id"))
 #: Where a task is in listing order: ``(task_order, created_at, id)``.
 TaskKey = tuple[int, float, str]
+
+
+def _runtimes_with_status(
+    conn: Connection, project_id: str, status: TaskStatus
+) -> list[str | None]:
+    """The runtimes of the project's tasks of ``status`` (None first, for older rows that
+    have none), each found by one seek in ``ix_tasks_project_status`` (project, status,
+    runtime, …): a handful of seeks, however many tasks there are."""
+    of_status = (_tasks.project_id == project_id) & t.has_status(status)
+    found: list[str | None] = []
+    if conn.execute(select(_tasks.id).where(of_status, _tasks.runtime.is_(None)).limit(1)).first():
+        found.append(None)
+    runtime = conn.execute(select(func.min(_tasks.runtime)).where(of_status)).scalar()
+    while runtime is not None:
+        found.append(runtime)
+        runtime = conn.execute(
+            select(func.min(_tasks.runtime)).where(of_status, _tasks.runtime > runtime)
+        ).scalar()
+    return found
+
+
+def _status_page(
+    conn: Connection,
+    project_id: str,
+    status: TaskStatus,
+    top_level: bool,
+    limit: int | None,
+    after: TaskKey | None,
+) -> list[Row[Any]]:
+    """A page of the project's tasks of ``status`` in listing order, read from
+    ``ix_tasks_project_status`` in order for each runtime (at most ``limit`` rows each)
+    and merged by the database: bounded by the page and the number of runtimes, not by
+    how many tasks the project has (walking ``ix_tasks_project_order`` for a rare status
+    read the whole project)."""
+    branches = []
+    for runtime in _runtimes_with_status(conn, project_id, status):
+        branch = select(t.tasks).where(
+            _tasks.project_id == project_id,
+            t.has_status(status),
+            _tasks.runtime.is_(None) if runtime is None else _tasks.runtime == runtime,
+        )
+        if top_level:
+            branch = branch.where(_tasks.parent_id.is_(None))
+        if after is not None:
+            branch = branch.where(
+                tuple_(_tasks.task_order, _tasks.created_at, _tasks.id) > tuple_(*after)
+            )
+        branches.append(
+            branch.order_by(_tasks.task_order, _tasks.created_at, _tasks.id).limit(limit)
+        )
+    if not branches:
+        return []
+    if len(branches) == 1:
+        return list(conn.execute(branches[0]).all())
+    merged = union_all(*(select(b.subquery()) for b in branches)).subquery()
+    query = select(merged).order_by(merged.c.task_order, merged.c.created_at, merged.c.id)
+    return list(conn.execute(query.limit(limit)).all())
 
 
 def task_key(task: TaskRecord) -> TaskKey:
@@ -273,22 +342,28 @@ class TaskStore(WorkerOperations, WorkerDirectory):
                 not moved next to its parent across pages; without paging, a parent's
                 sub-tasks come in position order).
         """
-        query = select(t.tasks)
-        if after is not None:
-            query = query.where(
-                tuple_(_tasks.task_order, _tasks.created_at, _tasks.id) > tuple_(*after)
-            )
         paged = after is not None or limit is not None
         # A project's tasks of one status, read without walking every task of the project
         # in order (``ix_tasks_project_order``), as SQLite would: a ready or running
         # status from its partial index, which holds the work in flight in this order (the
         # project compared as an expression leads no index); all the tasks of another
         # status from ``ix_tasks_project_status``, then sorted (an expression in the
-        # ORDER BY that no index gives). A page of another status still walks in order:
-        # it stops once it has its rows.
+        # ORDER BY that no index gives); a page of another status from the same index, in
+        # order for each runtime (see _status_page).
         by_status = project_id is not None and parent_id is None and batch_id is None
         active = by_status and status in _ACTIVE
         gathered = by_status and status is not None and not active and not paged
+        if by_status and paged and status is not None and not active:
+            assert project_id is not None
+            with reading(self.engine) as conn:
+                page = _status_page(conn, project_id, status, top_level, limit, after)
+                deps = dependencies_of(conn, [r.id for r in page])
+            return [task_record(r._mapping, deps.get(r.id, ())) for r in page]
+        query = select(t.tasks)
+        if after is not None:
+            query = query.where(
+                tuple_(_tasks.task_order, _tasks.created_at, _tasks.id) > tuple_(*after)
+            )
         project: ColumnElement[Any] = (
             _tasks.project_id + literal("") if active else _tasks.project_id
         )
