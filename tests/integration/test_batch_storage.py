@@ -9,7 +9,7 @@ import pytest
 from sqlalchemy import func, select
 
 from brahmi.domain import lifecycle
-from brahmi.domain.models import TaskStatus
+from brahmi.domain.models import TaskRecord, TaskStatus
 from brahmi.errors import InvalidBatch
 from brahmi.service import Brahmi
 from brahmi.store import tables
@@ -297,18 +297,18 @@ def test_a_page_of_one_status_merges_its_runtimes_in_claim_order(
     assert {t.runtime for t in whole} == set(runtimes)
 
     for size in (1, 4, 5, 12, 50):
-        paged: list[str] = []
+        paged: list[TaskRecord] = []
         after = None
         while True:
             page = brahmi.store.list_tasks(
                 project_id=project_id, status=S.PLANNED, limit=size, after=after
             )
             assert len(page) <= size
-            paged += [t.id for t in page]
+            paged += page
             if len(page) < size:
                 break
             after = task_key(page[-1])
-        assert paged == [t.id for t in expected], size
+        assert paged == expected, size  # the same records: inputs decoded, dependencies
     top = brahmi.store.list_tasks(project_id=project_id, status=S.PLANNED, top_level=True, limit=3)
     assert [t.id for t in top] == [t.id for t in expected[:3]]
     assert brahmi.store.list_tasks(project_id=project_id, status=S.FAILED, limit=10) == []
