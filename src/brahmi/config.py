@@ -46,6 +46,9 @@ class Settings:
     heartbeat_interval_s: float = 2.0
     #: How often an idle worker looks for work without being woken.
     poll_interval_s: float = 0.5
+    #: How often a SQLite worker writes the growing WAL to disk in the background, so a
+    #: checkpoint's sync does not stall it (store/wal_writeback.py); 0 turns it off.
+    wal_writeback_s: float = 0.01
     #: Local skill folders (``DIR`` or ``DIR=owner/repo``).
     skill_dirs: tuple[str, ...] = field(default_factory=tuple)
     #: Where agents reach Brahmi's API and MCP while ``brahmi serve`` runs (``BRAHMI_URL``).
@@ -97,6 +100,7 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
         lease_s=_number(env, "BRAHMI_LEASE_S", 30.0, float),
         heartbeat_interval_s=_number(env, "BRAHMI_HEARTBEAT_S", 2.0, float),
         poll_interval_s=_number(env, "BRAHMI_POLL_S", 0.5, float),
+        wal_writeback_s=_number(env, "BRAHMI_WAL_WRITEBACK_S", 0.01, float, zero=True),
         skill_dirs=tuple(
             line for line in (env.get("BRAHMI_SKILL_DIRS") or "").splitlines() if line.strip()
         ),
@@ -106,7 +110,11 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
 N = TypeVar("N", int, float)
 
 
-def _number(env: Mapping[str, str], key: str, default: N, kind: type[N]) -> N:
+def _number(
+    env: Mapping[str, str], key: str, default: N, kind: type[N], *, zero: bool = False
+) -> N:
+    """``env[key]`` as a positive number (or 0 too, with ``zero``: "off"), ``default``
+    when unset or empty."""
     raw = env.get(key)
     if not raw:
         return default
@@ -114,8 +122,9 @@ def _number(env: Mapping[str, str], key: str, default: N, kind: type[N]) -> N:
         value = kind(raw)
     except ValueError:
         raise errors.BrahmiError(f"{key}={raw!r} is not a number") from None
-    if value <= 0:
-        raise errors.BrahmiError(f"{key} must be positive, not {raw}")
+    if value < 0 or (value == 0 and not zero):
+        wanted = "0 (off) or positive" if zero else "positive"
+        raise errors.BrahmiError(f"{key} must be {wanted}, not {raw}")
     return value
 
 

@@ -154,6 +154,9 @@ class Worker:
         )
         listener.start()
         self.on_idle.append(listener.nudge)  # a worker with no run left waits for work
+        writeback = self.store.wal_writeback(self.settings.wal_writeback_s)
+        if writeback is not None:
+            writeback.start()
         heartbeat = asyncio.create_task(self._heartbeat_loop(stop), name="brahmi-heartbeat")
         backoff = OUTAGE_BACKOFF_S[0]
         try:
@@ -181,6 +184,8 @@ class Worker:
                 await heartbeat
             self._recorder.close()
             self.on_idle.remove(listener.nudge)
+            if writeback is not None:
+                writeback.stop()
             if isinstance(listener, DataVersionWatcher):
                 listener.stop()  # at once: its thread waits on the event stop() sets
             else:

@@ -11,6 +11,7 @@ import logging
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from sqlalchemy import (
@@ -49,6 +50,7 @@ from brahmi.store.notify import ReadyListener
 from brahmi.store.projects import ProjectRecord
 from brahmi.store.rows import chunks, dependencies_of, task_record, upstream_of
 from brahmi.store.sqlite_watch import DataVersionWatcher
+from brahmi.store.wal_writeback import WalWriteback
 from brahmi.store.workers import WorkerDirectory
 
 log = logging.getLogger(__name__)
@@ -174,6 +176,17 @@ class TaskStore(WorkerOperations, WorkerDirectory):
                 self.engine.url.render_as_string(hide_password=False), on_ready, self._backends
             )
         return DataVersionWatcher(self.engine.url.database or "", on_ready, runtimes, busy)
+
+    def wal_writeback(self, interval_s: float) -> WalWriteback | None:
+        """On a SQLite file, a :class:`~brahmi.store.wal_writeback.WalWriteback` syncing its
+        WAL every ``interval_s`` seconds while it grows (not started); None on PostgreSQL
+        or when ``interval_s`` is 0."""
+        if self.engine.dialect.name != "sqlite" or interval_s <= 0:
+            return None
+        database = self.engine.url.database
+        if not database:
+            return None
+        return WalWriteback(str(Path(database).resolve()), (interval_s, max(interval_s, 0.2)))
 
     # -- projects --------------------------------------------------------------------------
 
