@@ -7,7 +7,7 @@ import asyncio
 import contextlib
 import sqlite3
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -30,49 +30,49 @@ def wait_until(predicate: Callable[[], bool], what: str) -> None:
 
 
 @pytest.fixture
-def wal_database(tmp_path: Path) -> sqlite3.Connection:
+def wal_database(tmp_path: Path) -> Iterator[sqlite3.Connection]:
     database = sqlite3.connect(tmp_path / "brahmi.db", isolation_level=None)
     database.execute("PRAGMA journal_mode=WAL")
     database.execute("PRAGMA synchronous=NORMAL")
     database.execute("CREATE TABLE notes (body TEXT)")
-    return database
+    with contextlib.closing(database):
+        yield database
+
+
+@pytest.fixture
+def writeback(wal_database: sqlite3.Connection, tmp_path: Path) -> Iterator[WalWriteback]:
+    """A started writeback of ``wal_database``, once it synced the WAL it found."""
+    started = WalWriteback(str(tmp_path / "brahmi.db"), (0.01, 0.05))
+    started.start()
+    try:
+        wait_until(lambda: started.syncs >= 1, "the WAL written before it started")
+        yield started
+    finally:
+        started.stop()
 
 
 def test_the_wal_is_synced_while_it_grows_and_left_alone_while_it_does_not(
-    wal_database: sqlite3.Connection, tmp_path: Path
+    wal_database: sqlite3.Connection, writeback: WalWriteback
 ) -> None:
-    writeback = WalWriteback(str(tmp_path / "brahmi.db"), (0.01, 0.05))
-    writeback.start()
-    try:
-        wait_until(lambda: writeback.syncs >= 1, "the WAL written before it started")
-        quiet = writeback.syncs
-        time.sleep(0.3)
-        assert writeback.syncs == quiet, "synced a WAL that did not change"
+    quiet = writeback.syncs
+    time.sleep(0.3)
+    assert writeback.syncs == quiet, "synced a WAL that did not change"
 
-        wal_database.execute("INSERT INTO notes VALUES ('one')")
-        wait_until(lambda: writeback.syncs > quiet, "a growing WAL was not synced")
-    finally:
-        writeback.stop()
-        wal_database.close()
+    wal_database.execute("INSERT INTO notes VALUES ('one')")
+    wait_until(lambda: writeback.syncs > quiet, "a growing WAL was not synced")
 
 
 def test_a_wal_that_goes_away_and_comes_back_is_followed(
-    wal_database: sqlite3.Connection, tmp_path: Path
+    wal_database: sqlite3.Connection, writeback: WalWriteback, tmp_path: Path
 ) -> None:
-    writeback = WalWriteback(str(tmp_path / "brahmi.db"), (0.01, 0.05))
-    writeback.start()
-    try:
-        wait_until(lambda: writeback.syncs >= 1, "the first WAL")
-        wal_database.close()  # the last connection: SQLite checkpoints and deletes the WAL
-        assert not (tmp_path / "brahmi.db-wal").exists()
-        again = sqlite3.connect(tmp_path / "brahmi.db", isolation_level=None)
-        with contextlib.closing(again):
-            again.execute("PRAGMA journal_mode=WAL")
-            before = writeback.syncs
-            again.execute("INSERT INTO notes VALUES ('two')")
-            wait_until(lambda: writeback.syncs > before, "the new WAL was not synced")
-    finally:
-        writeback.stop()
+    wal_database.close()  # the last connection: SQLite checkpoints and deletes the WAL
+    assert not (tmp_path / "brahmi.db-wal").exists()
+    again = sqlite3.connect(tmp_path / "brahmi.db", isolation_level=None)
+    with contextlib.closing(again):
+        again.execute("PRAGMA journal_mode=WAL")
+        before = writeback.syncs
+        again.execute("INSERT INTO notes VALUES ('two')")
+        wait_until(lambda: writeback.syncs > before, "the new WAL was not synced")
 
 
 @pytest.mark.skipif(not Path("/proc/self/fd").is_dir(), reason="reads /proc/self/fd")
