@@ -62,6 +62,7 @@ class WalWriteback:
         wait = first
         fd: int | None = None
         seen: tuple[int, int] | None = None
+        failing = False  # warned of an error, not yet followed by a sync
         try:
             while not self._stop.wait(wait):
                 try:
@@ -79,11 +80,13 @@ class WalWriteback:
                     seen, wait = now, first
                     _sync(fd)
                     self.syncs += 1
+                    failing = False
                 except FileNotFoundError:  # no connection has the database open yet
                     wait = most
                 except OSError as exc:
-                    log.warning("writing back %s failed (%s); retrying", self._path, exc)
-                    wait = most
+                    if not failing:  # once, not every retry
+                        log.warning("writing back %s failed (%s); retrying", self._path, exc)
+                    failing, wait = True, most
         finally:
             if fd is not None:
                 os.close(fd)
