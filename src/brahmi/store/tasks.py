@@ -50,7 +50,7 @@ from brahmi.store.notify import ReadyListener
 from brahmi.store.projects import ProjectRecord
 from brahmi.store.rows import chunks, dependencies_of, task_record, upstream_of
 from brahmi.store.sqlite_watch import DataVersionWatcher
-from brahmi.store.wal_writeback import WalWriteback
+from brahmi.store.wal_writeback import WRITEBACK_INTERVAL_S, WalWriteback
 from brahmi.store.workers import WorkerDirectory
 
 log = logging.getLogger(__name__)
@@ -186,7 +186,8 @@ class TaskStore(WorkerOperations, WorkerDirectory):
         database = self.engine.url.database
         if not database:
             return None
-        return WalWriteback(str(Path(database).resolve()), (interval_s, max(interval_s, 0.2)))
+        most = max(interval_s, WRITEBACK_INTERVAL_S[1])  # the longest wait while it is quiet
+        return WalWriteback(str(Path(database).resolve()), (interval_s, most))
 
     # -- projects --------------------------------------------------------------------------
 
