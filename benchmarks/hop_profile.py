@@ -28,6 +28,10 @@ from benchmarks._shapes import SHAPES, chain
 
 _STATS: dict[str, list[float]] = defaultdict(list)
 _ON = [False]
+#: When a list: every statement (``("execute" | "executemany", sql, parameters)``),
+#: ``("commit", None, None)`` and ``("rollback", None, None)`` of the traced connections,
+#: in order, to be replayed (``benchmarks/sql_floor.py``).
+RECORDING: list[list[tuple[str, str | None, Any]] | None] = [None]
 
 
 def _label(sql: str) -> str:
@@ -47,8 +51,14 @@ def _label(sql: str) -> str:
     return head
 
 
+def _record(kind: str, sql: str | None = None, parameters: Any = None) -> None:
+    if (log := RECORDING[0]) is not None:
+        log.append((kind, sql, parameters))
+
+
 class _Cursor(sqlite3.Cursor):
     def execute(self, sql: str, parameters: Any = (), /) -> Any:  # type: ignore[override]
+        _record("execute", sql, parameters)
         if not _ON[0]:
             return super().execute(sql, parameters)
         started = time.perf_counter()
@@ -58,6 +68,9 @@ class _Cursor(sqlite3.Cursor):
             _STATS[_label(sql)].append(time.perf_counter() - started)
 
     def executemany(self, sql: str, seq: Any, /) -> Any:  # type: ignore[override]
+        if RECORDING[0] is not None:
+            seq = list(seq)
+            _record("executemany", sql, seq)
         if not _ON[0]:
             return super().executemany(sql, seq)
         started = time.perf_counter()
@@ -74,7 +87,12 @@ class _Connection(sqlite3.Connection):
     def execute(self, sql: str, parameters: Any = (), /) -> Any:  # type: ignore[override]
         return self.cursor().execute(sql, parameters)
 
+    def rollback(self) -> None:
+        _record("rollback")
+        return super().rollback()
+
     def commit(self) -> None:
+        _record("commit")
         if not _ON[0]:
             return super().commit()
         started = time.perf_counter()
