@@ -52,13 +52,15 @@ def _label(sql: str) -> str:
 
 
 def _record(kind: str, sql: str | None = None, parameters: Any = None) -> None:
-    if (log := RECORDING[0]) is not None:
-        log.append((kind, sql, parameters))
+    log = RECORDING[0]
+    assert log is not None
+    log.append((kind, sql, parameters))
 
 
 class _Cursor(sqlite3.Cursor):
     def execute(self, sql: str, parameters: Any = (), /) -> Any:  # type: ignore[override]
-        _record("execute", sql, parameters)
+        if RECORDING[0] is not None:
+            _record("execute", sql, parameters)
         if not _ON[0]:
             return super().execute(sql, parameters)
         started = time.perf_counter()
@@ -88,11 +90,13 @@ class _Connection(sqlite3.Connection):
         return self.cursor().execute(sql, parameters)
 
     def rollback(self) -> None:
-        _record("rollback")
+        if RECORDING[0] is not None:
+            _record("rollback")
         return super().rollback()
 
     def commit(self) -> None:
-        _record("commit")
+        if RECORDING[0] is not None:
+            _record("commit")
         if not _ON[0]:
             return super().commit()
         started = time.perf_counter()
