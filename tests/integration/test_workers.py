@@ -125,6 +125,25 @@ def test_a_worker_not_heard_from_within_the_staleness_limit_is_not_live(brahmi: 
     assert live[0].runtimes is None
 
 
+def test_a_worker_registered_again_under_its_id_is_live_again(brahmi: Brahmi) -> None:
+    store = brahmi.store
+    store.register_worker("w", host="h", pid=1, runtimes=["a"], concurrency=2, now=100.0)
+    store.worker_stopped("w", now=110.0)
+    assert store.live_workers(now=115.0, stale_after_s=30.0) == []
+
+    store.register_worker("w", host="h2", pid=7, runtimes=None, concurrency=4, now=120.0)
+
+    [again] = store.live_workers(now=125.0, stale_after_s=30.0)
+    assert (again.id, again.host, again.pid, again.runtimes, again.concurrency) == (
+        "w",
+        "h2",
+        7,
+        None,
+        4,
+    )
+    assert (again.started_at, again.heartbeat_at, again.stopped_at) == (120.0, 120.0, None)
+
+
 @pytest.mark.postgres
 @pytest.mark.parametrize("either_database", ["postgresql"], indirect=True)
 def test_storing_a_ready_task_notifies_a_listener(
@@ -323,6 +342,19 @@ def test_a_sqlite_watcher_never_creates_a_database_that_went_away(tmp_path: Path
 
     assert not watcher.listening.is_set()
     assert list(missing.parent.iterdir()) == []
+
+
+def test_sqlite_watchers_of_the_same_runtimes_keep_their_own_parameters() -> None:
+    from brahmi.store.sqlite_watch import _ready_query
+
+    sql, params = _ready_query(["a", "b"])
+    first = list(params)
+    params[0] = 123.0  # what a watcher does at each look
+    again_sql, again = _ready_query(("a", "b"))
+
+    assert again_sql == sql
+    assert again == first
+    assert first[:3] == [0.0, "a", "b"]
 
 
 @pytest.mark.parametrize("either_database", ["sqlite"], indirect=True)

@@ -47,11 +47,13 @@ from brahmi.skills.skill import Skill
 from brahmi.store import outages
 from brahmi.store.claims import AttemptResult, Recorder
 from brahmi.store.database import OUTAGE_ERRORS
+from brahmi.store.notify import ReadyListener
 from brahmi.store.projects import ProjectRecord
 from brahmi.store.sqlite_watch import DataVersionWatcher
 from brahmi.store.tasks import TaskStore
 from brahmi.store.tokens import TokenStore
 from brahmi.store.usage import UsageStore, budget_of
+from brahmi.store.wal_writeback import WalWriteback
 
 log = logging.getLogger(__name__)
 
@@ -146,17 +148,26 @@ class Worker:
         self._loop = asyncio.get_running_loop()
         self._stopping = False
         self._watchdog = _Watchdog(self.settings.idle_timeout_s)  # timers of this loop
-        if not await self._start_up(stop):
-            return
-        _freeze_start_up_objects()
+        # The background threads start first: each opens its own connection while this
+        # one registers the worker (the driver lets go of the GIL meanwhile), instead of
+        # after it.
         listener = self.store.ready_listener(
             self.wake, self.settings.worker_runtimes, busy=lambda: bool(self._running)
         )
         listener.start()
-        self.on_idle.append(listener.nudge)  # a worker with no run left waits for work
         writeback = self.store.wal_writeback(self.settings.wal_writeback_s)
         if writeback is not None:
             writeback.start()
+        started = False
+        try:
+            started = await self._start_up(stop)
+        finally:
+            if not started:  # told to stop first, or failed
+                await self._stop_threads(listener, writeback)
+        if not started:
+            return
+        _freeze_start_up_objects()
+        self.on_idle.append(listener.nudge)  # a worker with no run left waits for work
         heartbeat = asyncio.create_task(self._heartbeat_loop(stop), name="brahmi-heartbeat")
         backoff = OUTAGE_BACKOFF_S[0]
         try:
@@ -184,12 +195,7 @@ class Worker:
                 await heartbeat
             self._recorder.close()
             self.on_idle.remove(listener.nudge)
-            if writeback is not None:
-                writeback.stop()
-            if isinstance(listener, DataVersionWatcher):
-                listener.stop()  # at once: its thread waits on the event stop() sets
-            else:
-                await asyncio.to_thread(listener.stop)  # LISTEN wakes up to a second later
+            await self._stop_threads(listener, writeback)
             try:
                 await self._hand_back()
                 self.store.worker_stopped(self.id, now=self.clock.now())
@@ -198,6 +204,18 @@ class Worker:
                 log.warning(
                     "could not hand back the tasks of worker %s; their leases run out", self.id
                 )
+
+    @staticmethod
+    async def _stop_threads(
+        listener: ReadyListener | DataVersionWatcher, writeback: WalWriteback | None
+    ) -> None:
+        """Stop the ready listener's and the WAL writeback's threads."""
+        if writeback is not None:
+            writeback.stop()
+        if isinstance(listener, DataVersionWatcher):
+            listener.stop()  # at once: its thread waits on the event stop() sets
+        else:
+            await asyncio.to_thread(listener.stop)  # LISTEN wakes up to a second later
 
     async def _start_up(self, stop: asyncio.Event) -> bool:
         """Register this worker and take back dead workers' tasks, retrying while the
@@ -234,6 +252,8 @@ class Worker:
             How many tasks were taken back.
         """
         owners = self.store.running_lease_owners()
+        if not owners:  # no task is running: no lease to take back (the usual start)
+            return 0
         dead = dead_local_owners(owners)
         for attempt_id, process_id in self.store.running_processes(dead):
             stop_orphan(process_id, attempt_id)

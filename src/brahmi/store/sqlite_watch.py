@@ -18,6 +18,7 @@ directly.
 from __future__ import annotations
 
 import contextlib
+import functools
 import logging
 import sqlite3
 import threading
@@ -49,7 +50,17 @@ REOPEN_S = (0.5, 10.0)
 def _ready_query(runtimes: Sequence[str] | None) -> tuple[str, list[object]]:
     """The SQL asking whether a task is claimable now (ready, its backoff over, and of one
     of ``runtimes`` unless None: the claim's own conditions, store/claims.py), with its
-    parameters in order; the first, ``run_after``'s bound, is set at each look."""
+    parameters in order; the first, ``run_after``'s bound, is set at each look.
+
+    Compiled once per set of runtimes in a process (compiling it cost a worker's start
+    0.4–0.8 ms); each call returns its own list of parameters.
+    """
+    sql, params = _compiled_ready_query(None if runtimes is None else tuple(runtimes))
+    return sql, list(params)
+
+
+@functools.lru_cache(maxsize=32)
+def _compiled_ready_query(runtimes: tuple[str, ...] | None) -> tuple[str, tuple[object, ...]]:
     now: BindParameter[float] = bindparam("p_now", 0.0)
     query = select(t.tasks.c.id).where(t.IS_READY & (t.tasks.c.run_after <= now))
     if runtimes is not None:
@@ -59,7 +70,7 @@ def _ready_query(runtimes: Sequence[str] | None) -> tuple[str, list[object]]:
     )
     names = compiled.positiontup or []
     assert names and names[0] == "p_now", names
-    return str(compiled), [compiled.params[name] for name in names]
+    return str(compiled), tuple(compiled.params[name] for name in names)
 
 
 class DataVersionWatcher:

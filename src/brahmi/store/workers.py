@@ -12,13 +12,41 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import Engine, func, insert, select, update
+from sqlalchemy import Engine, bindparam, func, select, update
+from sqlalchemy.dialects import postgresql, sqlite
 
 from brahmi.store import tables as t
 from brahmi.store.database import reading
 
 _workers = t.workers.c
 _tasks = t.tasks.c
+
+
+def _register_statement(dialect_insert: Any) -> Any:
+    """Insert a worker's row, or start it again under the same id: one statement (an
+    upsert, which both SQLite and PostgreSQL have)."""
+    statement = dialect_insert(t.workers)
+    return statement.on_conflict_do_update(
+        index_elements=[_workers.id],
+        set_={c.name: statement.excluded[c.name] for c in t.workers.c if c.name != "id"},
+    )
+
+
+_TOUCH = (
+    update(t.workers)
+    .where(_workers.id == bindparam("p_id"))
+    .values(heartbeat_at=bindparam("p_now"))
+)
+_STOPPED = (
+    update(t.workers)
+    .where(_workers.id == bindparam("p_id"))
+    .values(stopped_at=bindparam("p_now"), heartbeat_at=bindparam("p_now"))
+)
+#: :meth:`WorkerDirectory.register_worker`'s statement, by dialect name.
+_REGISTER = {
+    "sqlite": _register_statement(sqlite.insert),
+    "postgresql": _register_statement(postgresql.insert),
+}
 
 
 @dataclass(frozen=True, slots=True)
@@ -77,24 +105,17 @@ class WorkerDirectory:
             "stopped_at": None,
         }
         with self.engine.begin() as conn:
-            if not conn.execute(
-                update(t.workers).where(_workers.id == worker_id).values(**values)
-            ).rowcount:
-                conn.execute(insert(t.workers), {"id": worker_id, **values})
+            conn.execute(_REGISTER[conn.dialect.name], {"id": worker_id, **values})
 
     def touch_worker(self, worker_id: str, *, now: float) -> None:
         """Note a worker's heartbeat."""
         with self.engine.begin() as conn:
-            conn.execute(update(t.workers).where(_workers.id == worker_id).values(heartbeat_at=now))
+            conn.execute(_TOUCH, {"p_id": worker_id, "p_now": now})
 
     def worker_stopped(self, worker_id: str, *, now: float) -> None:
         """Mark a worker that shut down cleanly."""
         with self.engine.begin() as conn:
-            conn.execute(
-                update(t.workers)
-                .where(_workers.id == worker_id)
-                .values(stopped_at=now, heartbeat_at=now)
-            )
+            conn.execute(_STOPPED, {"p_id": worker_id, "p_now": now})
 
     def live_workers(self, *, now: float, stale_after_s: float) -> list[WorkerRecord]:
         """Workers not stopped and heard from within ``stale_after_s`` seconds, oldest
