@@ -70,3 +70,21 @@ def test_a_wrong_import_breaks_the_contracts(
     assert linted.returncode == 1, linted.stdout + linted.stderr
     broken_lines = [line for line in linted.stdout.splitlines() if " BROKEN" in line]
     assert [line for line in broken_lines if line.startswith(broken)], linted.stdout
+
+
+def test_commands_on_sqlite_do_not_import_the_postgresql_dialect() -> None:
+    """SQLAlchemy's PostgreSQL dialect costs a command about 20 ms to import (issue 16):
+    a command on the default SQLite database must not load it."""
+    probe = (
+        "import sys\n"
+        "import brahmi.cli.app, brahmi.service, brahmi.engine.worker\n"
+        "print(sorted(m for m in sys.modules if m.startswith('sqlalchemy.dialects.postgresql')))"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", probe],
+        capture_output=True,
+        encoding="utf-8",
+        timeout=LINT_TIMEOUT_S,
+        check=True,
+    )
+    assert done.stdout.strip() == "[]"

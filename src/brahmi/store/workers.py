@@ -8,12 +8,12 @@ run out and its tasks are claimed again, DESIGN §9).
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import Engine, bindparam, func, select, update
-from sqlalchemy.dialects import postgresql, sqlite
 
 from brahmi.store import tables as t
 from brahmi.store.database import reading
@@ -22,10 +22,16 @@ _workers = t.workers.c
 _tasks = t.tasks.c
 
 
-def _register_statement(dialect_insert: Any) -> Any:
+@functools.cache
+def _register_statement(dialect: str) -> Any:
     """Insert a worker's row, or start it again under the same id: one statement (an
-    upsert, which both SQLite and PostgreSQL have)."""
-    statement = dialect_insert(t.workers)
+    upsert, which both SQLite and PostgreSQL have). Built on first use: importing
+    SQLAlchemy's PostgreSQL dialect costs every command ~20 ms."""
+    if dialect == "postgresql":
+        from sqlalchemy.dialects.postgresql import insert
+    else:
+        from sqlalchemy.dialects.sqlite import insert
+    statement = insert(t.workers)
     return statement.on_conflict_do_update(
         index_elements=[_workers.id],
         set_={c.name: statement.excluded[c.name] for c in t.workers.c if c.name != "id"},
@@ -42,11 +48,6 @@ _STOPPED = (
     .where(_workers.id == bindparam("p_id"))
     .values(stopped_at=bindparam("p_now"), heartbeat_at=bindparam("p_now"))
 )
-#: :meth:`WorkerDirectory.register_worker`'s statement, by dialect name.
-_REGISTER = {
-    "sqlite": _register_statement(sqlite.insert),
-    "postgresql": _register_statement(postgresql.insert),
-}
 
 
 @dataclass(frozen=True, slots=True)
@@ -105,7 +106,7 @@ class WorkerDirectory:
             "stopped_at": None,
         }
         with self.engine.begin() as conn:
-            conn.execute(_REGISTER[conn.dialect.name], {"id": worker_id, **values})
+            conn.execute(_register_statement(conn.dialect.name), {"id": worker_id, **values})
 
     def touch_worker(self, worker_id: str, *, now: float) -> None:
         """Note a worker's heartbeat."""
