@@ -27,11 +27,15 @@ def _register_statement(dialect: str) -> Any:
     """Insert a worker's row, or start it again under the same id: one statement (an
     upsert, which both SQLite and PostgreSQL have). Built on first use: importing
     SQLAlchemy's PostgreSQL dialect costs every command ~20 ms."""
+    statement: Any
     if dialect == "postgresql":
-        from sqlalchemy.dialects.postgresql import insert
+        from sqlalchemy.dialects import postgresql
+
+        statement = postgresql.insert(t.workers)
     else:
-        from sqlalchemy.dialects.sqlite import insert
-    statement = insert(t.workers)
+        from sqlalchemy.dialects import sqlite
+
+        statement = sqlite.insert(t.workers)
     return statement.on_conflict_do_update(
         index_elements=[_workers.id],
         set_={c.name: statement.excluded[c.name] for c in t.workers.c if c.name != "id"},
