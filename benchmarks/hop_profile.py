@@ -5,9 +5,11 @@ a fresh BRAHMI_HOME, as ``engine_throughput`` does, with every SQLite connection
 through a connection class that times each ``execute``/``executemany`` and ``commit`` on
 the driver. Prints, per hop (statements ÷ 100), each distinct statement's count and time,
 the transactions, and the hop's wall time (the tracing itself adds a little to it).
-``--cprofile`` also prints a cProfile of an untraced run.
+``--cprofile`` also prints a cProfile of an untraced run. ``--calls`` also counts the
+function calls (Python and C) of an untraced run, per task, by the part of the worker
+they are made in: a figure that does not move with the machine's load.
 
-    python -m benchmarks.hop_profile [--tasks 100] [--cprofile] [--top 25]
+    python -m benchmarks.hop_profile [--tasks 100] [--cprofile] [--top 25] [--calls]
 """
 
 from __future__ import annotations
@@ -18,10 +20,12 @@ import cProfile
 import pstats
 import re
 import sqlite3
+import sys
 import tempfile
 import time
-from collections import defaultdict
+from collections import Counter, defaultdict
 from pathlib import Path
+from types import CodeType, FrameType
 from typing import Any
 
 from benchmarks._shapes import SHAPES, chain
@@ -144,6 +148,61 @@ def _run_chain(tasks: int, profiler: cProfile.Profile | None = None, shape: str 
             brahmi.close()
 
 
+def _parts() -> dict[CodeType, str]:
+    """The code of each function that names a part of a hop, and the part's name (the
+    innermost one on the stack wins)."""
+    from benchmarks import engine_throughput
+    from brahmi.engine.worker import Worker
+    from brahmi.store import claims, events, graph
+
+    named = {
+        "store: record results and claim (rest)": claims.WorkerOperations.record_and_claim,
+        "store: apply a result": claims.WorkerOperations._record,
+        "store: promote dependents": graph.promote_dependents,
+        "store: open claimed attempts": claims.WorkerOperations._claimed,
+        "store: write events": events.EventWriter.flush,
+        "worker: the attempt (request, runtime, outcome)": Worker._attempt,
+        "worker: the run's task (transcript, result)": Worker._execute,
+        "worker: recording (_flush)": Worker._flush,
+        "worker: starting a run": Worker._start,
+        "worker: main loop (claim, idle)": Worker.run,
+        "benchmark: its watcher": engine_throughput._run,
+    }
+    return {function.__code__: name for name, function in named.items()}
+
+
+def _count_calls(tasks: int, shape: str) -> tuple[Counter[str], int]:
+    """Function calls of one untraced run, by part; and the run's tasks."""
+    parts = _parts()
+    counts: Counter[str] = Counter()
+
+    def count(frame: FrameType, event: str, _arg: object) -> None:
+        if event not in ("call", "c_call"):
+            return
+        found: FrameType | None = frame
+        while found is not None and found.f_code not in parts:
+            found = found.f_back
+        counts[parts[found.f_code] if found is not None else "asyncio and the rest"] += 1
+
+    from benchmarks import engine_throughput
+
+    run = engine_throughput._run
+
+    async def counted(*args: Any) -> None:
+        sys.setprofile(count)
+        try:
+            await run(*args)
+        finally:
+            sys.setprofile(None)
+
+    engine_throughput._run = counted  # type: ignore[assignment]
+    try:
+        _run_chain(tasks, shape=shape)
+    finally:
+        engine_throughput._run = run
+    return counts, tasks if shape == "chain" else len(SHAPES[shape]())
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--tasks", type=int, default=100, help="length of the chain")
@@ -152,6 +211,9 @@ def main() -> None:
     )
     parser.add_argument("--cprofile", action="store_true", help="also print a cProfile")
     parser.add_argument("--top", type=int, default=25, help="cProfile rows")
+    parser.add_argument(
+        "--calls", action="store_true", help="also count function calls per task, by part"
+    )
     args = parser.parse_args()
     # SQLAlchemy's pysqlite dialect connects through sqlite3.dbapi2.
     sqlite3.dbapi2.connect = _traced_connect  # type: ignore[assignment]
@@ -176,8 +238,15 @@ def main() -> None:
         f"{total_n / hops:>8.2f} {total_s / hops * 1e3:>7.3f} {'':>8}  all statements and commits "
         f"({total_s / wall:.0%} of the wall time)"
     )
+    sqlite3.dbapi2.connect = _connect  # type: ignore[assignment]
+    if args.calls:
+        counts, total = _count_calls(args.tasks, args.shape)
+        print(
+            f"\nfunction calls per task, untraced run ({sum(counts.values()) / total:.0f} in all)"
+        )
+        for part, n in counts.most_common():
+            print(f"{n / total:>8.1f}  {part}")
     if args.cprofile:
-        sqlite3.dbapi2.connect = _connect  # type: ignore[assignment]
         profiler = cProfile.Profile()
         wall = _run_chain(args.tasks, profiler, args.shape)
         print(f"\ncProfile of the chain ({wall:.3f} s under the profiler)")
