@@ -230,9 +230,9 @@ def test_a_worker_with_every_slot_taken_does_not_poll_the_database(
     with another_brahmi(settings.with_(concurrency=2), runtime) as brahmi:
         original = brahmi.store.next_run_after
 
-        def counted(after: float = float("-inf")) -> float | None:
+        def counted(after: float = float("-inf"), **options: Any) -> float | None:
             looks.append(after)
-            return original(after)
+            return original(after, **options)
 
         monkeypatch.setattr(brahmi.store, "next_run_after", counted)
         batch_id, _ = create(brahmi, workspace, specs)

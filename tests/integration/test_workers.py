@@ -9,6 +9,7 @@ import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -406,3 +407,54 @@ def test_a_sqlite_watcher_outlives_a_failing_callback(
         assert woken.wait(WAIT_S), "the watcher stopped after its callback raised"
     finally:
         watcher.stop()
+
+
+@pytest.mark.parametrize("either_database", ["sqlite"], indirect=True)
+@pytest.mark.parametrize("asked", ["before the claim", "during the claim"])
+def test_a_wake_up_from_another_thread_makes_the_worker_claim_again_only_if_the_claim_had_begun(
+    brahmi: Brahmi, monkeypatch: pytest.MonkeyPatch, asked: str
+) -> None:
+    """A wake-up asked for before a claim began announced a commit that claim saw: the
+    worker does not claim again for it (every start used to pay a claim for the SQLite
+    watcher's catch-up look). One asked for while the claim runs is not lost."""
+    worker = brahmi.worker()
+    worker.settings = worker.settings.with_(poll_interval_s=60.0)  # no claim from a poll
+    store = brahmi.store
+    claims: list[float] = []
+    second = threading.Event()
+
+    def wake_from_another_thread() -> None:
+        thread = threading.Thread(target=worker.wake)
+        thread.start()
+        thread.join()
+
+    register, claim = store.register_worker, store.claim
+
+    def registering(*args: Any, **kwargs: Any) -> None:
+        register(*args, **kwargs)
+        if asked == "before the claim":  # the first claim comes after the start-up
+            wake_from_another_thread()
+
+    def claiming(*args: Any, **kwargs: Any) -> Any:
+        claims.append(time.monotonic())
+        if len(claims) == 1 and asked == "during the claim":
+            wake_from_another_thread()
+        if len(claims) == 2:
+            second.set()
+        return claim(*args, **kwargs)
+
+    monkeypatch.setattr(store, "register_worker", registering)
+    monkeypatch.setattr(store, "claim", claiming)
+
+    async def scenario() -> None:
+        stop = asyncio.Event()
+        running = asyncio.create_task(worker.run(stop))
+        deadline = time.monotonic() + (WAIT_S if asked == "during the claim" else 0.5)
+        while not second.is_set() and time.monotonic() < deadline:
+            await asyncio.sleep(0.01)
+        stop.set()
+        await running
+
+    asyncio.run(scenario())
+
+    assert len(claims) == (2 if asked == "during the claim" else 1)

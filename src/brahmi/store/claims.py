@@ -10,9 +10,9 @@ from __future__ import annotations
 import contextlib
 import logging
 from collections import defaultdict
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 
 from sqlalchemy import Engine, String, bindparam, cast, func, select, update
 from sqlalchemy.engine import Connection
@@ -31,6 +31,8 @@ from brahmi.store.transitions import FINISH_ATTEMPT, apply_outcome
 from brahmi.store.usage import record_usage
 
 log = logging.getLogger(__name__)
+
+T = TypeVar("T")
 
 S = TaskStatus
 _tasks = t.tasks.c
@@ -98,6 +100,7 @@ _EXTEND_LEASES = (
 _HELD_ATTEMPTS = select(_tasks.current_attempt_id).where(
     _tasks.current_attempt_id.in_(bindparam("p_attempts", expanding=True)) & t.IS_RUNNING
 )
+_RUNNING_LEASES = select(_tasks.id, _tasks.lease_owner).where(t.IS_RUNNING)
 _NEXT_RUN_AFTER = select(func.min(_tasks.run_after)).where(
     t.IS_READY & (_tasks.run_after > bindparam("p_after"))
 )
@@ -160,22 +163,21 @@ class Recorder:
             raise
 
     def claim(self, worker_id: str, limit: int, **options: Any) -> list[Claim]:
-        """:meth:`WorkerOperations.claim` with the same arguments; on PostgreSQL on this
-        connection (in one statement), elsewhere as :meth:`WorkerOperations.claim` does."""
-        if not self._operations._skip_locked:
-            return self._operations.claim(worker_id, limit, **options)
-        try:
-            return self._operations.claim(worker_id, limit, connection=self._connect(), **options)
-        except BaseException:
-            self.close()
-            raise
+        """:meth:`WorkerOperations.claim` with the same arguments, on this connection."""
+        return self.on_connection(self._operations.claim, worker_id, limit, **options)
 
     def next_run_after(self, after: float = float("-inf")) -> float | None:
-        """:meth:`WorkerOperations.next_run_after`; on PostgreSQL on this connection."""
-        if not self._operations._skip_locked:
-            return self._operations.next_run_after(after)
+        """:meth:`WorkerOperations.next_run_after`, on this connection."""
+        return self.on_connection(self._operations.next_run_after, after)
+
+    def on_connection(self, method: Callable[..., T], /, *args: Any, **kwargs: Any) -> T:
+        """``method(*args, **kwargs, connection=…)`` with this recorder's connection: a
+        store method that takes ``connection`` (such as
+        :meth:`~brahmi.store.workers.WorkerDirectory.register_worker`), run on the
+        connection the worker keeps instead of one checked out of the pool. A connection
+        that failed is closed (the next call opens another)."""
         try:
-            return postgres_hop.next_run_after(self._connect(), after)
+            return method(*args, **kwargs, connection=self._connect())
         except BaseException:
             self.close()
             raise
@@ -203,13 +205,27 @@ class WorkerOperations:
         """A :class:`Recorder` for one worker's loop."""
         return Recorder(self)
 
-    def running_lease_owners(self) -> dict[str, list[str]]:
-        """For each lease owner, the ids of the running tasks it holds."""
+    def running_lease_owners(self, *, connection: Connection | None = None) -> dict[str, list[str]]:
+        """For each lease owner, the ids of the running tasks it holds (``connection``: see
+        :meth:`next_run_after`)."""
         owners: dict[str, list[str]] = defaultdict(list)
-        with reading(self.engine) as conn:
-            for row in conn.execute(select(_tasks.id, _tasks.lease_owner).where(t.IS_RUNNING)):
-                owners[row.lease_owner or ""].append(row.id)
+        for row in self._read(_RUNNING_LEASES, {}, connection):
+            owners[row["lease_owner"] or ""].append(row["id"])
         return dict(owners)
+
+    def _read(
+        self, statement: Any, params: Mapping[str, Any], connection: Connection | None
+    ) -> list[driver.Record]:
+        """The rows of a query (built once) on ``connection`` if given, which must not be
+        in a transaction, else on one from the pool. SQLite runs it outside ``BEGIN``, as a
+        read of its own that takes no lock; PostgreSQL in a transaction of its own."""
+        if connection is None:
+            with reading(self.engine) as conn:
+                return driver.execute(conn, statement, params).rows
+        if self._skip_locked:
+            with transaction(connection) as conn:
+                return driver.execute(conn, statement, params).rows
+        return driver.execute(connection, statement, params).rows
 
     def record_process(self, attempt_id: str, process_id: int) -> None:
         """Note the process (group) id of an attempt's agent."""
@@ -237,11 +253,21 @@ class WorkerOperations:
             ).all()
         return [(str(r.id), int(r.process_id)) for r in rows]
 
-    def next_run_after(self, after: float = float("-inf")) -> float | None:
+    def next_run_after(
+        self, after: float = float("-inf"), *, connection: Connection | None = None
+    ) -> float | None:
         """The earliest ``run_after`` later than ``after`` among ready tasks (Unix
-        seconds), or None when there is none."""
-        with reading(self.engine) as conn:
-            value = conn.execute(_NEXT_RUN_AFTER, {"p_after": after}).scalar()
+        seconds), or None when there is none.
+
+        Args:
+            connection: A connection the caller keeps open, not in a transaction (a
+                worker's :class:`Recorder`): the query runs on it as a statement of its
+                own, taking no lock.
+        """
+        if connection is not None and self._skip_locked:
+            return postgres_hop.next_run_after(connection, after)
+        rows = self._read(_NEXT_RUN_AFTER, {"p_after": after}, connection)
+        value = next(iter(rows[0].values())) if rows else None
         return None if value is None else float(value)
 
     # -- claiming and leases ---------------------------------------------------------------
@@ -266,15 +292,15 @@ class WorkerOperations:
 
         Args:
             runtimes: Claim only tasks whose ``runtime`` is one of these; None: any task.
-            connection: PostgreSQL: a connection the caller keeps open, not in a
-                transaction (a worker's :class:`Recorder`); SQLite ignores it.
+            connection: A connection the caller keeps open, not in a transaction (a
+                worker's :class:`Recorder`), to claim on instead of one from the pool.
         """
         if limit <= 0:
             return []
         if self._skip_locked:
             return self._claim_on_postgres(worker_id, limit, now, lease_s, runtimes, connection)
         events = EventWriter(now)
-        with self.engine.begin() as conn:
+        with self.engine.begin() if connection is None else transaction(connection) as conn:
             claims = self._claim_in(conn, events, worker_id, limit, now, lease_s, runtimes)
             events.flush(conn)
         return claims

@@ -8,15 +8,18 @@ run out and its tasks are claimed again, DESIGN §9).
 
 from __future__ import annotations
 
+import contextlib
 import functools
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import Engine, bindparam, func, select, update
+from sqlalchemy.engine import Connection
 
+from brahmi.store import driver
 from brahmi.store import tables as t
-from brahmi.store.database import reading
+from brahmi.store.database import reading, transaction
 
 _workers = t.workers.c
 _tasks = t.tasks.c
@@ -98,8 +101,15 @@ class WorkerDirectory:
         runtimes: Sequence[str] | None,
         concurrency: int,
         now: float,
+        connection: Connection | None = None,
     ) -> None:
-        """Record a starting worker (again, when one worker object runs a second time)."""
+        """Record a starting worker (again, when one worker object runs a second time).
+
+        Args:
+            connection: A connection the caller keeps open, not in a transaction (a
+                worker's :class:`~brahmi.store.claims.Recorder`), to write on instead of
+                one from the pool.
+        """
         values = {
             "host": host,
             "pid": pid,
@@ -109,18 +119,26 @@ class WorkerDirectory:
             "heartbeat_at": now,
             "stopped_at": None,
         }
-        with self.engine.begin() as conn:
-            conn.execute(_register_statement(conn.dialect.name), {"id": worker_id, **values})
+        with self._writing(connection) as conn:
+            statement = _register_statement(conn.dialect.name)
+            driver.execute(conn, statement, {"id": worker_id, **values})
 
     def touch_worker(self, worker_id: str, *, now: float) -> None:
         """Note a worker's heartbeat."""
         with self.engine.begin() as conn:
             conn.execute(_TOUCH, {"p_id": worker_id, "p_now": now})
 
-    def worker_stopped(self, worker_id: str, *, now: float) -> None:
-        """Mark a worker that shut down cleanly."""
-        with self.engine.begin() as conn:
-            conn.execute(_STOPPED, {"p_id": worker_id, "p_now": now})
+    def worker_stopped(
+        self, worker_id: str, *, now: float, connection: Connection | None = None
+    ) -> None:
+        """Mark a worker that shut down cleanly (``connection``: see
+        :meth:`register_worker`)."""
+        with self._writing(connection) as conn:
+            driver.execute(conn, _STOPPED, {"p_id": worker_id, "p_now": now})
+
+    def _writing(self, connection: Connection | None) -> contextlib.AbstractContextManager[Any]:
+        """A write transaction: on ``connection`` if given, else on one from the pool."""
+        return self.engine.begin() if connection is None else transaction(connection)
 
     def live_workers(self, *, now: float, stale_after_s: float) -> list[WorkerRecord]:
         """Workers not stopped and heard from within ``stale_after_s`` seconds, oldest
