@@ -581,7 +581,9 @@ class Worker:
 
     def _project(self, project_id: str) -> ProjectRecord:
         if project_id not in self._projects:
-            self._projects[project_id] = self.store.get_project(project_id)
+            self._projects[project_id] = self._recorder.on_connection(
+                self.store.get_project, project_id
+            )
         return self._projects[project_id]
 
     def _workdir(self, workspace: str) -> Path:

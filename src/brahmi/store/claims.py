@@ -216,16 +216,12 @@ class WorkerOperations:
     def _read(
         self, statement: Any, params: Mapping[str, Any], connection: Connection | None
     ) -> list[driver.Record]:
-        """The rows of a query (built once) on ``connection`` if given, which must not be
-        in a transaction, else on one from the pool. SQLite runs it outside ``BEGIN``, as a
-        read of its own that takes no lock; PostgreSQL in a transaction of its own."""
+        """The rows of a query (built once) on ``connection`` if given (see
+        :func:`~brahmi.store.driver.read`), else on one from the pool."""
         if connection is None:
             with reading(self.engine) as conn:
                 return driver.execute(conn, statement, params).rows
-        if self._skip_locked:
-            with transaction(connection) as conn:
-                return driver.execute(conn, statement, params).rows
-        return driver.execute(connection, statement, params).rows
+        return driver.read(connection, statement, params)
 
     def record_process(self, attempt_id: str, process_id: int) -> None:
         """Note the process (group) id of an attempt's agent."""

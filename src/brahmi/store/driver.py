@@ -141,6 +141,20 @@ def execute(conn: Connection, statement: ClauseElement, params: Mapping[str, Any
         cursor.close()
 
 
+def read(conn: Connection, statement: ClauseElement, params: Mapping[str, Any]) -> list[Record]:
+    """The rows of a query (built once, as for :func:`execute`) on a connection the caller
+    keeps open outside a transaction: on SQLite as a read of its own, with no ``BEGIN``
+    and no lock; elsewhere in a transaction of its own, committed at once.
+
+    Raises:
+        sqlalchemy.exc.DBAPIError: As ``conn.execute`` would.
+    """
+    if conn.dialect.name == "sqlite":
+        return execute(conn, statement, params).rows
+    with conn.begin():
+        return execute(conn, statement, params).rows
+
+
 def execute_many(
     conn: Connection, statement: ClauseElement, params: Sequence[Mapping[str, Any]]
 ) -> None:

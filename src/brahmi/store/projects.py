@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import uuid
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import Engine, insert, select, update
+from sqlalchemy import Engine, bindparam, insert, select, update
+from sqlalchemy.engine import Connection
 
 from brahmi import errors
+from brahmi.store import driver
 from brahmi.store import tables as t
 from brahmi.store.database import reading
 from brahmi.store.events import EventWriter
@@ -39,17 +42,33 @@ def ensure_project(engine: Engine, workspace: str, name: str, now: float) -> Pro
         return project
 
 
-def get_project(engine: Engine, project_id: str) -> ProjectRecord:
+_PROJECT_BY_ID = select(t.projects).where(t.projects.c.id == bindparam("p_id"))
+
+
+def get_project(
+    engine: Engine, project_id: str, *, connection: Connection | None = None
+) -> ProjectRecord:
     """The project with this id.
+
+    Args:
+        connection: A connection the caller keeps open outside a transaction (a worker's
+            :class:`~brahmi.store.claims.Recorder`), to read on instead of one from the
+            pool.
 
     Raises:
         ProjectNotFound: When there is none.
     """
-    with reading(engine) as conn:
-        row = conn.execute(select(t.projects).where(t.projects.c.id == project_id)).first()
+    row: Mapping[Any, Any] | None
+    if connection is None:
+        with reading(engine) as conn:
+            found = conn.execute(_PROJECT_BY_ID, {"p_id": project_id}).first()
+        row = None if found is None else found._mapping
+    else:
+        rows = driver.read(connection, _PROJECT_BY_ID, {"p_id": project_id})
+        row = driver.typed(connection, t.projects, rows)[0] if rows else None
     if row is None:
         raise errors.ProjectNotFound(f"no project has the id {project_id!r}", project_id=project_id)
-    return ProjectRecord(**row._mapping)
+    return ProjectRecord(**row)
 
 
 def vars_of(project: ProjectRecord) -> dict[str, Any]:

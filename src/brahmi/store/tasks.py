@@ -195,9 +195,13 @@ class TaskStore(WorkerOperations, WorkerDirectory):
         """The project whose workspace is ``workspace`` (absolute), created if new."""
         return projects.ensure_project(self.engine, workspace, name, now)
 
-    def get_project(self, project_id: str) -> ProjectRecord:
-        """The project with this id. Raises :class:`~brahmi.errors.ProjectNotFound`."""
-        return projects.get_project(self.engine, project_id)
+    def get_project(
+        self, project_id: str, *, connection: Connection | None = None
+    ) -> ProjectRecord:
+        """The project with this id (``connection``: see
+        :func:`~brahmi.store.projects.get_project`). Raises
+        :class:`~brahmi.errors.ProjectNotFound`."""
+        return projects.get_project(self.engine, project_id, connection=connection)
 
     # -- batches ---------------------------------------------------------------------------
 
