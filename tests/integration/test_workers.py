@@ -5,13 +5,14 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import sqlite3
 import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
 import pytest
+from sqlalchemy.engine import Connection
 
 from brahmi.config import Settings
 from brahmi.domain.models import TaskStatus
@@ -143,6 +144,50 @@ def test_a_worker_registered_again_under_its_id_is_live_again(brahmi: Brahmi) ->
         4,
     )
     assert (again.started_at, again.heartbeat_at, again.stopped_at) == (120.0, 120.0, None)
+
+
+def outside_a_transaction(*, connection: Connection) -> bool:
+    """Whether the driver's connection under ``connection`` is in no transaction."""
+    raw = connection.connection.dbapi_connection
+    if isinstance(raw, sqlite3.Connection):
+        return not raw.in_transaction
+    import psycopg
+
+    assert isinstance(raw, psycopg.Connection)
+    return raw.info.transaction_status is psycopg.pq.TransactionStatus.IDLE
+
+
+def test_a_workers_own_connection_answers_as_the_pool_does_and_is_left_outside_a_transaction(
+    brahmi: Brahmi, workspace: Path
+) -> None:
+    """A worker registers, looks for leases and backoffs, reads its project and stops on
+    the connection its Recorder keeps: what it writes is committed, what it reads is what
+    a connection from the pool reads, and none of it leaves a transaction open (a SQLite
+    read takes no lock there; PostgreSQL's are committed)."""
+    store = brahmi.store
+    _, ids = create(brahmi, workspace, [spec(1, "Ready"), spec(2, "Waiting", 1)])
+    project = brahmi.project_for(workspace)
+    recorder = store.recorder()
+    try:
+        recorder.on_connection(
+            store.register_worker, "w", host="h", pid=1, runtimes=None, concurrency=2, now=100.0
+        )
+        assert recorder.on_connection(outside_a_transaction)
+        assert [w.id for w in store.live_workers(now=105.0, stale_after_s=30.0)] == ["w"]
+
+        assert recorder.on_connection(store.get_project, project.id) == project
+        assert recorder.next_run_after() == store.next_run_after() is not None
+        assert recorder.on_connection(store.running_lease_owners) == {}
+        [claim] = recorder.claim("w", 2, now=time.time(), lease_s=30.0)
+        assert claim.task.id == ids["1"]
+        assert recorder.on_connection(store.running_lease_owners) == {"w": [ids["1"]]}
+        assert recorder.on_connection(outside_a_transaction)
+
+        recorder.on_connection(store.worker_stopped, "w", now=110.0)
+        assert recorder.on_connection(outside_a_transaction)
+        assert store.live_workers(now=115.0, stale_after_s=30.0) == []
+    finally:
+        recorder.close()
 
 
 @pytest.mark.postgres
@@ -407,54 +452,3 @@ def test_a_sqlite_watcher_outlives_a_failing_callback(
         assert woken.wait(WAIT_S), "the watcher stopped after its callback raised"
     finally:
         watcher.stop()
-
-
-@pytest.mark.parametrize("either_database", ["sqlite"], indirect=True)
-@pytest.mark.parametrize("asked", ["before the claim", "during the claim"])
-def test_a_wake_up_from_another_thread_makes_the_worker_claim_again_only_if_the_claim_had_begun(
-    brahmi: Brahmi, monkeypatch: pytest.MonkeyPatch, asked: str
-) -> None:
-    """A wake-up asked for before a claim began announced a commit that claim saw: the
-    worker does not claim again for it (every start used to pay a claim for the SQLite
-    watcher's catch-up look). One asked for while the claim runs is not lost."""
-    worker = brahmi.worker()
-    worker.settings = worker.settings.with_(poll_interval_s=60.0)  # no claim from a poll
-    store = brahmi.store
-    claims: list[float] = []
-    second = threading.Event()
-
-    def wake_from_another_thread() -> None:
-        thread = threading.Thread(target=worker.wake)
-        thread.start()
-        thread.join()
-
-    register, claim = store.register_worker, store.claim
-
-    def registering(*args: Any, **kwargs: Any) -> None:
-        register(*args, **kwargs)
-        if asked == "before the claim":  # the first claim comes after the start-up
-            wake_from_another_thread()
-
-    def claiming(*args: Any, **kwargs: Any) -> Any:
-        claims.append(time.monotonic())
-        if len(claims) == 1 and asked == "during the claim":
-            wake_from_another_thread()
-        if len(claims) == 2:
-            second.set()
-        return claim(*args, **kwargs)
-
-    monkeypatch.setattr(store, "register_worker", registering)
-    monkeypatch.setattr(store, "claim", claiming)
-
-    async def scenario() -> None:
-        stop = asyncio.Event()
-        running = asyncio.create_task(worker.run(stop))
-        deadline = time.monotonic() + (WAIT_S if asked == "during the claim" else 0.5)
-        while not second.is_set() and time.monotonic() < deadline:
-            await asyncio.sleep(0.01)
-        stop.set()
-        await running
-
-    asyncio.run(scenario())
-
-    assert len(claims) == (2 if asked == "during the claim" else 1)

@@ -12,7 +12,6 @@ import asyncio
 import contextlib
 import functools
 import gc
-import itertools
 import logging
 import math
 import os
@@ -115,12 +114,6 @@ class Worker:
         self._more_ready = True
         #: Counts wake-ups, so one that comes during a claim is not lost (see _flush).
         self._wakes = 0
-        #: Numbers wake-ups from other threads and the main loop's claims in one sequence
-        #: (``next`` on a count is atomic): a wake-up numbered before a claim began
-        #: announced a commit that claim saw, so when it reaches the event loop after the
-        #: claim it does not make the worker claim again (see :meth:`_woken`).
-        self._sequence = itertools.count(1)
-        self._claim_began = 0
         #: Called when the worker has no run left (e.g. ``brahmi run`` looks at once
         #: whether its tasks are settled, instead of at its next refresh).
         self.on_idle: list[Callable[[], None]] = []
@@ -147,16 +140,7 @@ class Worker:
         if here is self._loop:
             self._wake.set()
         elif not self._loop.is_closed():
-            self._loop.call_soon_threadsafe(self._woken, next(self._sequence))
-
-    def _woken(self, number: int) -> None:
-        """A wake-up from another thread reaches the event loop: wake the main loop unless
-        a claim began after the wake-up was asked for. Such a claim saw the commit the
-        wake-up announced (the watcher, a notification or a request reads or commits
-        before it wakes the worker); waking for it would only repeat the claim (the
-        watcher's catch-up look at its start used to cost every worker start a claim)."""
-        if self._wake is not None and number > self._claim_began:
-            self._wake.set()
+            self._loop.call_soon_threadsafe(self._wake.set)
 
     async def run(self, stop: asyncio.Event) -> None:
         """Claim and run tasks until ``stop`` is set, then hand back what still runs."""
@@ -191,8 +175,6 @@ class Worker:
                 try:
                     free = self.settings.concurrency - len(self._running)
                     wakes = self._wakes
-                    if free > 0:
-                        self._claim_began = next(self._sequence)
                     claims = self._claim(free) if free > 0 else []
                     if free > 0:
                         self._more_ready = len(claims) == free or self._wakes != wakes
