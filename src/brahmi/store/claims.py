@@ -23,7 +23,7 @@ from brahmi.domain.models import Claim, TaskRecord, TaskStatus
 from brahmi.store import driver, postgres_hop
 from brahmi.store import tables as t
 from brahmi.store.bulk import bulk_insert
-from brahmi.store.database import reading, transaction
+from brahmi.store.database import reading, transaction, writing
 from brahmi.store.events import EventWriter
 from brahmi.store.graph import ClaimSlots, lock_waiting_dependents, promote_dependents
 from brahmi.store.rows import task_record
@@ -209,19 +209,9 @@ class WorkerOperations:
         """For each lease owner, the ids of the running tasks it holds (``connection``: see
         :meth:`next_run_after`)."""
         owners: dict[str, list[str]] = defaultdict(list)
-        for row in self._read(_RUNNING_LEASES, {}, connection):
+        for row in driver.read(connection or self.engine, _RUNNING_LEASES, {}):
             owners[row["lease_owner"] or ""].append(row["id"])
         return dict(owners)
-
-    def _read(
-        self, statement: Any, params: Mapping[str, Any], connection: Connection | None
-    ) -> list[driver.Record]:
-        """The rows of a query (built once) on ``connection`` if given (see
-        :func:`~brahmi.store.driver.read`), else on one from the pool."""
-        if connection is None:
-            with reading(self.engine) as conn:
-                return driver.execute(conn, statement, params).rows
-        return driver.read(connection, statement, params)
 
     def record_process(self, attempt_id: str, process_id: int) -> None:
         """Note the process (group) id of an attempt's agent."""
@@ -262,7 +252,7 @@ class WorkerOperations:
         """
         if connection is not None and self._skip_locked:
             return postgres_hop.next_run_after(connection, after)
-        rows = self._read(_NEXT_RUN_AFTER, {"p_after": after}, connection)
+        rows = driver.read(connection or self.engine, _NEXT_RUN_AFTER, {"p_after": after})
         value = next(iter(rows[0].values())) if rows else None
         return None if value is None else float(value)
 
@@ -296,7 +286,7 @@ class WorkerOperations:
         if self._skip_locked:
             return self._claim_on_postgres(worker_id, limit, now, lease_s, runtimes, connection)
         events = EventWriter(now)
-        with self.engine.begin() if connection is None else transaction(connection) as conn:
+        with writing(self.engine, connection) as conn:
             claims = self._claim_in(conn, events, worker_id, limit, now, lease_s, runtimes)
             events.flush(conn)
         return claims
@@ -592,7 +582,7 @@ class WorkerOperations:
         )
         events.claim_slots = slots
         more_ready = True
-        with self.engine.begin() if connection is None else transaction(connection) as conn:
+        with writing(self.engine, connection) as conn:
             if len(results) > 1:
                 lock_waiting_dependents(conn, [r.task.id for r in results])
                 events.promote_later = []

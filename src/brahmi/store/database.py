@@ -139,6 +139,15 @@ def transaction(connection: Connection) -> Iterator[Connection]:
         raw.commit()
 
 
+def writing(
+    engine: Engine, connection: Connection | None = None
+) -> contextlib.AbstractContextManager[Connection]:
+    """A write transaction: :func:`transaction` on ``connection``, a connection the caller
+    keeps open outside a transaction (a worker's), else ``engine.begin()`` on one from the
+    pool."""
+    return engine.begin() if connection is None else transaction(connection)
+
+
 def upgrade(engine: Engine, revision: str = "head") -> None:
     """Apply Alembic migrations up to ``revision`` (``brahmi db upgrade``).
 

@@ -21,10 +21,12 @@ from dataclasses import dataclass
 from typing import Any, cast
 
 from sqlalchemy import JSON, Boolean, Table
-from sqlalchemy.engine import Connection
+from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.sql import ClauseElement
 from sqlalchemy.sql.compiler import SQLCompiler
+
+from brahmi.store.database import reading
 
 _POSITIONAL = {"qmark", "numeric", "format", "numeric_dollar"}
 
@@ -141,14 +143,23 @@ def execute(conn: Connection, statement: ClauseElement, params: Mapping[str, Any
         cursor.close()
 
 
-def read(conn: Connection, statement: ClauseElement, params: Mapping[str, Any]) -> list[Record]:
-    """The rows of a query (built once, as for :func:`execute`) on a connection the caller
-    keeps open outside a transaction: on SQLite as a read of its own, with no ``BEGIN``
-    and no lock; elsewhere in a transaction of its own, committed at once.
+def read(
+    conn: Connection | Engine, statement: ClauseElement, params: Mapping[str, Any]
+) -> list[Record]:
+    """The rows of a query (built once, as for :func:`execute`).
+
+    Args:
+        conn: A connection the caller keeps open outside a transaction (a worker's): on
+            SQLite the query runs as a read of its own, with no ``BEGIN`` and no lock;
+            elsewhere in a transaction of its own, committed at once. Or an engine: on a
+            connection from the pool, for reading (:func:`~brahmi.store.database.reading`).
 
     Raises:
         sqlalchemy.exc.DBAPIError: As ``conn.execute`` would.
     """
+    if isinstance(conn, Engine):
+        with reading(conn) as pooled:
+            return execute(pooled, statement, params).rows
     if conn.dialect.name == "sqlite":
         return execute(conn, statement, params).rows
     with conn.begin():
@@ -233,7 +244,7 @@ def _compiled(conn: Connection, statement: ClauseElement) -> _Compiled:
 _KEEP: list[ClauseElement] = []
 
 
-def typed(conn: Connection, table: Table, rows: list[Record]) -> list[Record]:
+def typed(conn: Connection | Engine, table: Table, rows: list[Record]) -> list[Record]:
     """``rows`` of ``table`` read by :func:`execute`, with JSON and boolean columns decoded
     as ``conn.execute`` would have returned them (in place; also returned)."""
     if conn.dialect.name != "sqlite":

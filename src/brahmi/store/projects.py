@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import uuid
-from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -58,17 +57,13 @@ def get_project(
     Raises:
         ProjectNotFound: When there is none.
     """
-    row: Mapping[Any, Any] | None
-    if connection is None:
-        with reading(engine) as conn:
-            found = conn.execute(_PROJECT_BY_ID, {"p_id": project_id}).first()
-        row = None if found is None else found._mapping
-    else:
-        rows = driver.read(connection, _PROJECT_BY_ID, {"p_id": project_id})
-        row = driver.typed(connection, t.projects, rows)[0] if rows else None
-    if row is None:
+    source = connection or engine
+    rows = driver.typed(
+        source, t.projects, driver.read(source, _PROJECT_BY_ID, {"p_id": project_id})
+    )
+    if not rows:
         raise errors.ProjectNotFound(f"no project has the id {project_id!r}", project_id=project_id)
-    return ProjectRecord(**row)
+    return ProjectRecord(**rows[0])
 
 
 def vars_of(project: ProjectRecord) -> dict[str, Any]:

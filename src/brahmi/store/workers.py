@@ -8,7 +8,6 @@ run out and its tasks are claimed again, DESIGN §9).
 
 from __future__ import annotations
 
-import contextlib
 import functools
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -19,7 +18,7 @@ from sqlalchemy.engine import Connection
 
 from brahmi.store import driver
 from brahmi.store import tables as t
-from brahmi.store.database import reading, transaction
+from brahmi.store.database import reading, writing
 
 _workers = t.workers.c
 _tasks = t.tasks.c
@@ -119,7 +118,7 @@ class WorkerDirectory:
             "heartbeat_at": now,
             "stopped_at": None,
         }
-        with self._writing(connection) as conn:
+        with writing(self.engine, connection) as conn:
             statement = _register_statement(conn.dialect.name)
             driver.execute(conn, statement, {"id": worker_id, **values})
 
@@ -133,12 +132,8 @@ class WorkerDirectory:
     ) -> None:
         """Mark a worker that shut down cleanly (``connection``: see
         :meth:`register_worker`)."""
-        with self._writing(connection) as conn:
+        with writing(self.engine, connection) as conn:
             driver.execute(conn, _STOPPED, {"p_id": worker_id, "p_now": now})
-
-    def _writing(self, connection: Connection | None) -> contextlib.AbstractContextManager[Any]:
-        """A write transaction: on ``connection`` if given, else on one from the pool."""
-        return self.engine.begin() if connection is None else transaction(connection)
 
     def live_workers(self, *, now: float, stale_after_s: float) -> list[WorkerRecord]:
         """Workers not stopped and heard from within ``stale_after_s`` seconds, oldest
